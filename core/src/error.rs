@@ -1,0 +1,255 @@
+//! The one error type of the core, and its stable [`ErrorKind`].
+//!
+//! `ErrorKind` is the cross-language contract: the C status of a failing call is its
+//! number, and the Python exception class is chosen by its name. Numbers are never
+//! reused or renumbered; a retired kind stays here as a comment.
+
+use std::path::PathBuf;
+
+use crate::warning::Warning;
+
+/// Result of every fallible call of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every way a compose, a listing or an inspection can fail.
+///
+/// Each message names what to fix: the spec field, the reference, the blob digest or the
+/// file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The spec document is malformed or one of its fields is invalid.
+    #[error("spec: {field}: {message}")]
+    Spec {
+        /// The field, as a JSON path such as `artifacts[1].include[0]`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An image reference could not be parsed or is not usable where it was given.
+    #[error("reference `{reference}`: {message}")]
+    Reference {
+        /// The reference as it was written.
+        reference: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A file, directory, tag or platform that was asked for does not exist.
+    #[error("{what} not found: {message}")]
+    NotFound {
+        /// A short noun: `image layout`, `tag`, `platform`, `blob`, `file`.
+        what: &'static str,
+        /// Which one, and what exists instead where that helps.
+        message: String,
+    },
+    /// A blob's content does not match the digest or size its descriptor promises.
+    #[error("blob {digest} in {location}: {message}")]
+    DigestMismatch {
+        /// The digest the descriptor names.
+        digest: String,
+        /// Where the blob was read from.
+        location: String,
+        /// Expected and found values.
+        message: String,
+    },
+    /// An index, manifest or config is malformed or inconsistent.
+    #[error("invalid image {reference}: {message}")]
+    InvalidImage {
+        /// The image reference, or the layout path.
+        reference: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A layer's tar or compressed stream is malformed.
+    #[error("invalid layer {digest}: {message}")]
+    InvalidLayer {
+        /// The layer blob's digest (or a description for non-blob sources).
+        digest: String,
+        /// What is wrong, with the entry when known.
+        message: String,
+    },
+    /// Something the input uses that ocicompose does not handle (a media type, a
+    /// digest algorithm, a transport).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A path that would escape its root or is otherwise unsafe to write.
+    #[error("unsafe path `{path}`: {message}")]
+    UnsafePath {
+        /// The offending path, as found.
+        path: String,
+        /// Why it is refused.
+        message: String,
+    },
+    /// An operating-system error on a named file.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done: `read`, `write`, `create`, `rename`.
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `strict` is on and the compose produced warnings; nothing was written.
+    #[error("refused under strict: {} warning(s): {}", warnings.len(), summary(warnings))]
+    Refused {
+        /// The warnings that would have been printed.
+        warnings: Vec<Warning>,
+    },
+    /// The progress callback asked to stop; nothing was written.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn summary(warnings: &[Warning]) -> String {
+    let mut parts: Vec<String> = warnings
+        .iter()
+        .take(3)
+        .map(|w| format!("{} {}", w.code.as_str(), w.path))
+        .collect();
+    if warnings.len() > 3 {
+        parts.push(format!("and {} more", warnings.len() - 3));
+    }
+    parts.join("; ")
+}
+
+/// The stable, fieldless kind of an [`Error`].
+///
+/// The C ABI returns `kind as u32` as its status (0 is success there); Python maps
+/// [`ErrorKind::as_str`] to an exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    // -- input documents --
+    /// See [`Error::Spec`].
+    Spec = 1,
+    /// See [`Error::Reference`].
+    Reference = 2,
+    /// See [`Error::NotFound`].
+    NotFound = 3,
+    // -- image content --
+    /// See [`Error::DigestMismatch`].
+    DigestMismatch = 4,
+    /// See [`Error::InvalidImage`].
+    InvalidImage = 5,
+    /// See [`Error::InvalidLayer`].
+    InvalidLayer = 6,
+    /// See [`Error::Unsupported`].
+    Unsupported = 7,
+    /// See [`Error::UnsafePath`].
+    UnsafePath = 8,
+    // -- environment and outcome --
+    /// See [`Error::Io`].
+    Io = 9,
+    /// See [`Error::Refused`].
+    Refused = 10,
+    /// See [`Error::Cancelled`].
+    Cancelled = 11,
+}
+
+impl ErrorKind {
+    /// Every kind, in number order.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Spec,
+        ErrorKind::Reference,
+        ErrorKind::NotFound,
+        ErrorKind::DigestMismatch,
+        ErrorKind::InvalidImage,
+        ErrorKind::InvalidLayer,
+        ErrorKind::Unsupported,
+        ErrorKind::UnsafePath,
+        ErrorKind::Io,
+        ErrorKind::Refused,
+        ErrorKind::Cancelled,
+    ];
+
+    /// The snake_case name used in reports, Python's `.code` and C's status names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Spec => "spec",
+            ErrorKind::Reference => "reference",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::DigestMismatch => "digest_mismatch",
+            ErrorKind::InvalidImage => "invalid_image",
+            ErrorKind::InvalidLayer => "invalid_layer",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::UnsafePath => "unsafe_path",
+            ErrorKind::Io => "io",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Error {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Spec { .. } => ErrorKind::Spec,
+            Error::Reference { .. } => ErrorKind::Reference,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::DigestMismatch { .. } => ErrorKind::DigestMismatch,
+            Error::InvalidImage { .. } => ErrorKind::InvalidImage,
+            Error::InvalidLayer { .. } => ErrorKind::InvalidLayer,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::UnsafePath { .. } => ErrorKind::UnsafePath,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Refused { .. } => ErrorKind::Refused,
+            Error::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+
+    /// The warnings that made a strict compose refuse, if this is [`Error::Refused`].
+    pub fn warnings(&self) -> &[Warning] {
+        match self {
+            Error::Refused { warnings } => warnings,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+
+    pub(crate) fn spec(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Spec { field: field.into(), message: message.into() }
+    }
+
+    pub(crate) fn invalid_image(reference: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::InvalidImage { reference: reference.into(), message: message.into() }
+    }
+
+    pub(crate) fn invalid_layer(digest: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::InvalidLayer { digest: digest.into(), message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_numbered_densely_and_named_uniquely() {
+        let mut names = std::collections::HashSet::new();
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as u32, i as u32 + 1, "{kind} is out of order");
+            assert!(names.insert(kind.as_str()), "duplicate name {kind}");
+        }
+    }
+
+    #[test]
+    fn io_error_names_the_file() {
+        let err = Error::io("read", "/x/index.json")(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert!(err.to_string().contains("/x/index.json"), "{err}");
+    }
+}

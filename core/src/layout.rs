@@ -1,0 +1,372 @@
+//! OCI image layouts on disk: reading blobs with verification, and writing new blobs and
+//! `index.json` so that a failed or killed compose leaves the layout as it was.
+//!
+//! Writes go to a staging folder inside the layout; on commit, under an advisory lock on
+//! the layout folder, blobs are renamed into `blobs/sha256/` and `index.json` is
+//! re-read, edited and replaced by rename, so concurrent composes into one layout keep
+//! each other's tags.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+
+use crate::digest::{self, HashingReader};
+use crate::error::{Error, Result};
+
+/// The largest JSON document (index, manifest, config) read into memory.
+pub(crate) const MAX_JSON_BYTES: u64 = 32 << 20;
+
+/// The annotation that tags a manifest in `index.json`.
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Where a blob's bytes are: a whole file, or a range of an archive.
+#[derive(Debug, Clone)]
+pub(crate) struct BlobLocation {
+    /// The file holding it.
+    pub file: PathBuf,
+    /// Where the blob starts in that file.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+impl BlobLocation {
+    /// Opens the blob as a reader of exactly its bytes.
+    pub(crate) fn open(&self) -> Result<io::Take<File>> {
+        let mut f = File::open(&self.file).map_err(Error::io("open blob", &self.file))?;
+        if self.offset != 0 {
+            f.seek(SeekFrom::Start(self.offset)).map_err(Error::io("seek blob", &self.file))?;
+        }
+        Ok(f.take(self.len))
+    }
+
+    /// True when the blob is a whole file (so it can be hardlinked).
+    pub(crate) fn is_whole_file(&self) -> bool {
+        self.offset == 0
+    }
+}
+
+/// Something that can find blobs by digest: a layout folder or an indexed archive.
+pub(crate) trait BlobStore: Send + Sync {
+    /// Where the blob of this digest is, if present.
+    fn locate(&self, digest: &str) -> Result<Option<BlobLocation>>;
+    /// The top-level index.
+    fn index(&self) -> Result<ImageIndex>;
+    /// A description for messages.
+    fn describe(&self) -> String;
+}
+
+/// An OCI image layout folder.
+pub(crate) struct LayoutDir {
+    root: PathBuf,
+}
+
+impl LayoutDir {
+    /// Opens a layout folder for reading.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the folder or its `index.json` is missing.
+    pub(crate) fn open(root: &Path) -> Result<LayoutDir> {
+        if !root.is_dir() {
+            return Err(Error::NotFound { what: "image layout", message: format!("{} is not a directory", root.display()) });
+        }
+        if !root.join("index.json").is_file() {
+            return Err(Error::NotFound { what: "image layout", message: format!("{} has no index.json (not an OCI image layout)", root.display()) });
+        }
+        Ok(LayoutDir { root: root.to_path_buf() })
+    }
+}
+
+impl BlobStore for LayoutDir {
+    fn locate(&self, digest: &str) -> Result<Option<BlobLocation>> {
+        let hex = digest::sha256_hex(digest, &self.describe())?;
+        let path = self.root.join("blobs").join("sha256").join(hex);
+        // A blob must be a regular file inside the layout, never a symlink that could
+        // lead anywhere on the machine.
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_file() => Ok(Some(BlobLocation { file: path, offset: 0, len: m.len() })),
+            Ok(_) => Err(Error::UnsafePath { path: path.display().to_string(), message: "blob is not a regular file (symlinks are not followed)".into() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("stat blob", &path)(e)),
+        }
+    }
+
+    fn index(&self) -> Result<ImageIndex> {
+        let path = self.root.join("index.json");
+        let bytes = read_limited(File::open(&path).map_err(Error::io("open", &path))?, MAX_JSON_BYTES, &path)?;
+        parse_json(&bytes, &path.display().to_string())
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+fn read_limited(reader: impl Read, limit: u64, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(limit + 1).read_to_end(&mut bytes).map_err(Error::io("read", path))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::invalid_image(path.display().to_string(), format!("larger than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Parses a JSON document into an oci-spec type, naming the document on failure.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::invalid_image(what, format!("malformed JSON: {e}")))
+}
+
+/// Reads a small blob (manifest, config) fully, verifying digest and size.
+///
+/// # Errors
+/// [`Error::NotFound`] for a missing blob, [`Error::DigestMismatch`] for altered content.
+pub(crate) fn read_blob(store: &dyn BlobStore, desc: &Descriptor) -> Result<Vec<u8>> {
+    let digest = desc.digest().to_string();
+    if desc.size() > MAX_JSON_BYTES {
+        return Err(Error::invalid_image(store.describe(), format!("blob {digest} declares {} bytes, more than the {MAX_JSON_BYTES} allowed for a JSON document", desc.size())));
+    }
+    let loc = store.locate(&digest)?.ok_or_else(|| Error::NotFound { what: "blob", message: format!("{digest} is not in {}", store.describe()) })?;
+    let mut reader = HashingReader::new(loc.open()?.take(MAX_JSON_BYTES + 1));
+    let mut bytes = Vec::with_capacity(desc.size() as usize);
+    reader.read_to_end(&mut bytes).map_err(Error::io("read blob", &loc.file))?;
+    let (found, size) = reader.finish().map_err(Error::io("read blob", &loc.file))?;
+    digest::check(&digest, desc.size(), &found, size, &store.describe())?;
+    Ok(bytes)
+}
+
+/// Serialises a value as canonical JSON: keys sorted at every level, no white space.
+///
+/// oci-spec keeps labels and annotations in hash maps, whose order varies from run to
+/// run; going through a sorted `Value` makes the bytes (and so the digest) stable.
+pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    fn sort(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort(v))).collect())
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort).collect()),
+            other => other,
+        }
+    }
+    let value = serde_json::to_value(value).expect("image documents always serialise");
+    serde_json::to_vec(&sort(value)).expect("a JSON value always serialises")
+}
+
+/// True for media types of image indexes.
+pub(crate) fn is_index_type(mt: &MediaType) -> bool {
+    matches!(mt, MediaType::ImageIndex) || mt.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+/// A layout being written: blobs staged inside it, committed all at once.
+pub(crate) struct LayoutWriter {
+    root: PathBuf,
+    staging: Option<tempfile::TempDir>,
+    created_root: bool,
+    staged: Vec<String>,
+}
+
+impl LayoutWriter {
+    /// Prepares to write into `root`, creating an empty layout there if it does not
+    /// exist.
+    ///
+    /// # Errors
+    /// [`Error::InvalidImage`] when `root` exists but is not a layout.
+    pub(crate) fn create(root: &Path) -> Result<LayoutWriter> {
+        let mut created_root = false;
+        if root.exists() {
+            let is_empty_dir = root.is_dir() && fs::read_dir(root).map_err(Error::io("read", root))?.next().is_none();
+            if !is_empty_dir && !root.join("index.json").is_file() {
+                return Err(Error::invalid_image(root.display().to_string(), "exists but is not an OCI image layout (no index.json); choose a new or empty folder"));
+            }
+        } else {
+            fs::create_dir_all(root).map_err(Error::io("create", root))?;
+            created_root = true;
+        }
+        let staging = tempfile::Builder::new().prefix(".ocicompose-staging-").tempdir_in(root).map_err(Error::io("create staging folder in", root))?;
+        Ok(LayoutWriter { root: root.to_path_buf(), staging: Some(staging), created_root, staged: Vec::new() })
+    }
+
+    fn staging_dir(&self) -> &Path {
+        self.staging.as_ref().expect("staging lives until commit").path()
+    }
+
+    /// A new temporary file in the staging folder, for a blob being written.
+    pub(crate) fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new().prefix("blob-").tempfile_in(self.staging_dir()).map_err(Error::io("create temporary blob in", self.staging_dir()))
+    }
+
+    /// Stages a finished temporary file as the blob of `digest`.
+    pub(crate) fn stage_file(&mut self, file: tempfile::NamedTempFile, digest: &str) -> Result<()> {
+        let hex = digest::sha256_hex(digest, "new blob")?;
+        let dest = self.staging_dir().join(hex);
+        file.as_file().sync_all().map_err(Error::io("sync", file.path()))?;
+        file.persist(&dest).map_err(|e| Error::io("rename", &dest)(e.error))?;
+        self.staged.push(digest.to_string());
+        Ok(())
+    }
+
+    /// Stages a small blob from memory and returns its digest and size.
+    pub(crate) fn stage_bytes(&mut self, bytes: &[u8]) -> Result<(String, u64)> {
+        let digest = digest::sha256_of(bytes);
+        let mut file = self.temp_file()?;
+        file.write_all(bytes).map_err(Error::io("write", file.path()))?;
+        self.stage_file(file, &digest)?;
+        Ok((digest, bytes.len() as u64))
+    }
+
+    /// Stages an existing blob: a hardlink where the filesystem allows, else a copy
+    /// that is verified against `digest` as it is made.
+    pub(crate) fn stage_existing(&mut self, source: &BlobLocation, digest: &str, size: u64) -> Result<()> {
+        let hex = digest::sha256_hex(digest, "base blob")?;
+        if self.root.join("blobs/sha256").join(hex).is_file() {
+            return Ok(()); // already in the output layout (composing into the base's own layout)
+        }
+        let dest = self.staging_dir().join(hex);
+        if source.is_whole_file() && fs::hard_link(&source.file, &dest).is_ok() {
+            self.staged.push(digest.to_string());
+            return Ok(());
+        }
+        let mut tmp = self.temp_file()?;
+        let mut reader = HashingReader::new(source.open()?);
+        io::copy(&mut reader, tmp.as_file_mut()).map_err(Error::io("copy blob to", tmp.path()))?;
+        let (found, n) = reader.finish().map_err(Error::io("read blob", &source.file))?;
+        digest::check(digest, size, &found, n, &source.file.display().to_string())?;
+        self.stage_file(tmp, digest)
+    }
+
+    /// Moves the staged blobs into place and rewrites `index.json` with `update`
+    /// applied, atomically and under the layout's lock.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file; the layout's old `index.json` stays intact.
+    pub(crate) fn commit(mut self, update: impl FnOnce(&mut ImageIndex)) -> Result<()> {
+        let root = self.root.clone();
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).map_err(Error::io("create", &blobs))?;
+        let lock = File::open(&root).map_err(Error::io("open", &root))?;
+        lock.lock().map_err(Error::io("lock", &root))?;
+
+        let layout_file = root.join("oci-layout");
+        if !layout_file.exists() {
+            write_atomic(&root, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        for digest in &self.staged {
+            let hex = digest::sha256_hex(digest, "new blob")?;
+            let dest = blobs.join(hex);
+            if !dest.exists() {
+                let src = self.staging_dir().join(hex);
+                fs::rename(&src, &dest).map_err(Error::io("rename", &dest))?;
+            }
+        }
+        sync_dir(&blobs)?;
+
+        let index_path = root.join("index.json");
+        let mut index = if index_path.exists() {
+            LayoutDir { root: root.clone() }.index()?
+        } else {
+            oci_spec::image::ImageIndexBuilder::default()
+                .schema_version(2u32)
+                .media_type(MediaType::ImageIndex)
+                .manifests(Vec::new())
+                .build()
+                .expect("an empty index always builds")
+        };
+        update(&mut index);
+        write_atomic(&root, "index.json", &canonical_json(&index))?;
+        drop(lock);
+        self.staging.take();
+        Ok(())
+    }
+}
+
+impl Drop for LayoutWriter {
+    fn drop(&mut self) {
+        // Not committed: the staging folder goes, and a layout this writer created is
+        // removed again, so the output is as it was.
+        if let Some(staging) = self.staging.take() {
+            drop(staging);
+            if self.created_root {
+                let _ = fs::remove_dir_all(&self.root);
+            }
+        }
+    }
+}
+
+/// Writes `name` in `dir` by temporary file, fsync and rename.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir).map_err(Error::io("create temporary file in", dir))?;
+    tmp.write_all(bytes).map_err(Error::io("write", tmp.path()))?;
+    tmp.as_file().sync_all().map_err(Error::io("sync", tmp.path()))?;
+    let dest = dir.join(name);
+    tmp.persist(&dest).map_err(|e| Error::io("rename", &dest)(e.error))?;
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("sync", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_nested_keys() {
+        let v = serde_json::json!({"b": {"z": 1, "a": [ {"y": 1, "x": 2} ]}, "a": 0});
+        assert_eq!(String::from_utf8(canonical_json(&v)).unwrap(), r#"{"a":0,"b":{"a":[{"x":2,"y":1}],"z":1}}"#);
+    }
+
+    #[test]
+    fn failed_write_removes_a_layout_it_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("new");
+        {
+            let mut w = LayoutWriter::create(&root).unwrap();
+            w.stage_bytes(b"{}").unwrap();
+        }
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn commit_adds_blobs_and_keeps_other_tags() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        for tag in ["one", "two"] {
+            let mut w = LayoutWriter::create(&root).unwrap();
+            let (digest, size) = w.stage_bytes(tag.as_bytes()).unwrap();
+            w.commit(|index| {
+                let desc = oci_spec::image::DescriptorBuilder::default()
+                    .media_type(MediaType::ImageManifest)
+                    .digest(oci_spec::image::Digest::try_from(digest.as_str()).unwrap())
+                    .size(size)
+                    .annotations([(REF_NAME.to_string(), tag.to_string())].into_iter().collect::<std::collections::HashMap<_, _>>())
+                    .build()
+                    .unwrap();
+                let mut m = index.manifests().clone();
+                m.push(desc);
+                index.set_manifests(m);
+            })
+            .unwrap();
+        }
+        let index = LayoutDir::open(&root).unwrap().index().unwrap();
+        assert_eq!(index.manifests().len(), 2);
+        let names: Vec<_> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert!(!names.iter().any(|n| n.starts_with(".ocicompose-staging")), "{names:?}");
+        let store = LayoutDir::open(&root).unwrap();
+        let loc = store.locate(&digest::sha256_of(b"one")).unwrap().unwrap();
+        assert_eq!(fs::read(loc.file).unwrap(), b"one");
+    }
+
+    #[test]
+    fn refuses_to_write_into_a_folder_that_is_not_a_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("precious.txt"), b"x").unwrap();
+        let err = LayoutWriter::create(tmp.path()).err().unwrap();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidImage);
+        assert!(tmp.path().join("precious.txt").exists());
+    }
+}

@@ -1,0 +1,39 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod compose;
+pub mod demo;
+mod digest;
+mod entry;
+mod error;
+mod inspect;
+mod layer;
+mod layout;
+mod merge;
+mod options;
+mod reference;
+mod report;
+mod select;
+mod source;
+mod spec;
+mod tree;
+mod warn;
+mod warning;
+mod write;
+
+pub use oci_spec;
+
+pub use compose::compose;
+pub use entry::{normalize_path, EntryKind, FileEntry, Metadata, Xattr};
+pub use error::{Error, ErrorKind, Result};
+pub use inspect::{inspect, list_files};
+pub use options::{ComposeOptions, ProgressFn, Stage};
+pub use reference::{ImageRef, Selector};
+pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, Stats};
+
+pub use spec::{ArtifactSpec, ComposeSpec};
+pub use warning::{Level, Warning, WarningCode};
+
+/// The library's version, as Cargo knows it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,94 @@
+//! What a compose did, as data: the `--report` JSON, the C result and Python's
+//! `ComposeResult` are all this struct.
+
+use serde::{Deserialize, Serialize};
+
+use crate::warning::{Level, Warning};
+
+/// The outcome of a successful compose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComposeReport {
+    /// `sha256:…` of the new manifest.
+    pub manifest_digest: String,
+    /// `sha256:…` of the new config.
+    pub config_digest: String,
+    /// The output reference as written in the spec.
+    pub output: String,
+    /// The tag the manifest was written under.
+    pub tag: String,
+    /// Each input with the manifest digest it resolved to.
+    pub inputs: Vec<InputReport>,
+    /// Every layer of the new image, base layers first.
+    pub layers: Vec<LayerReport>,
+    /// Every warning, in a stable order.
+    pub warnings: Vec<Warning>,
+    /// Every entry written into the new layer(s), sorted by path.
+    pub entries: Vec<EntryReport>,
+    /// Counts and sizes.
+    pub stats: Stats,
+}
+
+/// One input of the compose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputReport {
+    /// `base` or `artifact`.
+    pub role: String,
+    /// The reference as written.
+    pub reference: String,
+    /// The manifest digest it resolved to; `None` for a `dir:` artifact.
+    pub manifest_digest: Option<String>,
+}
+
+/// One layer of the new image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerReport {
+    /// Digest of the compressed blob.
+    pub digest: String,
+    /// Digest of the uncompressed tar (the config's diff_id).
+    pub diff_id: String,
+    /// Size of the blob in bytes.
+    pub size: u64,
+    /// The layer's media type.
+    pub media_type: String,
+    /// True for layers this compose wrote, false for base layers.
+    pub new: bool,
+}
+
+/// One entry written into the new layer(s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryReport {
+    /// Absolute in-image path.
+    pub path: String,
+    /// Which artifact it came from; `None` for a parent directory written so the layer
+    /// stands on its own.
+    pub artifact: Option<usize>,
+    /// True when the base already had something at this path.
+    pub replaced_base: bool,
+}
+
+/// Counts and sizes of a compose.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Entries written into new layers.
+    pub entries: u64,
+    /// Uncompressed bytes of file content written into new layers.
+    pub content_bytes: u64,
+    /// Compressed bytes of the new layers.
+    pub new_layer_bytes: u64,
+    /// Base layers carried over.
+    pub base_layers: u64,
+    /// Wall time of the compose in milliseconds (not part of the image).
+    pub elapsed_ms: u64,
+}
+
+impl ComposeReport {
+    /// Warnings at [`Level::Warning`] (what `strict` refuses).
+    pub fn serious_warnings(&self) -> impl Iterator<Item = &Warning> {
+        self.warnings.iter().filter(|w| w.level == Level::Warning)
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+}

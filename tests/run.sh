@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need on a fresh Debian machine,
+# builds the real corpus when ../shared/corpus is there, and runs every test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+log() { printf '\n=== %s\n' "$*" >&2; }
+
+# --- system packages --------------------------------------------------------------
+need=()
+for pair in umoci:umoci skopeo:skopeo podman:podman runc:runc go:golang-go valgrind:valgrind \
+            debootstrap:debootstrap pigz:pigz openssl:openssl pkg-config:pkg-config; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  log "apt-get install ${need[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- the real corpus (Debian base + artifacts), built once and reused ---------------
+if [ -n "${OCICOMPOSE_CORPUS:-}" ] && [ -d "$OCICOMPOSE_CORPUS/images/debian-base" ]; then
+  :
+elif [ -x ../shared/corpus/build-corpus.sh ] || [ -f ../shared/corpus/build-corpus.sh ]; then
+  export OCICOMPOSE_CORPUS="$ROOT/.corpus"
+  if [ ! -f "$OCICOMPOSE_CORPUS/images/MANIFEST.txt" ]; then
+    log "building the real corpus into .corpus (about a minute)"
+    bash ../shared/corpus/build-corpus.sh "$OCICOMPOSE_CORPUS"
+  fi
+else
+  echo "note: ../shared/corpus is absent; tests that need the real corpus will be skipped" >&2
+fi
+
+# --- suites ---------------------------------------------------------------------------
+log "cargo test (core, cli, ffi)"
+cargo test --workspace --exclude ocicompose-python --no-fail-fast
+
+for suite in tests/c/run.sh tests/go/run.sh python/tests/run.sh; do
+  log "$suite"
+  bash "$suite"
+done
+log "all suites passed"
