@@ -1,15 +1,591 @@
 //! `compose`: the verb that ties sources, rules, merge, warnings and output together.
+//!
+//! Order of work, so that a failure leaves the output as it was: resolve every input,
+//! read and verify layers (in parallel on a local rayon pool), merge, analyse, refuse
+//! under strict, and only then write the new blobs into a staging area of the output,
+//! committed at the very end with one atomic `index.json` replacement.
 
-use crate::error::Result;
-use crate::options::ComposeOptions;
-use crate::report::ComposeReport;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::layer::{self, DataRef, LayerRead, Op};
+use crate::layout::{self, LayoutWriter, REF_NAME};
+use crate::merge::{self, ArtifactTree, Merged};
+use crate::options::{ComposeOptions, ProgressFn, Stage};
+use crate::reference::{ImageRef, Selector};
+use crate::report::{ComposeReport, EntryReport, InputReport, LayerReport, Stats};
+use crate::select::Selection;
+use crate::source::{self, Image, LayerBlob, PlatformWanted};
 use crate::spec::ComposeSpec;
+use crate::tree::{Strictness, Tree};
+use crate::warn::{self, RuntimePaths};
+use crate::warning::Level;
+use crate::write;
+
+/// Annotation naming the base image's manifest digest.
+const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+/// Annotation naming the base image's reference.
+const BASE_NAME: &str = "org.opencontainers.image.base.name";
 
 /// Composes the spec's artifacts onto its base and writes the new image.
 ///
 /// # Errors
-/// Any [`crate::Error`]; on error the output is left exactly as it was.
+/// Any [`Error`]; on error the output is left exactly as it was. Under strict, warnings
+/// give [`Error::Refused`] carrying them.
+///
+/// # Examples
+/// ```no_run
+/// let spec = ocicompose::ComposeSpec::from_path("spec.json".as_ref())?;
+/// let report = ocicompose::compose(&spec, &Default::default())?;
+/// println!("{}", report.manifest_digest);
+/// # Ok::<(), ocicompose::Error>(())
+/// ```
 pub fn compose(spec: &ComposeSpec, options: &ComposeOptions) -> Result<ComposeReport> {
-    let _ = (spec, options);
-    todo!("being written")
+    let started = Instant::now();
+    spec.validate()?;
+    let plan = Plan::new(spec)?;
+    let jobs = options.jobs.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("ocicompose-{i}"))
+        .build()
+        .map_err(|e| Error::Io { action: "start worker threads", path: PathBuf::new(), source: std::io::Error::other(e) })?;
+    let progress = Progress { hook: options.progress.clone(), cancelled: AtomicBool::new(false) };
+    let strict = options.strict.unwrap_or(spec.strict);
+    let mut report = pool.install(|| run(spec, &plan, options, strict, &progress))?;
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Where the output goes.
+enum Output {
+    Layout { dir: PathBuf, tag: Option<String> },
+    Archive { file: PathBuf, tag: Option<String> },
+}
+
+/// The spec's references, parsed and resolved, and its rules compiled: everything that
+/// can fail without reading an image.
+struct Plan {
+    base: ImageRef,
+    artifacts: Vec<(ImageRef, Selection)>,
+    output: Output,
+    platform: PlatformWanted,
+}
+
+impl Plan {
+    fn new(spec: &ComposeSpec) -> Result<Plan> {
+        let parse = |text: &str| -> Result<ImageRef> { Ok(text.parse::<ImageRef>()?.map_path(|p| spec.resolve_path(p))) };
+        let base = parse(&spec.base)?;
+        if matches!(base, ImageRef::Dir { .. }) {
+            return Err(Error::spec("base", "dir: is only accepted for artifacts; the base must be an image"));
+        }
+        let mut artifacts = Vec::new();
+        for (i, a) in spec.artifacts.iter().enumerate() {
+            let r = parse(&a.image)?;
+            artifacts.push((r, Selection::new(&a.include, &a.exclude, &format!("artifacts[{i}]"))?));
+        }
+        let output = match parse(&spec.output)? {
+            ImageRef::Oci { path, selector: Selector::Digest(_) } | ImageRef::OciArchive { path, selector: Selector::Digest(_) } => {
+                return Err(Error::spec("output", format!("{} names a digest; an output takes oci:DIR[:TAG]", path.display())));
+            }
+            ImageRef::Oci { path, selector } => Output::Layout { dir: path, tag: tag_of(selector) },
+            ImageRef::OciArchive { path, selector } => Output::Archive { file: path, tag: tag_of(selector) },
+            other => return Err(Error::spec("output", format!("{other} cannot be written; use oci:DIR[:TAG] or oci-archive:FILE[:TAG]"))),
+        };
+        if spec.tag.is_some() && spec.tag_suffix.is_some() {
+            return Err(Error::spec("tag_suffix", "give either `tag` or `tag_suffix`, not both"));
+        }
+        let out_tag = match &output {
+            Output::Layout { tag, .. } | Output::Archive { tag, .. } => tag.clone(),
+        };
+        if let (Some(a), Some(b)) = (&out_tag, &spec.tag) {
+            if a != b {
+                return Err(Error::spec("tag", format!("`{b}` differs from the output reference's tag `{a}`")));
+            }
+        }
+        let out_path = match &output {
+            Output::Layout { dir, .. } => dir.clone(),
+            Output::Archive { file, .. } => file.clone(),
+        };
+        for (field, input) in std::iter::once(("base", &base)).chain(artifacts.iter().map(|(r, _)| ("artifacts", r))) {
+            if same_file(input.path(), &out_path) && (out_tag.is_none() || input.tag() == out_tag.as_deref()) && matches!(input, ImageRef::Oci { .. } | ImageRef::OciArchive { .. }) {
+                if out_tag.is_none() || matches!(input, ImageRef::OciArchive { .. }) {
+                    return Err(Error::spec("output", format!("is the same as an input ({field}); write to another folder or tag")));
+                }
+            }
+        }
+        Ok(Plan { base, artifacts, output, platform: PlatformWanted::parse(spec.platform.as_deref())? })
+    }
+}
+
+fn tag_of(selector: Selector) -> Option<String> {
+    match selector {
+        Selector::Tag(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Progress reporting and cancellation shared by the worker threads.
+struct Progress {
+    hook: Option<ProgressFn>,
+    cancelled: AtomicBool,
+}
+
+impl Progress {
+    fn report(&self, stage: Stage, done: u64, total: u64) -> Result<()> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        if let Some(hook) = &self.hook {
+            if !hook(stage, done, total) {
+                self.cancelled.store(true, Ordering::Relaxed);
+                return Err(Error::Cancelled);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An artifact, opened.
+enum ArtifactSource {
+    Image(Image),
+    Dir(PathBuf),
+}
+
+fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, progress: &Progress) -> Result<ComposeReport> {
+    let inputs_total = 1 + plan.artifacts.len() as u64;
+    progress.report(Stage::Resolve, 0, inputs_total)?;
+    let base = source::open_image(&plan.base, &spec.base, &plan.platform)?;
+    let base_config = base.config.as_ref().ok_or_else(|| Error::invalid_image(&spec.base, "the base's config is not an image config (it needs at least architecture, os and rootfs)"))?;
+    progress.report(Stage::Resolve, 1, inputs_total)?;
+    let mut artifacts = Vec::new();
+    for (i, (r, _)) in plan.artifacts.iter().enumerate() {
+        artifacts.push(match r {
+            ImageRef::Dir { path } => ArtifactSource::Dir(path.clone()),
+            other => ArtifactSource::Image(source::open_image(other, &spec.artifacts[i].image, &plan.platform)?),
+        });
+        progress.report(Stage::Resolve, 2 + i as u64, inputs_total)?;
+    }
+
+    // Read every layer, in parallel: the base's for their metadata only, the
+    // artifacts' with the content their rules select spooled.
+    let base_tree = read_base(&base, progress)?;
+    let (artifact_trees, mut spools) = read_artifacts(&artifacts, plan, progress)?;
+
+    let generated_mtime = generated_time(options, base_config);
+    let pairs: Vec<ArtifactTree<'_>> = artifact_trees.iter().zip(&plan.artifacts).map(|(tree, (_, selection))| ArtifactTree { tree, selection }).collect();
+    let (mut merged, mut warnings) = merge::merge(&base_tree, &pairs, generated_mtime);
+    let runtime = RuntimePaths::new(&base_tree, base_config.config().as_ref(), &spec.runtime_paths)?;
+    let (analysis, replaced) = warn::analyse(&base_tree, &merged, &runtime);
+    warnings.extend(analysis);
+    warnings.sort_by(|a, b| (a.path.as_str(), a.code, a.artifact).cmp(&(b.path.as_str(), b.code, b.artifact)));
+    if strict && warnings.iter().any(|w| w.level == Level::Warning) {
+        return Err(Error::Refused { warnings });
+    }
+
+    fetch_unspooled(&mut merged, &artifacts, &mut spools)?;
+
+    let (out_dir, archive_tmp) = match &plan.output {
+        Output::Layout { dir, .. } => (dir.clone(), None),
+        Output::Archive { file, .. } => {
+            let tmp = crate::write::archive::prepare(file)?;
+            (tmp.path().join("layout"), Some(tmp))
+        }
+    };
+    let mut writer = LayoutWriter::create(&out_dir)?;
+
+    // The new layer(s).
+    let level = spec.compression_level.unwrap_or(6);
+    let groups = layer_groups(&merged, spec.layer_per_artifact, plan.artifacts.len());
+    let total_entries: u64 = groups.iter().map(|g| g.1.len() as u64).sum();
+    let mut written = Vec::new();
+    let mut done = 0u64;
+    for (artifact, keys) in &groups {
+        let mut tick = |n: u64| progress.report(Stage::WriteLayer, done + n, total_entries).is_ok();
+        let nodes = keys.iter().map(|k| merged.get_key_value(k).expect("grouped keys come from the merge"));
+        let layer = write::write_layer(nodes, &spools, level, &mut writer, &mut tick)?;
+        done += layer.entries;
+        written.push((*artifact, layer));
+    }
+
+    // The base's blobs, carried over byte for byte.
+    let base_layers = base.layers.len() as u64;
+    for (i, l) in base.layers.iter().enumerate() {
+        writer.stage_existing(&l.location, &l.digest(), l.descriptor.size())?;
+        progress.report(Stage::CopyBlobs, i as u64 + 1, base_layers)?;
+    }
+
+    // Config, manifest, index.
+    progress.report(Stage::Commit, 0, 1)?;
+    let created = rfc3339(generated_mtime);
+    let config_bytes = new_config(&base, spec, &written, &created)?;
+    let (config_digest, config_size) = writer.stage_bytes(&config_bytes)?;
+    let mut layer_descs: Vec<Descriptor> = base.layers.iter().map(oci_layer_descriptor).collect();
+    for (_, l) in &written {
+        layer_descs.push(descriptor(MediaType::ImageLayerGzip, &l.digest, l.size, None));
+    }
+    let annotations: HashMap<String, String> = [(BASE_DIGEST.to_string(), base.manifest_digest.clone()), (BASE_NAME.to_string(), spec.base.clone())].into_iter().collect();
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(MediaType::ImageConfig, &config_digest, config_size, None))
+        .layers(layer_descs.clone())
+        .annotations(annotations)
+        .build()
+        .map_err(|e| Error::invalid_image(&spec.base, format!("building the manifest: {e}")))?;
+    let manifest_bytes = layout::canonical_json(&manifest);
+    let (manifest_digest, manifest_size) = writer.stage_bytes(&manifest_bytes)?;
+    let tag = output_tag(spec, plan, &base)?;
+    let platform = PlatformBuilder::default()
+        .os(base_config.os().clone())
+        .architecture(base_config.architecture().clone())
+        .variant(base_config.variant().clone().unwrap_or_default())
+        .build()
+        .ok()
+        .map(|mut p| {
+            if base_config.variant().is_none() {
+                p.set_variant(None);
+            }
+            p
+        });
+    let mut index_entry = descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size, Some([(REF_NAME.to_string(), tag.clone())].into_iter().collect()));
+    index_entry.set_platform(platform);
+    if progress.cancelled.load(Ordering::Relaxed) {
+        return Err(Error::Cancelled);
+    }
+    writer.commit(|index| {
+        let mut manifests: Vec<Descriptor> = index.manifests().iter().filter(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)) != Some(&tag)).cloned().collect();
+        manifests.push(index_entry);
+        index.set_manifests(manifests);
+    })?;
+    if let (Some(tmp), Output::Archive { file, .. }) = (archive_tmp, &plan.output) {
+        crate::write::archive::finish(tmp, file)?;
+    }
+    progress.report(Stage::Commit, 1, 1).ok();
+
+    let mut inputs = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: Some(base.manifest_digest.clone()) }];
+    for (a, s) in artifacts.iter().zip(&spec.artifacts) {
+        let digest = match a {
+            ArtifactSource::Image(img) => Some(img.manifest_digest.clone()),
+            ArtifactSource::Dir(_) => None,
+        };
+        inputs.push(InputReport { role: "artifact".into(), reference: s.image.clone(), manifest_digest: digest });
+    }
+    let mut layers: Vec<LayerReport> = base
+        .layers
+        .iter()
+        .zip(base_config.rootfs().diff_ids())
+        .map(|(l, diff_id)| LayerReport { digest: l.digest(), diff_id: diff_id.clone(), size: l.descriptor.size(), media_type: oci_layer_descriptor(l).media_type().to_string(), new: false })
+        .collect();
+    let mut stats = Stats { base_layers, ..Stats::default() };
+    for (_, l) in &written {
+        layers.push(LayerReport { digest: l.digest.clone(), diff_id: l.diff_id.clone(), size: l.size, media_type: MediaType::ImageLayerGzip.to_string(), new: true });
+        stats.entries += l.entries;
+        stats.content_bytes += l.content_bytes;
+        stats.new_layer_bytes += l.size;
+    }
+    let entries = merged.iter().map(|(k, n)| EntryReport { path: crate::entry::absolute(k), artifact: n.artifact, replaced_base: replaced.contains(k) }).collect();
+    Ok(ComposeReport { manifest_digest, config_digest, output: spec.output.clone(), tag, inputs, layers, warnings, entries, stats })
+}
+
+fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
+    let total = base.layers.len() as u64;
+    let done = AtomicU64::new(0);
+    let reads: Vec<LayerRead> = base
+        .layers
+        .par_iter()
+        .map(|l| {
+            let read = layer::read_layer(l, usize::MAX, &|_, _| false)?;
+            progress.report(Stage::ReadBase, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
+            Ok(read)
+        })
+        .collect::<Result<_>>()?;
+    let mut tree = Tree::new(0);
+    for (read, l) in reads.into_iter().zip(&base.layers) {
+        tree.apply(read.ops, &l.digest(), Strictness::Lenient)?;
+    }
+    Ok(tree)
+}
+
+/// Inode numbers of each input start at a multiple of this, so they never collide.
+const INODE_SPACE: u64 = 1 << 40;
+
+fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, progress: &Progress) -> Result<(Vec<Tree>, Vec<Option<File>>)> {
+    let mut jobs: Vec<(usize, &LayerBlob)> = Vec::new();
+    for (i, a) in artifacts.iter().enumerate() {
+        if let ArtifactSource::Image(img) = a {
+            jobs.extend(img.layers.iter().map(|l| (i, l)));
+        }
+    }
+    let total = jobs.len() as u64;
+    let done = AtomicU64::new(0);
+    let reads: Vec<LayerRead> = jobs
+        .par_iter()
+        .enumerate()
+        .map(|(id, (artifact, blob))| {
+            let selection = &plan.artifacts[*artifact].1;
+            let read = layer::read_layer(blob, id, &|_, path| selection.is_selected(path))?;
+            progress.report(Stage::ReadArtifacts, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
+            Ok(read)
+        })
+        .collect::<Result<_>>()?;
+    let mut spools = Vec::with_capacity(reads.len());
+    let mut trees: Vec<Tree> = (0..artifacts.len()).map(|i| Tree::new((i as u64 + 1) * INODE_SPACE)).collect();
+    for (read, (artifact, blob)) in reads.into_iter().zip(&jobs) {
+        trees[*artifact].apply(read.ops, &blob.digest(), Strictness::Fail)?;
+        spools.push(read.spool);
+    }
+    for (i, a) in artifacts.iter().enumerate() {
+        if let ArtifactSource::Dir(path) = a {
+            trees[i] = Tree::from_host_dir(path, (i as u64 + 1) * INODE_SPACE)?;
+        }
+    }
+    Ok((trees, spools))
+}
+
+/// Reads again the few layers whose selected content was not spooled on the first pass
+/// (a selected hardlink whose target path was not selected).
+fn fetch_unspooled(merged: &mut Merged, artifacts: &[ArtifactSource], spools: &mut Vec<Option<File>>) -> Result<()> {
+    let mut wanted: BTreeMap<usize, BTreeSet<u64>> = BTreeMap::new();
+    for node in merged.values() {
+        if let DataRef::Unspooled { layer, ordinal } = node.data {
+            wanted.entry(layer).or_default().insert(ordinal);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let blobs: Vec<&LayerBlob> = artifacts
+        .iter()
+        .filter_map(|a| match a {
+            ArtifactSource::Image(img) => Some(img.layers.iter()),
+            ArtifactSource::Dir(_) => None,
+        })
+        .flatten()
+        .collect();
+    let mut moved: HashMap<(usize, u64), DataRef> = HashMap::new();
+    for (layer_id, ordinals) in wanted {
+        let new_id = spools.len();
+        let read = layer::read_layer(blobs[layer_id], new_id, &|ordinal, _| ordinals.contains(&ordinal))?;
+        for op in &read.ops {
+            if let Op::Add { data: data @ DataRef::Spool { .. }, ordinal, .. } = op {
+                moved.insert((layer_id, *ordinal), data.clone());
+            }
+        }
+        spools.push(read.spool);
+    }
+    for node in merged.values_mut() {
+        if let DataRef::Unspooled { layer, ordinal } = node.data {
+            node.data = moved.get(&(layer, ordinal)).cloned().ok_or_else(|| Error::invalid_layer(format!("layer #{layer}"), format!("entry {ordinal} vanished on the second read")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Which keys go into which new layer: all in one, or one layer per artifact (each
+/// with the parent directories it needs, so it stands on its own).
+fn layer_groups(merged: &Merged, per_artifact: bool, artifacts: usize) -> Vec<(Option<usize>, Vec<String>)> {
+    if !per_artifact {
+        return vec![(None, merged.keys().cloned().collect())];
+    }
+    let mut groups = Vec::new();
+    for a in 0..artifacts {
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        for (k, n) in merged {
+            if n.artifact == Some(a) {
+                keys.extend(crate::entry::ancestors(k).map(str::to_string));
+                keys.insert(k.clone());
+            }
+        }
+        if !keys.is_empty() {
+            groups.push((Some(a), keys.into_iter().collect()));
+        }
+    }
+    groups
+}
+
+fn generated_time(options: &ComposeOptions, base: &oci_spec::image::ImageConfiguration) -> u64 {
+    let from_env = || std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<i64>().ok());
+    let from_base = || base.created().as_deref().and_then(parse_rfc3339);
+    options.source_date_epoch.or_else(from_env).or_else(from_base).unwrap_or(0).max(0) as u64
+}
+
+fn output_tag(spec: &ComposeSpec, plan: &Plan, base: &Image) -> Result<String> {
+    let out_tag = match &plan.output {
+        Output::Layout { tag, .. } | Output::Archive { tag, .. } => tag.clone(),
+    };
+    if let Some(t) = out_tag.or_else(|| spec.tag.clone()) {
+        return Ok(t);
+    }
+    match (&spec.tag_suffix, &base.tag) {
+        (Some(suffix), Some(base_tag)) => {
+            let tag = format!("{base_tag}_{suffix}");
+            if !crate::spec::is_valid_tag_text(&tag) {
+                return Err(Error::spec("tag_suffix", format!("`{tag}` is longer than a tag may be (128)")));
+            }
+            Ok(tag)
+        }
+        (Some(_), None) => Err(Error::spec("tag_suffix", format!("{} has no tag to append it to; give `tag` instead", spec.base))),
+        (None, Some(base_tag)) => Ok(base_tag.clone()),
+        (None, None) => Ok("latest".to_string()),
+    }
+}
+
+fn descriptor(media_type: MediaType, digest: &str, size: u64, annotations: Option<HashMap<String, String>>) -> Descriptor {
+    let mut d = DescriptorBuilder::default()
+        .media_type(media_type)
+        .digest(Digest::try_from(digest).expect("our digests are well-formed sha256"))
+        .size(size)
+        .build()
+        .expect("descriptor fields are set");
+    d.set_annotations(annotations);
+    d
+}
+
+/// A base layer's descriptor in the OCI media types (Docker's name the same bytes).
+fn oci_layer_descriptor(l: &LayerBlob) -> Descriptor {
+    let mut d = l.descriptor.clone();
+    let mt = match d.media_type().to_string().as_str() {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => MediaType::ImageLayerNonDistributableGzip,
+        "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
+        _ => d.media_type().clone(),
+    };
+    d.set_media_type(mt);
+    d
+}
+
+/// The base's config with the new layers appended: every field of the base's is kept
+/// (known to oci-spec or not), `rootfs.diff_ids` and `history` grow, `created` is set.
+fn new_config(base: &Image, spec: &ComposeSpec, written: &[(Option<usize>, write::WrittenLayer)], created: &str) -> Result<Vec<u8>> {
+    let mut config = base.config_raw.clone();
+    let obj = config.as_object_mut().ok_or_else(|| Error::invalid_image(&spec.base, "config is not a JSON object"))?;
+    let base_layers = base.layers.len();
+    let mut history: Vec<serde_json::Value> = match obj.get("history") {
+        Some(serde_json::Value::Array(h)) => h.clone(),
+        _ => (0..base_layers).map(|_| serde_json::json!({"created_by": "(base layer without history)"})).collect(),
+    };
+    let mut diff_ids: Vec<serde_json::Value> = obj.get("rootfs").and_then(|r| r.get("diff_ids")).and_then(|d| d.as_array()).cloned().unwrap_or_default();
+    if diff_ids.len() != base_layers {
+        return Err(Error::invalid_image(&spec.base, format!("config lists {} diff_ids for {base_layers} layers", diff_ids.len())));
+    }
+    for (artifact, l) in written {
+        diff_ids.push(serde_json::Value::String(l.diff_id.clone()));
+        let which: Vec<usize> = match artifact {
+            Some(a) => vec![*a],
+            None => (0..spec.artifacts.len()).collect(),
+        };
+        let created_by = which
+            .iter()
+            .map(|&a| {
+                let s = &spec.artifacts[a];
+                let mut rule = format!("{} include={:?}", s.image, s.include);
+                if !s.exclude.is_empty() {
+                    rule.push_str(&format!(" exclude={:?}", s.exclude));
+                }
+                rule
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let entry = HistoryBuilder::default()
+            .created(created.to_string())
+            .created_by(format!("ocicompose {}: {created_by}", crate::VERSION))
+            .comment("ocicompose".to_string())
+            .build()
+            .map_err(|e| Error::invalid_image(&spec.base, e.to_string()))?;
+        history.push(serde_json::to_value(entry).expect("history serialises"));
+    }
+    obj.insert("history".into(), serde_json::Value::Array(history));
+    let rootfs = obj.entry("rootfs").or_insert_with(|| serde_json::json!({"type": "layers"}));
+    rootfs["diff_ids"] = serde_json::Value::Array(diff_ids);
+    obj.insert("created".into(), serde_json::Value::String(created.to_string()));
+    // The result must still be a valid image config.
+    let bytes = layout::canonical_json(&config);
+    layout::parse_json::<oci_spec::image::ImageConfiguration>(&bytes, "the new config")?;
+    Ok(bytes)
+}
+
+/// Formats seconds since the epoch as RFC 3339 UTC (`2024-05-01T12:00:00Z`).
+pub(crate) fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Parses the date-time prefix of an RFC 3339 timestamp to seconds since the epoch
+/// (fractions and offsets: fractions dropped, offsets applied).
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" | "z" | "" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+// Howard Hinnant's civil-calendar algorithms.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        for s in [0u64, 1_700_000_000, 951_782_400, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(s)), Some(s as i64));
+        }
+        assert_eq!(parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"), Some(1_700_000_000));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
 }

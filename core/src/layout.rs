@@ -156,11 +156,6 @@ pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(&sort(value)).expect("a JSON value always serialises")
 }
 
-/// True for media types of image indexes.
-pub(crate) fn is_index_type(mt: &MediaType) -> bool {
-    matches!(mt, MediaType::ImageIndex) || mt.to_string() == "application/vnd.docker.distribution.manifest.list.v2+json"
-}
-
 /// A layout being written: blobs staged inside it, committed all at once.
 pub(crate) struct LayoutWriter {
     root: PathBuf,

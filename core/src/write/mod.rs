@@ -1,0 +1,125 @@
+//! Writing the new layer: a tar of the merged entries, sorted by path, gzip-compressed,
+//! with its digest and diff_id computed in the same pass.
+//!
+//! Every header is written fresh from the parsed entry (never a raw copy of an input
+//! header block), so what the rules and warnings saw is exactly what is written. Headers
+//! are deterministic: no user or group names, no access times, fixed gzip header.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+
+use flate2::write::GzEncoder;
+use flate2::{Compression, GzBuilder};
+
+use crate::digest::HashingWriter;
+use crate::entry::EntryKind;
+use crate::error::{Error, Result};
+use crate::layer::open_data;
+use crate::layout::LayoutWriter;
+use crate::merge::OutNode;
+
+pub(crate) mod archive;
+
+/// A layer written into the staging area.
+pub(crate) struct WrittenLayer {
+    pub digest: String,
+    pub diff_id: String,
+    pub size: u64,
+    pub entries: u64,
+    pub content_bytes: u64,
+}
+
+/// Writes `nodes` (sorted by path) as one tar+gzip layer blob staged in `out`.
+/// `tick` is called after each entry and returns false to cancel.
+///
+/// # Errors
+/// [`Error::Io`] for write failures, [`Error::Cancelled`] when `tick` says so.
+pub(crate) fn write_layer<'a>(
+    nodes: impl Iterator<Item = (&'a String, &'a OutNode)>,
+    spools: &[Option<File>],
+    level: u32,
+    out: &mut LayoutWriter,
+    tick: &mut dyn FnMut(u64) -> bool,
+) -> Result<WrittenLayer> {
+    let tmp = out.temp_file()?;
+    let file = tmp.reopen().map_err(Error::io("open", tmp.path()))?;
+    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+    let gz: GzEncoder<_> = GzBuilder::new().mtime(0).operating_system(255).write(compressed, Compression::new(level));
+    let uncompressed = HashingWriter::new(gz);
+    let mut builder = tar::Builder::new(uncompressed);
+    builder.mode(tar::HeaderMode::Complete);
+    let io_err = |path: &str| {
+        let p = std::path::PathBuf::from(format!("/{path}"));
+        move |e: io::Error| Error::Io { action: "write layer entry", path: p, source: e }
+    };
+
+    // Hardlinked entries: the first path in sorted order carries the content, the later
+    // ones link to it, so a link never comes before its target in the tar.
+    let mut first_of_inode: HashMap<u64, String> = HashMap::new();
+    let mut entries = 0u64;
+    let mut content_bytes = 0u64;
+    for (path, node) in nodes {
+        let meta = &node.meta;
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(meta.mode);
+        header.set_uid(meta.uid);
+        header.set_gid(meta.gid);
+        header.set_mtime(meta.mtime);
+        header.set_size(0);
+        if !meta.xattrs.is_empty() {
+            let records: Vec<(String, &[u8])> = meta.xattrs.iter().map(|x| (format!("SCHILY.xattr.{}", x.name), x.value.as_slice())).collect();
+            builder.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v))).map_err(io_err(path))?;
+        }
+        let linked = meta.kind == EntryKind::File && node.inode != u64::MAX && first_of_inode.contains_key(&node.inode);
+        match meta.kind {
+            EntryKind::File if linked => {
+                header.set_entry_type(tar::EntryType::Link);
+                let target = first_of_inode[&node.inode].clone();
+                builder.append_link(&mut header, path, &target).map_err(io_err(path))?;
+            }
+            EntryKind::File | EntryKind::Hardlink => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(meta.size);
+                let reader = open_data(&node.data, meta.size, spools, path)?;
+                builder.append_data(&mut header, path, reader).map_err(io_err(path))?;
+                content_bytes += meta.size;
+                if node.inode != u64::MAX {
+                    first_of_inode.insert(node.inode, path.clone());
+                }
+            }
+            EntryKind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                builder.append_data(&mut header, format!("{path}/"), io::empty()).map_err(io_err(path))?;
+            }
+            EntryKind::Symlink => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                let target = meta.link_target.as_deref().unwrap_or("");
+                builder.append_link(&mut header, path, target).map_err(io_err(path))?;
+            }
+            EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Fifo => {
+                header.set_entry_type(match meta.kind {
+                    EntryKind::CharDevice => tar::EntryType::Char,
+                    EntryKind::BlockDevice => tar::EntryType::Block,
+                    _ => tar::EntryType::Fifo,
+                });
+                let (major, minor) = meta.device.unwrap_or((0, 0));
+                header.set_device_major(major).map_err(io_err(path))?;
+                header.set_device_minor(minor).map_err(io_err(path))?;
+                builder.append_data(&mut header, path, io::empty()).map_err(io_err(path))?;
+            }
+        }
+        entries += 1;
+        if !tick(entries) {
+            return Err(Error::Cancelled);
+        }
+    }
+    let uncompressed = builder.into_inner().map_err(io_err("(end of archive)"))?;
+    let (gz, diff_id, _) = uncompressed.finish();
+    let compressed = gz.finish().map_err(io_err("(gzip trailer)"))?;
+    let (mut buffered, digest, size) = compressed.finish();
+    buffered.flush().map_err(Error::io("write", tmp.path()))?;
+    out.stage_file(tmp, &digest)?;
+    Ok(WrittenLayer { digest, diff_id, size, entries, content_bytes })
+}
+
