@@ -27,6 +27,9 @@ pub(crate) struct OutNode {
     pub artifact: Option<usize>,
     /// True when the rules selected it; false for a parent directory.
     pub selected: bool,
+    /// For a parent directory: the first artifact whose entry needed it (warnings name
+    /// it as the cause).
+    pub needed_by: Option<usize>,
 }
 
 /// The merged content, sorted by path.
@@ -64,7 +67,7 @@ pub(crate) fn merge(base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime
                     }
                 }
             }
-            let new = OutNode { meta: node.meta.clone(), data: node.data.clone(), inode: node.inode, artifact: Some(index), selected: true };
+            let new = OutNode { meta: node.meta.clone(), data: node.data.clone(), inode: node.inode, artifact: Some(index), selected: true, needed_by: None };
             match out.get(path) {
                 Some(prev) if prev.meta.is_dir() && new.meta.is_dir() => {}
                 Some(prev) => {
@@ -121,7 +124,7 @@ fn add_parents(out: &mut Merged, base: &Tree, artifacts: &[ArtifactTree<'_>], ge
     for (path, node) in out.iter() {
         for a in entry::ancestors(path) {
             if !out.contains_key(a) {
-                missing.entry(a.to_string()).or_insert(node.artifact);
+                missing.entry(a.to_string()).or_insert(node.artifact.or(node.needed_by));
             }
         }
     }
@@ -134,7 +137,7 @@ fn add_parents(out: &mut Merged, base: &Tree, artifacts: &[ArtifactTree<'_>], ge
                 .map(|n| n.meta.clone())
                 .unwrap_or_else(|| Metadata::directory(generated_mtime)),
         };
-        out.insert(path, OutNode { meta, data: DataRef::None, inode: u64::MAX, artifact: None, selected: false });
+        out.insert(path, OutNode { meta, data: DataRef::None, inode: u64::MAX, artifact: None, selected: false, needed_by: from });
     }
 }
 

@@ -140,13 +140,14 @@ pub(crate) fn analyse(base: &Tree, merged: &Merged, runtime: &RuntimePaths) -> (
         let Some((base_key, old)) = base_node else { continue };
         replaced.insert(path.clone());
         let abs = absolute(path);
+        let cause = node.artifact.or(node.needed_by);
         let new_kind = node.meta.kind;
         if literal.is_some_and(|n| n.meta.kind == EntryKind::Symlink) && new_kind == EntryKind::Dir {
             let target = old.meta.link_target.as_deref().unwrap_or("");
             warnings.push(Warning::new(
                 WarningCode::SymlinkShadowed,
                 abs.clone(),
-                node.artifact,
+                cause,
                 format!("the base's {abs} is a symlink to {target}; a directory here hides everything the link led to (on a usrmerged base that includes the loader and libc)"),
             ));
             continue;
@@ -155,14 +156,14 @@ pub(crate) fn analyse(base: &Tree, merged: &Merged, runtime: &RuntimePaths) -> (
             warnings.push(Warning::new(
                 WarningCode::TypeChanged,
                 abs.clone(),
-                node.artifact,
+                cause,
                 format!("replaces the base's {} with a {}{}", old.meta.kind.as_str(), new_kind.as_str(), if old.meta.is_dir() { ", hiding everything the base has under it" } else { "" }),
             ));
         } else if old.meta.is_dir() && node.selected && (old.meta.mode != node.meta.mode || old.meta.uid != node.meta.uid || old.meta.gid != node.meta.gid) {
             warnings.push(Warning::new(
                 WarningCode::PermissionsChanged,
                 abs.clone(),
-                node.artifact,
+                cause,
                 format!(
                     "changes the base directory from {:04o} {}:{} to {:04o} {}:{}",
                     old.meta.mode, old.meta.uid, old.meta.gid, node.meta.mode, node.meta.uid, node.meta.gid
@@ -174,7 +175,7 @@ pub(crate) fn analyse(base: &Tree, merged: &Merged, runtime: &RuntimePaths) -> (
             warnings.push(Warning::new(
                 WarningCode::RuntimePathOverwritten,
                 abs.clone(),
-                node.artifact,
+                cause,
                 format!("overwrites {abs}{shown}, which the image needs at run time; the image builds but may not start"),
             ));
         }
@@ -211,7 +212,7 @@ mod tests {
         t
     }
     fn out(entries: Vec<(&str, Metadata, bool)>) -> Merged {
-        entries.into_iter().map(|(p, meta, selected)| (p.to_string(), OutNode { meta, data: DataRef::None, inode: 0, artifact: Some(0), selected })).collect()
+        entries.into_iter().map(|(p, meta, selected)| (p.to_string(), OutNode { meta, data: DataRef::None, inode: 0, artifact: Some(0), selected, needed_by: None })).collect()
     }
     fn codes(w: &[Warning]) -> Vec<(WarningCode, &str)> {
         w.iter().map(|w| (w.code, w.path.as_str())).collect()
