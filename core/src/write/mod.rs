@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 
-use flate2::write::GzEncoder;
-use flate2::{Compression, GzBuilder};
 
 use crate::digest::HashingWriter;
 use crate::entry::EntryKind;
@@ -20,6 +18,7 @@ use crate::layout::LayoutWriter;
 use crate::merge::OutNode;
 
 pub(crate) mod archive;
+mod pgzip;
 
 /// A layer written into the staging area.
 pub(crate) struct WrittenLayer {
@@ -45,7 +44,7 @@ pub(crate) fn write_layer<'a>(
     let tmp = out.temp_file()?;
     let file = tmp.reopen().map_err(Error::io("open", tmp.path()))?;
     let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-    let gz: GzEncoder<_> = GzBuilder::new().mtime(0).operating_system(255).write(compressed, Compression::new(level));
+    let gz = pgzip::ParallelGzip::new(compressed, level).map_err(Error::io("write", tmp.path()))?;
     let uncompressed = HashingWriter::new(gz);
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Complete);
