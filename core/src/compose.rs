@@ -305,18 +305,31 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
 fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
     let total = base.layers.len() as u64;
     let done = AtomicU64::new(0);
-    let reads: Vec<LayerRead> = base
+    let reads: Vec<Vec<Op>> = base
         .layers
         .par_iter()
         .map(|l| {
-            let read = layer::read_layer(l, usize::MAX, &|_, _| false)?;
+            let digest = l.digest();
+            let ops = match crate::cache::load(&digest) {
+                // Known layer: only verify the blob, at hashing speed.
+                Some(ops) => {
+                    let (found, size) = crate::digest::HashingReader::new(l.location.open()?).finish().map_err(Error::io("read layer", &l.location.file))?;
+                    crate::digest::check(&digest, l.descriptor.size(), &found, size, &l.location.file.display().to_string())?;
+                    ops
+                }
+                None => {
+                    let ops = layer::read_layer(l, usize::MAX, &|_, _| false)?.ops;
+                    crate::cache::store(&digest, &ops);
+                    ops
+                }
+            };
             progress.report(Stage::ReadBase, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
-            Ok(read)
+            Ok(ops)
         })
         .collect::<Result<_>>()?;
     let mut tree = Tree::new(0);
-    for (read, l) in reads.into_iter().zip(&base.layers) {
-        tree.apply(read.ops, &l.digest(), Strictness::Lenient)?;
+    for (ops, l) in reads.into_iter().zip(&base.layers) {
+        tree.apply(ops, &l.digest(), Strictness::Lenient)?;
     }
     Ok(tree)
 }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod build;
+mod cache;
 mod compose;
 pub mod demo;
 mod digest;
