@@ -100,6 +100,16 @@ pub enum Error {
     /// The progress callback asked to stop; nothing was written.
     #[error("cancelled")]
     Cancelled,
+    /// The spec's `require` checks failed on the final image; nothing was written.
+    #[error("{} requirement(s) failed: {}", failures.len(), failures.join("; "))]
+    RequirementFailed {
+        /// One sentence per failed check, naming the path and what is wrong.
+        failures: Vec<String>,
+    },
+    /// An input exceeds a safety limit (decompressed bytes, entry count, name or
+    /// document size); the message names the limit and how to raise it.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
 }
 
 fn summary(warnings: &[Warning]) -> String {
@@ -147,11 +157,16 @@ pub enum ErrorKind {
     Refused = 10,
     /// See [`Error::Cancelled`].
     Cancelled = 11,
+    // -- checks and limits --
+    /// See [`Error::RequirementFailed`].
+    RequirementFailed = 12,
+    /// See [`Error::LimitExceeded`].
+    LimitExceeded = 13,
 }
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Spec,
         ErrorKind::Reference,
         ErrorKind::NotFound,
@@ -163,6 +178,8 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Refused,
         ErrorKind::Cancelled,
+        ErrorKind::RequirementFailed,
+        ErrorKind::LimitExceeded,
     ];
 
     /// The snake_case name used in reports, Python's `.code` and C's status names.
@@ -179,6 +196,8 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Refused => "refused",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::RequirementFailed => "requirement_failed",
+            ErrorKind::LimitExceeded => "limit_exceeded",
         }
     }
 }
@@ -204,6 +223,8 @@ impl Error {
             Error::Io { .. } => ErrorKind::Io,
             Error::Refused { .. } => ErrorKind::Refused,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::RequirementFailed { .. } => ErrorKind::RequirementFailed,
+            Error::LimitExceeded(_) => ErrorKind::LimitExceeded,
         }
     }
 
