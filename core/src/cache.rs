@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::entry::Metadata;
 use crate::layer::{DataRef, Op};
 
-const FORMAT: &str = "ocicompose-layer-index-v1";
+const FORMAT: &str = "ocicompose-layer-index-v2";
 
 #[derive(Serialize, Deserialize)]
 struct CachedLayer {
@@ -30,7 +30,7 @@ struct CachedLayer {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum CachedOp {
-    Add { path: String, meta: Metadata },
+    Add { path: String, meta: Metadata, ordinal: u64 },
     Whiteout { path: String },
     Opaque { path: String },
 }
@@ -64,7 +64,7 @@ pub(crate) fn load(digest: &str) -> Option<Vec<Op>> {
             .ops
             .into_iter()
             .map(|op| match op {
-                CachedOp::Add { path, meta } => Op::Add { path, meta, data: DataRef::None, ordinal: 0 },
+                CachedOp::Add { path, meta, ordinal } => Op::Add { path, meta, data: DataRef::None, ordinal },
                 CachedOp::Whiteout { path } => Op::Whiteout(path),
                 CachedOp::Opaque { path } => Op::Opaque(path),
             })
@@ -82,7 +82,7 @@ pub(crate) fn store(digest: &str, ops: &[Op]) {
         ops: ops
             .iter()
             .map(|op| match op {
-                Op::Add { path, meta, .. } => CachedOp::Add { path: path.clone(), meta: meta.clone() },
+                Op::Add { path, meta, ordinal, .. } => CachedOp::Add { path: path.clone(), meta: meta.clone(), ordinal: *ordinal },
                 Op::Whiteout(p) => CachedOp::Whiteout { path: p.clone() },
                 Op::Opaque(p) => CachedOp::Opaque { path: p.clone() },
             })

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
+use std::sync::Mutex;
+
+use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -20,13 +22,16 @@ use crate::layout::{self, LayoutWriter, REF_NAME};
 use crate::merge::{self, ArtifactTree, Merged};
 use crate::options::{ComposeOptions, ProgressFn, Stage};
 use crate::reference::{ImageRef, Selector};
-use crate::report::{ComposeReport, EntryReport, InputReport, LayerReport, Stats};
+use crate::checks;
+use crate::customize;
+use crate::entry::EntryKind;
+use crate::report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
 use crate::select::Selection;
 use crate::source::{self, Image, LayerBlob, PlatformWanted};
 use crate::spec::ComposeSpec;
-use crate::tree::{Strictness, Tree};
+use crate::tree::{Node, Strictness, Tree};
 use crate::warn::{self, RuntimePaths};
-use crate::warning::Level;
+use crate::warning::{Level, Warning, WarningCode};
 use crate::write;
 
 /// Annotation naming the base image's manifest digest.
@@ -166,17 +171,155 @@ enum ArtifactSource {
     Dir(PathBuf),
 }
 
+/// Layer ids of base layers start here, apart from the artifacts' spool ids.
+const BASE_LAYER_ID: usize = 1 << 30;
+
+/// One platform, read, merged, customised and checked; nothing written yet.
+struct Prepared {
+    platform: Option<String>,
+    base: Image,
+    artifacts: Vec<ArtifactSource>,
+    merged: Merged,
+    whiteouts: Vec<String>,
+    warnings: Vec<Warning>,
+    replaced: BTreeSet<String>,
+    spools: Vec<Option<File>>,
+    config: serde_json::Value,
+    generated_mtime: u64,
+}
+
 fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, progress: &Progress) -> Result<ComposeReport> {
+    let platforms: Vec<Option<String>> = if !spec.platforms.is_empty() {
+        spec.platforms.iter().map(|p| Some(p.clone())).collect()
+    } else if spec.platform.is_some() {
+        vec![spec.platform.clone()]
+    } else {
+        match source::platforms_of(&plan.base)? {
+            Some(all) => all.into_iter().map(Some).collect(),
+            None => vec![None],
+        }
+    };
+    let prepared: Vec<Prepared> = platforms.par_iter().map(|p| prepare(spec, plan, p.as_deref(), options, progress)).collect::<Result<_>>()?;
+
+    let mut warnings: Vec<Warning> = Vec::new();
+    for p in &prepared {
+        for w in &p.warnings {
+            if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
+    }
+    if strict && warnings.iter().any(|w| w.level == Level::Warning) {
+        return Err(Error::Refused { warnings });
+    }
+
+    let (out_dir, archive_tmp) = match &plan.output {
+        Output::Layout { dir, .. } => (dir.clone(), None),
+        Output::Archive { file, .. } => {
+            let tmp = crate::write::archive::prepare(file)?;
+            (tmp.path().join("layout"), Some(tmp))
+        }
+    };
+    let writer = Mutex::new(LayoutWriter::create(&out_dir)?);
+    let images: Vec<WrittenImage> = prepared.par_iter().map(|p| write_image(spec, p, &writer, progress)).collect::<Result<_>>()?;
+
+    progress.report(Stage::Commit, 0, 1)?;
+    let annotations: HashMap<String, String> = spec.annotations.clone().into_iter().collect();
+    let top = if let [single] = images.as_slice() {
+        single.descriptor.clone()
+    } else {
+        let mut index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(images.iter().map(|i| i.descriptor.clone()).collect::<Vec<_>>())
+            .build()
+            .map_err(|e| Error::invalid_image(&spec.base, format!("building the index: {e}")))?;
+        if !annotations.is_empty() {
+            index.set_annotations(Some(annotations.clone()));
+        }
+        let bytes = layout::canonical_json(&index);
+        let (digest, size) = writer.lock().expect("layout writer lock").stage_bytes(&bytes)?;
+        descriptor(MediaType::ImageIndex, &digest, size, None)
+    };
+    let tag = output_tag(spec, plan, &prepared[0].base)?;
+    let mut tags = vec![tag.clone()];
+    for t in &spec.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    if progress.cancelled.load(Ordering::Relaxed) {
+        return Err(Error::Cancelled);
+    }
+    let writer = writer.into_inner().expect("layout writer lock");
+    writer.commit(|index| {
+        let mut manifests: Vec<Descriptor> = index.manifests().iter().filter(|d| !d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).is_some_and(|t| tags.contains(t))).cloned().collect();
+        for t in &tags {
+            let mut d = top.clone();
+            let mut a = annotations.clone();
+            a.insert(REF_NAME.to_string(), t.clone());
+            d.set_annotations(Some(a));
+            manifests.push(d);
+        }
+        index.set_manifests(manifests);
+    })?;
+    if let (Some(tmp), Output::Archive { file, .. }) = (archive_tmp, &plan.output) {
+        crate::write::archive::finish(tmp, file)?;
+    }
+    progress.report(Stage::Commit, 1, 1).ok();
+
+    let first = &prepared[0];
+    let mut inputs = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: Some(first.base.manifest_digest.clone()) }];
+    for (a, s) in first.artifacts.iter().zip(&spec.artifacts) {
+        let digest = match a {
+            ArtifactSource::Image(img) => Some(img.manifest_digest.clone()),
+            ArtifactSource::Dir(_) => None,
+        };
+        inputs.push(InputReport { role: "artifact".into(), reference: s.image.clone(), manifest_digest: digest });
+    }
+    let mut stats = Stats::default();
+    for i in &images {
+        stats.entries += i.stats.entries;
+        stats.content_bytes += i.stats.content_bytes;
+        stats.new_layer_bytes += i.stats.new_layer_bytes;
+        stats.base_layers += i.stats.base_layers;
+    }
+    let entries = first.merged.iter().map(|(k, n)| EntryReport { path: crate::entry::absolute(k), artifact: n.artifact, replaced_base: first.replaced.contains(k) }).collect();
+    let platforms = images
+        .iter()
+        .map(|i| PlatformReport { platform: i.platform.clone(), manifest_digest: i.descriptor.digest().to_string(), config_digest: i.config_digest.clone() })
+        .collect();
+    Ok(ComposeReport {
+        manifest_digest: top.digest().to_string(),
+        config_digest: images[0].config_digest.clone(),
+        output: spec.output.clone(),
+        tag,
+        tags,
+        inputs,
+        layers: images[0].layers.clone(),
+        platforms,
+        warnings,
+        entries,
+        stats,
+    })
+}
+
+/// Reads, merges, customises and checks one platform.
+fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &ComposeOptions, progress: &Progress) -> Result<Prepared> {
+    let wanted = PlatformWanted::parse(platform)?;
     let inputs_total = 1 + plan.artifacts.len() as u64;
     progress.report(Stage::Resolve, 0, inputs_total)?;
-    let base = source::open_image(&plan.base, &spec.base, &plan.platform)?;
-    let base_config = base.config.as_ref().ok_or_else(|| Error::invalid_image(&spec.base, "the base's config is not an image config (it needs at least architecture, os and rootfs)"))?;
+    let base = source::open_image(&plan.base, &spec.base, &wanted)?;
+    let base_config = base.config.clone().ok_or_else(|| Error::invalid_image(&spec.base, "the base's config is not an image config (it needs at least architecture, os and rootfs)"))?;
     progress.report(Stage::Resolve, 1, inputs_total)?;
     let mut artifacts = Vec::new();
     for (i, (r, _)) in plan.artifacts.iter().enumerate() {
         artifacts.push(match r {
             ImageRef::Dir { path } => ArtifactSource::Dir(path.clone()),
-            other => ArtifactSource::Image(source::open_image(other, &spec.artifacts[i].image, &plan.platform)?),
+            other => ArtifactSource::Image(source::open_image(other, &spec.artifacts[i].image, &wanted).map_err(|e| match (e, platform) {
+                (Error::NotFound { what: "platform", message }, Some(p)) => Error::NotFound { what: "platform", message: format!("artifact {i} ({}) has no {p}: {message}", spec.artifacts[i].image) },
+                (e, _) => e,
+            })?),
         });
         progress.report(Stage::Resolve, 2 + i as u64, inputs_total)?;
     }
@@ -186,109 +329,213 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
     let base_tree = read_base(&base, progress)?;
     let (artifact_trees, mut spools) = read_artifacts(&artifacts, plan, progress)?;
 
-    let generated_mtime = generated_time(options, base_config);
-    let pairs: Vec<ArtifactTree<'_>> = artifact_trees.iter().zip(&plan.artifacts).map(|(tree, (_, selection))| ArtifactTree { tree, selection }).collect();
-    let (mut merged, mut warnings) = merge::merge(&base_tree, &pairs, generated_mtime);
+    let generated_mtime = generated_time(options, &base_config);
+    let pairs: Vec<ArtifactTree<'_>> = artifact_trees
+        .iter()
+        .zip(&plan.artifacts)
+        .zip(&spec.artifacts)
+        .map(|((tree, (_, selection)), a)| ArtifactTree { tree, selection, resolve_base_symlinks: a.resolve_base_symlinks.unwrap_or(spec.resolve_base_symlinks) })
+        .collect();
+    let (mut merged, mut warnings) = merge::merge(&base_tree, &pairs, generated_mtime)?;
+    customize::add_files(spec, &mut merged, generated_mtime)?;
+    fetch_unspooled(&mut merged, &artifacts, &mut spools)?;
+
+    let whiteouts = removals(spec, &base_tree, &merged)?;
+    if !spec.users.is_empty() || !spec.groups.is_empty() {
+        let view = final_tree(&base_tree, &merged, &whiteouts);
+        let mut files = BTreeMap::new();
+        for key in [customize::PASSWD, customize::GROUP, customize::SHADOW, customize::GSHADOW] {
+            let found = match view.resolve(key, true).and_then(|r| view.nodes.get(&r)) {
+                Some(n) if n.meta.kind == EntryKind::File => Some((String::from_utf8_lossy(&node_content(&base, n, &spools)?).into_owned(), n.meta.clone())),
+                _ => None,
+            };
+            files.insert(key, found);
+        }
+        let has_dir = |k: &str| view.resolve(k, true).and_then(|r| view.nodes.get(&r)).is_some_and(|n| n.meta.is_dir());
+        customize::apply_accounts(spec, customize::AccountFiles { files }, &mut merged, &has_dir, generated_mtime)?;
+    }
+    merge::add_parents(&mut merged, &base_tree, &pairs, generated_mtime);
+
     let runtime = RuntimePaths::new(&base_tree, base_config.config().as_ref(), &spec.runtime_paths)?;
     let (analysis, replaced) = warn::analyse(&base_tree, &merged, &runtime);
     warnings.extend(analysis);
-    warnings.sort_by(|a, b| (a.path.as_str(), a.code, a.artifact).cmp(&(b.path.as_str(), b.code, b.artifact)));
-    if strict && warnings.iter().any(|w| w.level == Level::Warning) {
-        return Err(Error::Refused { warnings });
-    }
+    warnings.extend(removal_warnings(spec, &base_tree, &whiteouts, &runtime)?);
 
-    fetch_unspooled(&mut merged, &artifacts, &mut spools)?;
+    let mut config = base.config_raw.clone();
+    crate::configure::apply(&mut config, &spec.config)?;
+    let view = final_tree(&base_tree, &merged, &whiteouts);
+    let facts = checks::FinalConfig::from_raw(&config, &base.config_raw);
+    let content = |_: &str, node: &Node| -> Result<Vec<u8>> { node_content(&base, node, &spools) };
+    warnings.extend(checks::final_image_warnings(&view, &facts, &content)?);
+    checks::require(&view, &spec.require, &content)?;
 
-    let (out_dir, archive_tmp) = match &plan.output {
-        Output::Layout { dir, .. } => (dir.clone(), None),
-        Output::Archive { file, .. } => {
-            let tmp = crate::write::archive::prepare(file)?;
-            (tmp.path().join("layout"), Some(tmp))
+    // Inputs named by tag rather than digest can change under the same name.
+    let named = std::iter::once((&plan.base, &spec.base, Some(base.manifest_digest.clone()))).chain(plan.artifacts.iter().zip(&spec.artifacts).zip(&artifacts).map(|(((r, _), a), s)| {
+        let digest = match s {
+            ArtifactSource::Image(i) => Some(i.manifest_digest.clone()),
+            ArtifactSource::Dir(_) => None,
+        };
+        (r, &a.image, digest)
+    }));
+    for (reference, written, digest) in named {
+        let by_digest = matches!(reference, ImageRef::Oci { selector: Selector::Digest(_), .. } | ImageRef::OciArchive { selector: Selector::Digest(_), .. });
+        if let (false, Some(digest)) = (by_digest, digest) {
+            warnings.push(Warning::new(WarningCode::MutableReference, written.clone(), None, format!("named by tag, not digest; it resolved to {digest}")));
         }
-    };
-    let mut writer = LayoutWriter::create(&out_dir)?;
+    }
+    warnings.sort_by(|a, b| (a.path.as_str(), a.code, a.artifact).cmp(&(b.path.as_str(), b.code, b.artifact)));
+    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, config, generated_mtime })
+}
 
-    // The new layer(s).
+/// The image as it will run: the base with the removals and the new layer applied.
+fn final_tree(base: &Tree, merged: &Merged, whiteouts: &[String]) -> Tree {
+    let mut view = Tree::new(u64::MAX / 2);
+    view.nodes = base.nodes.clone();
+    for w in whiteouts {
+        view.remove_subtree(w);
+    }
+    for (k, n) in merged {
+        view.put(k.clone(), Node { meta: n.meta.clone(), data: n.data.clone(), inode: n.inode, implicit: false, hardlink: n.hardlink });
+    }
+    view
+}
+
+/// A regular file's content, wherever it lives: spooled, inline, on the host, or in a
+/// base layer (read again for just that entry).
+fn node_content(base: &Image, node: &Node, spools: &[Option<File>]) -> Result<Vec<u8>> {
+    const MAX: u64 = 64 << 20;
+    if node.meta.size > MAX {
+        return Err(Error::LimitExceeded(format!("a file checked in the final image is {} bytes (more than {MAX})", node.meta.size)));
+    }
+    let mut out = Vec::new();
+    match &node.data {
+        DataRef::Unspooled { layer, ordinal } if *layer >= BASE_LAYER_ID => {
+            let blob = &base.layers[layer - BASE_LAYER_ID];
+            let read = layer::read_layer(blob, 0, &|o, _| o == *ordinal)?;
+            let data = read.ops.iter().find_map(|op| match op {
+                Op::Add { ordinal: o, data, .. } if o == ordinal => Some(data.clone()),
+                _ => None,
+            });
+            let spools = [read.spool];
+            if let Some(data) = data {
+                std::io::copy(&mut layer::open_data(&data, node.meta.size, &spools, "base file")?, &mut out).map_err(Error::io("read", &blob.location.file))?;
+            }
+        }
+        data => {
+            std::io::copy(&mut layer::open_data(data, node.meta.size, spools, "file")?, &mut out).map_err(Error::io("read", "spooled content"))?;
+        }
+    }
+    Ok(out)
+}
+
+/// The top-most base paths the spec's `remove` globs select, as whiteout keys.
+fn removals(spec: &ComposeSpec, base: &Tree, merged: &Merged) -> Result<Vec<String>> {
+    if spec.remove.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = crate::select::compile_set(&spec.remove, "remove")?;
+    let mut out: Vec<String> = Vec::new();
+    for key in base.nodes.keys() {
+        if out.last().is_some_and(|r| key.starts_with(r.as_str()) && key.as_bytes().get(r.len()) == Some(&b'/')) {
+            continue;
+        }
+        if set.is_match(key) && !merged.contains_key(key) {
+            out.push(key.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn removal_warnings(spec: &ComposeSpec, base: &Tree, whiteouts: &[String], runtime: &RuntimePaths) -> Result<Vec<Warning>> {
+    let mut out = Vec::new();
+    for w in whiteouts {
+        let hit = runtime.matches(w) || base.nodes.range(format!("{w}/")..format!("{w}0")).any(|(k, _)| runtime.matches(k));
+        if hit {
+            out.push(Warning::new(WarningCode::RuntimePathRemoved, crate::entry::absolute(w), None, "removes a path (or a directory holding one) that the image needs at run time".to_string()));
+        }
+    }
+    if spec.remove.is_empty() {
+        return Ok(out);
+    }
+    let set = crate::select::compile_set(&spec.remove, "remove")?;
+    let mut used = vec![false; spec.remove.len()];
+    for k in base.nodes.keys() {
+        for i in set.matches(k) {
+            used[i] = true;
+        }
+    }
+    for (i, pattern) in spec.remove.iter().enumerate() {
+        if !used[i] {
+            out.push(Warning::new(WarningCode::EmptySelection, pattern.clone(), None, format!("remove pattern `{pattern}` matches nothing in the base")));
+        }
+    }
+    Ok(out)
+}
+
+/// What one platform's image became.
+struct WrittenImage {
+    platform: Option<String>,
+    descriptor: Descriptor,
+    config_digest: String,
+    layers: Vec<LayerReport>,
+    stats: Stats,
+}
+
+fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, progress: &Progress) -> Result<WrittenImage> {
     let level = spec.compression_level.unwrap_or(6);
-    let groups = layer_groups(&merged, spec.layer_per_artifact, plan.artifacts.len());
-    let total_entries: u64 = groups.iter().map(|g| g.1.len() as u64).sum();
+    let groups = layer_groups(&p.merged, &p.whiteouts, spec.layer_per_artifact, spec.artifacts.len());
+    let total_entries: u64 = groups.iter().map(|g| (g.1.len() + g.2.len()) as u64).sum();
     let mut written = Vec::new();
     let mut done = 0u64;
-    for (artifact, keys) in &groups {
+    for (group, keys, whiteouts) in &groups {
         let mut tick = |n: u64| progress.report(Stage::WriteLayer, done + n, total_entries).is_ok();
-        let nodes = keys.iter().map(|k| merged.get_key_value(k).expect("grouped keys come from the merge"));
-        let layer = write::write_layer(nodes, &spools, level, &mut writer, &mut tick)?;
+        let nodes = keys.iter().map(|k| p.merged.get_key_value(k).expect("grouped keys come from the merge"));
+        let layer = write::write_layer(nodes, whiteouts, &p.spools, level, writer, &mut tick)?;
         done += layer.entries;
-        written.push((*artifact, layer));
+        written.push((*group, layer));
     }
 
     // The base's blobs, carried over byte for byte.
-    let base_layers = base.layers.len() as u64;
-    for (i, l) in base.layers.iter().enumerate() {
-        writer.stage_existing(&l.location, &l.digest(), l.descriptor.size())?;
+    let base_layers = p.base.layers.len() as u64;
+    for (i, l) in p.base.layers.iter().enumerate() {
+        writer.lock().expect("layout writer lock").stage_existing(&l.location, &l.digest(), l.descriptor.size())?;
         progress.report(Stage::CopyBlobs, i as u64 + 1, base_layers)?;
     }
 
-    // Config, manifest, index.
-    progress.report(Stage::Commit, 0, 1)?;
-    let created = rfc3339(generated_mtime);
-    let config_bytes = new_config(&base, spec, &written, &created)?;
-    let (config_digest, config_size) = writer.stage_bytes(&config_bytes)?;
-    let mut layer_descs: Vec<Descriptor> = base.layers.iter().map(oci_layer_descriptor).collect();
+    let created = rfc3339(p.generated_mtime);
+    let config_bytes = new_config(&p.base, &p.config, spec, &written, &created)?;
+    let (config_digest, config_size) = writer.lock().expect("layout writer lock").stage_bytes(&config_bytes)?;
+    let mut layer_descs: Vec<Descriptor> = p.base.layers.iter().map(oci_layer_descriptor).collect();
     for (_, l) in &written {
         layer_descs.push(descriptor(MediaType::ImageLayerGzip, &l.digest, l.size, None));
     }
-    let annotations: HashMap<String, String> = [(BASE_DIGEST.to_string(), base.manifest_digest.clone()), (BASE_NAME.to_string(), spec.base.clone())].into_iter().collect();
+    let mut annotations: HashMap<String, String> = spec.annotations.clone().into_iter().collect();
+    annotations.insert(BASE_DIGEST.to_string(), p.base.manifest_digest.clone());
+    annotations.insert(BASE_NAME.to_string(), spec.base.clone());
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(descriptor(MediaType::ImageConfig, &config_digest, config_size, None))
-        .layers(layer_descs.clone())
+        .layers(layer_descs)
         .annotations(annotations)
         .build()
         .map_err(|e| Error::invalid_image(&spec.base, format!("building the manifest: {e}")))?;
     let manifest_bytes = layout::canonical_json(&manifest);
-    let (manifest_digest, manifest_size) = writer.stage_bytes(&manifest_bytes)?;
-    let tag = output_tag(spec, plan, &base)?;
-    let platform = PlatformBuilder::default()
-        .os(base_config.os().clone())
-        .architecture(base_config.architecture().clone())
-        .variant(base_config.variant().clone().unwrap_or_default())
-        .build()
-        .ok()
-        .map(|mut p| {
-            if base_config.variant().is_none() {
-                p.set_variant(None);
-            }
-            p
-        });
-    let mut index_entry = descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size, Some([(REF_NAME.to_string(), tag.clone())].into_iter().collect()));
-    index_entry.set_platform(platform);
-    if progress.cancelled.load(Ordering::Relaxed) {
-        return Err(Error::Cancelled);
+    let (manifest_digest, manifest_size) = writer.lock().expect("layout writer lock").stage_bytes(&manifest_bytes)?;
+    let base_config = p.base.config.as_ref().expect("prepare checked the base config");
+    let mut platform = PlatformBuilder::default().os(base_config.os().clone()).architecture(base_config.architecture().clone()).build().ok();
+    if let (Some(pl), Some(v)) = (platform.as_mut(), base_config.variant()) {
+        pl.set_variant(Some(v.clone()));
     }
-    writer.commit(|index| {
-        let mut manifests: Vec<Descriptor> = index.manifests().iter().filter(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)) != Some(&tag)).cloned().collect();
-        manifests.push(index_entry);
-        index.set_manifests(manifests);
-    })?;
-    if let (Some(tmp), Output::Archive { file, .. }) = (archive_tmp, &plan.output) {
-        crate::write::archive::finish(tmp, file)?;
-    }
-    progress.report(Stage::Commit, 1, 1).ok();
+    let mut d = descriptor(MediaType::ImageManifest, &manifest_digest, manifest_size, None);
+    d.set_platform(platform);
 
-    let mut inputs = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: Some(base.manifest_digest.clone()) }];
-    for (a, s) in artifacts.iter().zip(&spec.artifacts) {
-        let digest = match a {
-            ArtifactSource::Image(img) => Some(img.manifest_digest.clone()),
-            ArtifactSource::Dir(_) => None,
-        };
-        inputs.push(InputReport { role: "artifact".into(), reference: s.image.clone(), manifest_digest: digest });
-    }
-    let mut layers: Vec<LayerReport> = base
+    let diff_ids = base_config.rootfs().diff_ids();
+    let mut layers: Vec<LayerReport> = p
+        .base
         .layers
         .iter()
-        .zip(base_config.rootfs().diff_ids())
+        .zip(diff_ids)
         .map(|(l, diff_id)| LayerReport { digest: l.digest(), diff_id: diff_id.clone(), size: l.descriptor.size(), media_type: oci_layer_descriptor(l).media_type().to_string(), new: false })
         .collect();
     let mut stats = Stats { base_layers, ..Stats::default() };
@@ -298,8 +545,7 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
         stats.content_bytes += l.content_bytes;
         stats.new_layer_bytes += l.size;
     }
-    let entries = merged.iter().map(|(k, n)| EntryReport { path: crate::entry::absolute(k), artifact: n.artifact, replaced_base: replaced.contains(k) }).collect();
-    Ok(ComposeReport { manifest_digest, config_digest, output: spec.output.clone(), tag, inputs, layers, warnings, entries, stats })
+    Ok(WrittenImage { platform: p.platform.clone(), descriptor: d, config_digest, layers, stats })
 }
 
 fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
@@ -308,7 +554,8 @@ fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
     let reads: Vec<Vec<Op>> = base
         .layers
         .par_iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
             let digest = l.digest();
             let ops = match crate::cache::load(&digest) {
                 // Known layer: only verify the blob, at hashing speed.
@@ -318,11 +565,19 @@ fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
                     ops
                 }
                 None => {
-                    let ops = layer::read_layer(l, usize::MAX, &|_, _| false)?.ops;
+                    let ops = layer::read_layer(l, BASE_LAYER_ID + i, &|_, _| false)?.ops;
                     crate::cache::store(&digest, &ops);
                     ops
                 }
             };
+            // Content stays in the blob; remember where, for the few files read later.
+            let ops = ops
+                .into_iter()
+                .map(|op| match op {
+                    Op::Add { path, meta, ordinal, .. } if meta.kind == EntryKind::File && meta.size > 0 => Op::Add { path, meta, data: DataRef::Unspooled { layer: BASE_LAYER_ID + i, ordinal }, ordinal },
+                    other => other,
+                })
+                .collect();
             progress.report(Stage::ReadBase, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
             Ok(ops)
         })
@@ -409,26 +664,56 @@ fn fetch_unspooled(merged: &mut Merged, artifacts: &[ArtifactSource], spools: &m
     Ok(())
 }
 
-/// Which keys go into which new layer: all in one, or one layer per artifact (each
-/// with the parent directories it needs, so it stands on its own).
-fn layer_groups(merged: &Merged, per_artifact: bool, artifacts: usize) -> Vec<(Option<usize>, Vec<String>)> {
+/// Which keys (and whiteouts) go into which new layer: all in one, or one layer per
+/// artifact and a last one for the spec's own files, accounts and removals (each with
+/// the parent directories it needs, so it stands on its own).
+fn layer_groups(merged: &Merged, whiteouts: &[String], per_artifact: bool, artifacts: usize) -> Vec<(Option<usize>, Vec<String>, Vec<String>)> {
     if !per_artifact {
-        return vec![(None, merged.keys().cloned().collect())];
+        return vec![(None, merged.keys().cloned().collect(), whiteouts.to_vec())];
     }
-    let mut groups = Vec::new();
-    for a in 0..artifacts {
+    let with_parents = |pick: &dyn Fn(&crate::merge::OutNode) -> bool, extra: &[String]| -> Vec<String> {
         let mut keys: BTreeSet<String> = BTreeSet::new();
         for (k, n) in merged {
-            if n.artifact == Some(a) {
+            if pick(n) {
                 keys.extend(crate::entry::ancestors(k).map(str::to_string));
                 keys.insert(k.clone());
             }
         }
+        for w in extra {
+            keys.extend(crate::entry::ancestors(w).map(str::to_string));
+        }
+        keys.into_iter().filter(|k| merged.contains_key(k)).collect()
+    };
+    let mut groups = Vec::new();
+    for a in 0..artifacts {
+        let keys = with_parents(&|n| n.artifact == Some(a), &[]);
         if !keys.is_empty() {
-            groups.push((Some(a), keys.into_iter().collect()));
+            groups.push((Some(a), keys, Vec::new()));
         }
     }
+    let custom = with_parents(&|n| n.custom, whiteouts);
+    if !custom.is_empty() || !whiteouts.is_empty() {
+        groups.push((None, custom, whiteouts.to_vec()));
+    }
     groups
+}
+
+/// A short description of the spec's own changes, for the history entry.
+fn customisation_summary(spec: &ComposeSpec) -> Option<String> {
+    let mut parts = Vec::new();
+    if !spec.files.is_empty() {
+        parts.push(format!("files={:?}", spec.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>()));
+    }
+    if !spec.users.is_empty() {
+        parts.push(format!("users={:?}", spec.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>()));
+    }
+    if !spec.groups.is_empty() {
+        parts.push(format!("groups={:?}", spec.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>()));
+    }
+    if !spec.remove.is_empty() {
+        parts.push(format!("remove={:?}", spec.remove));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 fn generated_time(options: &ComposeOptions, base: &oci_spec::image::ImageConfiguration) -> u64 {
@@ -484,8 +769,8 @@ fn oci_layer_descriptor(l: &LayerBlob) -> Descriptor {
 
 /// The base's config with the new layers appended: every field of the base's is kept
 /// (known to oci-spec or not), `rootfs.diff_ids` and `history` grow, `created` is set.
-fn new_config(base: &Image, spec: &ComposeSpec, written: &[(Option<usize>, write::WrittenLayer)], created: &str) -> Result<Vec<u8>> {
-    let mut config = base.config_raw.clone();
+fn new_config(base: &Image, edited: &serde_json::Value, spec: &ComposeSpec, written: &[(Option<usize>, write::WrittenLayer)], created: &str) -> Result<Vec<u8>> {
+    let mut config = edited.clone();
     let obj = config.as_object_mut().ok_or_else(|| Error::invalid_image(&spec.base, "config is not a JSON object"))?;
     let base_layers = base.layers.len();
     let mut history: Vec<serde_json::Value> = match obj.get("history") {
@@ -500,6 +785,7 @@ fn new_config(base: &Image, spec: &ComposeSpec, written: &[(Option<usize>, write
         diff_ids.push(serde_json::Value::String(l.diff_id.clone()));
         let which: Vec<usize> = match artifact {
             Some(a) => vec![*a],
+            None if spec.layer_per_artifact => Vec::new(),
             None => (0..spec.artifacts.len()).collect(),
         };
         let created_by = which
@@ -512,6 +798,7 @@ fn new_config(base: &Image, spec: &ComposeSpec, written: &[(Option<usize>, write
                 }
                 rule
             })
+            .chain(customisation_summary(spec).filter(|_| artifact.is_none()))
             .collect::<Vec<_>>()
             .join("; ");
         let entry = HistoryBuilder::default()

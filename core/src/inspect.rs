@@ -35,7 +35,28 @@ pub fn list_files(reference: &str, platform: Option<&str>) -> Result<Vec<FileEnt
             tree
         }
     };
-    Ok(tree.nodes.into_iter().map(|(k, n)| FileEntry { path: absolute(&k), metadata: n.meta }).collect())
+    // A path added by a hardlink entry is listed as a hardlink to the inode's original
+    // path (the first of its paths that was not itself a hardlink entry).
+    let mut original: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    for (k, n) in &tree.nodes {
+        if !n.hardlink && n.meta.kind == crate::entry::EntryKind::File {
+            original.entry(n.inode).or_insert_with(|| absolute(k));
+        }
+    }
+    Ok(tree
+        .nodes
+        .into_iter()
+        .map(|(k, n)| {
+            let mut metadata = n.meta;
+            if n.hardlink {
+                if let Some(target) = original.get(&n.inode) {
+                    metadata.kind = crate::entry::EntryKind::Hardlink;
+                    metadata.link_target = Some(target.clone());
+                }
+            }
+            FileEntry { path: absolute(&k), metadata }
+        })
+        .collect())
 }
 
 /// A JSON summary of an image: reference, manifest digest, tag, platform, config

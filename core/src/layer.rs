@@ -33,6 +33,8 @@ pub(crate) enum DataRef {
     Unspooled { layer: usize, ordinal: u64 },
     /// A file on the host (a `dir:` artifact or a spec file).
     Host(std::path::PathBuf),
+    /// Bytes made by the compose itself (spec files, edited account files).
+    Inline(std::sync::Arc<Vec<u8>>),
 }
 
 /// What one tar entry does to the tree.
@@ -266,7 +268,7 @@ fn metadata_of<R: Read>(entry: &mut tar::Entry<'_, R>, kind: EntryKind, digest: 
 /// # Errors
 /// [`Error::InvalidLayer`] when the content was never fetched; [`Error::Io`] when a host
 /// file cannot be opened.
-pub(crate) fn open_data<'a>(data: &DataRef, len: u64, spools: &'a [Option<File>], path: &str) -> Result<ExactReader<'a>> {
+pub(crate) fn open_data<'a>(data: &'a DataRef, len: u64, spools: &'a [Option<File>], path: &str) -> Result<ExactReader<'a>> {
     let inner: Box<dyn Read + 'a> = match data {
         DataRef::None => Box::new(io::empty()),
         DataRef::Spool { layer, offset } => {
@@ -274,6 +276,7 @@ pub(crate) fn open_data<'a>(data: &DataRef, len: u64, spools: &'a [Option<File>]
             Box::new(SpoolReader { file, pos: *offset, left: len })
         }
         DataRef::Host(p) => Box::new(File::open(p).map_err(Error::io("open", p))?.take(len)),
+        DataRef::Inline(bytes) => Box::new(io::Cursor::new(bytes.as_slice()).take(len)),
         DataRef::Unspooled { .. } => return Err(Error::invalid_layer(path, "content was not fetched")),
     };
     Ok(ExactReader { inner, left: len })

@@ -4,7 +4,10 @@
 
 pub mod build;
 mod cache;
+mod checks;
 mod compose;
+mod configure;
+mod customize;
 pub mod demo;
 mod digest;
 mod entry;
@@ -32,9 +35,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use inspect::{inspect, list_files};
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use reference::{ImageRef, Selector};
-pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, Stats};
+pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
 
-pub use spec::{ArtifactSpec, ComposeSpec};
+pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, RequireSpec, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
 
 /// The library's version, as Cargo knows it.

@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::entry::{self, absolute, Metadata};
+use crate::entry::{self, absolute, EntryKind, Metadata};
+use crate::error::{Error, Result};
 use crate::layer::DataRef;
 use crate::select::Selection;
 use crate::tree::Tree;
@@ -30,6 +31,10 @@ pub(crate) struct OutNode {
     /// For a parent directory: the first artifact whose entry needed it (warnings name
     /// it as the cause).
     pub needed_by: Option<usize>,
+    /// Made by the spec's customisations (files, accounts, homes), not an artifact.
+    pub custom: bool,
+    /// Came from a hardlink entry: another path of its inode is the original.
+    pub hardlink: bool,
 }
 
 /// The merged content, sorted by path.
@@ -39,24 +44,95 @@ pub(crate) type Merged = BTreeMap<String, OutNode>;
 pub(crate) struct ArtifactTree<'a> {
     pub tree: &'a Tree,
     pub selection: &'a Selection,
+    /// Write entries whose parents pass through a base symlink at the resolved path.
+    pub resolve_base_symlinks: bool,
 }
 
-/// Merges the artifacts' selections. Returns the entries and the `artifact_overwritten`
-/// and `empty_selection` warnings.
-pub(crate) fn merge(base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime: u64) -> (Merged, Vec<Warning>) {
+/// Resolves the parents of `path` (and `path` itself when `whole`) through the
+/// directory symlinks of the image as the base and the merge so far leave it. Targets
+/// resolve inside the image root, never outside it.
+///
+/// # Errors
+/// [`Error::UnsafePath`] for a symlink loop.
+fn resolve_through(base: &Tree, out: &Merged, path: &str, whole: bool) -> Result<String> {
+    let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "" | "." => continue,
+            ".." => {
+                done.pop();
+                continue;
+            }
+            _ => {}
+        }
+        done.push(part);
+        if pending.is_empty() && !whole {
+            break;
+        }
+        let key = done.join("/");
+        let meta = match out.get(&key) {
+            Some(n) => &n.meta,
+            None => match base.nodes.get(&key) {
+                Some(n) => &n.meta,
+                None => continue,
+            },
+        };
+        if meta.kind != EntryKind::Symlink {
+            continue;
+        }
+        hops += 1;
+        if hops > 40 {
+            return Err(Error::UnsafePath { path: absolute(path), message: "its parents pass through a symlink loop of the base".into() });
+        }
+        let target = meta.link_target.clone().unwrap_or_default();
+        done.pop();
+        if target.starts_with('/') {
+            done.clear();
+        }
+        pending.extend(target.split('/').rev().map(str::to_string));
+    }
+    Ok(done.join("/"))
+}
+
+/// Merges the artifacts' selections. Returns the entries and the `artifact_overwritten`,
+/// `empty_selection` and `resolved_through_symlink` warnings.
+///
+/// # Errors
+/// [`Error::UnsafePath`] when resolving through the base's symlinks meets a loop.
+pub(crate) fn merge(base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime: u64) -> Result<(Merged, Vec<Warning>)> {
     let mut out: Merged = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut hits = Vec::new();
     for (index, art) in artifacts.iter().enumerate() {
         let mut used = vec![false; art.selection.include_patterns().len()];
-        for (path, node) in &art.tree.nodes {
-            if !art.selection.is_selected(path) {
+        for (original, node) in &art.tree.nodes {
+            if !art.selection.is_selected(original) {
                 continue;
             }
-            art.selection.matching_includes(path, &mut hits);
+            art.selection.matching_includes(original, &mut hits);
             for &h in &hits {
                 used[h] = true;
             }
+            let resolved;
+            let path = if art.resolve_base_symlinks {
+                resolved = resolve_through(base, &out, original, node.meta.is_dir())?;
+                if resolved.is_empty() {
+                    continue; // a directory that resolves to the root merges with it
+                }
+                if resolved != *original {
+                    warnings.push(Warning::new(
+                        WarningCode::ResolvedThroughSymlink,
+                        absolute(original),
+                        Some(index),
+                        format!("written at {} (a parent is a symlink in the image)", absolute(&resolved)),
+                    ));
+                }
+                &resolved
+            } else {
+                original
+            };
             // An earlier artifact's non-directory where this one has a directory above
             // its entry is replaced by that directory.
             for a in entry::ancestors(path) {
@@ -67,7 +143,7 @@ pub(crate) fn merge(base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime
                     }
                 }
             }
-            let new = OutNode { meta: node.meta.clone(), data: node.data.clone(), inode: node.inode, artifact: Some(index), selected: true, needed_by: None };
+            let new = OutNode { meta: node.meta.clone(), data: node.data.clone(), inode: node.inode, artifact: Some(index), selected: true, needed_by: None, custom: false, hardlink: node.hardlink };
             match out.get(path) {
                 Some(prev) if prev.meta.is_dir() && new.meta.is_dir() => {}
                 Some(prev) => {
@@ -80,7 +156,7 @@ pub(crate) fn merge(base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime
                 }
                 None => {}
             }
-            out.insert(path.clone(), new);
+            out.insert(path.to_string(), new);
         }
         for (i, pattern) in art.selection.include_patterns().iter().enumerate() {
             if !used[i] {
@@ -94,7 +170,7 @@ pub(crate) fn merge(base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime
         }
     }
     add_parents(&mut out, base, artifacts, generated_mtime);
-    (out, warnings)
+    Ok((out, warnings))
 }
 
 fn overwritten(path: &str, index: usize, prev: &OutNode, new_kind: &str) -> Warning {
@@ -119,7 +195,7 @@ fn remove_children(out: &mut Merged, dir: &str) {
 /// Adds every missing parent directory: the base's own directory if it has one at that
 /// path, else the directory of the artifact that supplied the child, else a plain
 /// root-owned 0755 directory.
-fn add_parents(out: &mut Merged, base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime: u64) {
+pub(crate) fn add_parents(out: &mut Merged, base: &Tree, artifacts: &[ArtifactTree<'_>], generated_mtime: u64) {
     let mut missing: BTreeMap<String, Option<usize>> = BTreeMap::new();
     for (path, node) in out.iter() {
         for a in entry::ancestors(path) {
@@ -129,15 +205,15 @@ fn add_parents(out: &mut Merged, base: &Tree, artifacts: &[ArtifactTree<'_>], ge
         }
     }
     for (path, from) in missing {
-        let meta = match base.nodes.get(&path) {
-            Some(b) if b.meta.is_dir() => b.meta.clone(),
+        let meta = match base.lookup(&path) {
+            Some((_, b)) if b.meta.is_dir() => b.meta.clone(),
             _ => from
                 .and_then(|i| artifacts[i].tree.nodes.get(&path))
                 .filter(|n| n.meta.is_dir() && !n.implicit)
                 .map(|n| n.meta.clone())
                 .unwrap_or_else(|| Metadata::directory(generated_mtime)),
         };
-        out.insert(path, OutNode { meta, data: DataRef::None, inode: u64::MAX, artifact: None, selected: false, needed_by: from });
+        out.insert(path, OutNode { meta, data: DataRef::None, inode: u64::MAX, artifact: None, selected: false, needed_by: from, custom: false, hardlink: false });
     }
 }
 
@@ -170,7 +246,7 @@ mod tests {
         let a = tree(100, vec![("usr", dir(0o700, 1)), ("usr/bin", dir(0o700, 1)), ("usr/bin/tool", file(0o755)), ("usr/bin/other", file(0o755))]);
         let b = tree(200, vec![("usr/bin/tool", file(0o700))]);
         let (sa, sb) = (sel(&["/usr/bin/*"], &["/usr/bin/other"]), sel(&["/usr/bin/tool", "/usr/typo"], &[]));
-        let (out, warnings) = merge(&base, &[ArtifactTree { tree: &a, selection: &sa }, ArtifactTree { tree: &b, selection: &sb }], 9);
+        let (out, warnings) = merge(&base, &[ArtifactTree { tree: &a, selection: &sa, resolve_base_symlinks: false }, ArtifactTree { tree: &b, selection: &sb, resolve_base_symlinks: false }], 9).unwrap();
         assert_eq!(out.keys().collect::<Vec<_>>(), vec!["usr", "usr/bin", "usr/bin/tool"]);
         assert_eq!(out["usr/bin/tool"].meta.mode, 0o700);
         assert_eq!(out["usr/bin/tool"].artifact, Some(1));
@@ -185,10 +261,29 @@ mod tests {
         let a = tree(100, vec![("x", file(0o644)), ("y", dir(0o755, 0)), ("y/inner", file(0o644))]);
         let b = tree(200, vec![("x", dir(0o755, 0)), ("x/sub", file(0o644)), ("y", file(0o600))]);
         let (sa, sb) = (sel(&["/x", "/y"], &[]), sel(&["/x", "/y"], &[]));
-        let (out, _) = merge(&base, &[ArtifactTree { tree: &a, selection: &sa }, ArtifactTree { tree: &b, selection: &sb }], 0);
+        let (out, _) = merge(&base, &[ArtifactTree { tree: &a, selection: &sa, resolve_base_symlinks: false }, ArtifactTree { tree: &b, selection: &sb, resolve_base_symlinks: false }], 0).unwrap();
         assert_eq!(out.keys().collect::<Vec<_>>(), vec!["x", "x/sub", "y"]);
         assert!(out["x"].meta.is_dir());
         assert_eq!(out["y"].meta.kind, EntryKind::File);
+    }
+
+    #[test]
+    fn resolves_entries_through_the_base_symlinks_when_asked() {
+        let link = Metadata { kind: EntryKind::Symlink, link_target: Some("usr/lib".into()), ..file(0o777) };
+        let base = tree(0, vec![("usr", dir(0o755, 0)), ("usr/lib", dir(0o755, 0)), ("lib", link)]);
+        let a = tree(100, vec![("lib", dir(0o755, 0)), ("lib/libexpat.so.1", file(0o644))]);
+        let s = sel(&["/lib/*"], &[]);
+        let (out, warnings) = merge(&base, &[ArtifactTree { tree: &a, selection: &s, resolve_base_symlinks: true }], 0).unwrap();
+        assert_eq!(out.keys().collect::<Vec<_>>(), vec!["usr", "usr/lib", "usr/lib/libexpat.so.1"]);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!((warnings[0].code, warnings[0].path.as_str()), (WarningCode::ResolvedThroughSymlink, "/lib/libexpat.so.1"));
+        let loop_link = Metadata { kind: EntryKind::Symlink, link_target: Some("/l2".into()), ..file(0o777) };
+        let loop_back = Metadata { kind: EntryKind::Symlink, link_target: Some("l1".into()), ..file(0o777) };
+        let base = tree(0, vec![("l1", loop_link), ("l2", loop_back)]);
+        let a = tree(100, vec![("l1/x", file(0o644))]);
+        let s = sel(&["/l1/x"], &[]);
+        let err = merge(&base, &[ArtifactTree { tree: &a, selection: &s, resolve_base_symlinks: true }], 0).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath);
     }
 
     #[test]
@@ -196,7 +291,7 @@ mod tests {
         let base = tree(0, vec![("opt", file(0o644))]);
         let a = tree(100, vec![("opt", dir(0o711, 5)), ("opt/app", file(0o755)), ("srv/data/x", file(0o644))]);
         let s = sel(&["/opt/app", "/srv/data/x"], &[]);
-        let (out, _) = merge(&base, &[ArtifactTree { tree: &a, selection: &s }], 42);
+        let (out, _) = merge(&base, &[ArtifactTree { tree: &a, selection: &s, resolve_base_symlinks: false }], 42).unwrap();
         assert_eq!((out["opt"].meta.mode, out["opt"].meta.uid), (0o711, 5));
         assert_eq!((out["srv"].meta.mode, out["srv"].meta.mtime), (0o755, 42));
     }

@@ -16,16 +16,33 @@ pub struct ComposeReport {
     pub output: String,
     /// The tag the manifest was written under.
     pub tag: String,
+    /// Every tag written (the main one first).
+    pub tags: Vec<String>,
     /// Each input with the manifest digest it resolved to.
     pub inputs: Vec<InputReport>,
-    /// Every layer of the new image, base layers first.
+    /// Every layer of the new image, base layers first (of the first platform when
+    /// there are several).
     pub layers: Vec<LayerReport>,
+    /// One entry per platform composed; `manifest_digest` above is the image index's
+    /// when there are several.
+    pub platforms: Vec<PlatformReport>,
     /// Every warning, in a stable order.
     pub warnings: Vec<Warning>,
     /// Every entry written into the new layer(s), sorted by path.
     pub entries: Vec<EntryReport>,
     /// Counts and sizes.
     pub stats: Stats,
+}
+
+/// One platform's image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformReport {
+    /// `os/arch[/variant]`, or `None` when the base had a single image.
+    pub platform: Option<String>,
+    /// Its manifest's digest.
+    pub manifest_digest: String,
+    /// Its config's digest.
+    pub config_digest: String,
 }
 
 /// One input of the compose.

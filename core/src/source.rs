@@ -129,6 +129,37 @@ pub(crate) fn open_image(reference: &ImageRef, written: &str, platform: &Platfor
     }
 }
 
+/// The platforms an image reference offers when it names a multi-platform index
+/// (attestation entries of platform `unknown/unknown` left out); `None` for a single
+/// image.
+///
+/// # Errors
+/// As opening the layout and reading the index can fail.
+pub(crate) fn platforms_of(reference: &ImageRef) -> Result<Option<Vec<String>>> {
+    let store: Box<dyn BlobStore> = match reference {
+        ImageRef::Oci { path, .. } => Box::new(LayoutDir::open(path)?),
+        ImageRef::OciArchive { path, .. } => Box::new(ArchiveStore::open(path)?),
+        _ => return Ok(None),
+    };
+    let index = store.index()?;
+    let top: Vec<&Descriptor> = match reference {
+        ImageRef::Oci { selector: Selector::Tag(t), .. } | ImageRef::OciArchive { selector: Selector::Tag(t), .. } => index.manifests().iter().filter(|d| tag_of(d) == Some(t)).collect(),
+        ImageRef::Oci { selector: Selector::Digest(d), .. } | ImageRef::OciArchive { selector: Selector::Digest(d), .. } => index.manifests().iter().filter(|x| x.digest().to_string() == *d).collect(),
+        _ => index.manifests().iter().collect(),
+    };
+    let listed: Vec<Descriptor> = match top.as_slice() {
+        [one] if is_index_media_type(&one.media_type().to_string()) => {
+            let bytes = layout::read_blob(store.as_ref(), one)?;
+            let nested: ImageIndex = layout::parse_json(&bytes, &format!("index {}", one.digest()))?;
+            nested.manifests().clone()
+        }
+        [_] | [] => return Ok(None),
+        many => many.iter().map(|d| (*d).clone()).collect(),
+    };
+    let platforms: Vec<String> = listed.iter().filter_map(|d| d.platform().as_ref()).filter(|p| p.os().to_string() != "unknown").map(platform_text).collect();
+    Ok(if platforms.len() > 1 { Some(platforms) } else { None })
+}
+
 fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str, platform: &PlatformWanted) -> Result<Image> {
     let index = store.index()?;
     let top = index.manifests();

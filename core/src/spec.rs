@@ -13,6 +13,7 @@
 //!
 //! Unknown fields are errors that name the field: a misspelt `exclude` must not pass.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,39 @@ pub struct ComposeSpec {
     /// gzip level of the new layer(s), 0 to 9 (default 6, as gzip and pigz).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression_level: Option<u32>,
+    /// Files placed in the new layer (not run), after the artifacts and winning over them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileSpec>,
+    /// Groups added to `/etc/group` (and `/etc/gshadow` where the image has it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
+    /// Users added to `/etc/passwd` (and a locked `/etc/shadow` entry where the image has
+    /// it), with their home directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserSpec>,
+    /// Changes to the image config.
+    #[serde(default, skip_serializing_if = "ConfigSpec::is_empty")]
+    pub config: ConfigSpec,
+    /// Annotations on the manifest and on its index entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Globs of base paths to delete, written as whiteouts in the new layer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    /// Checks on the final image; any failure refuses the compose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<RequireSpec>,
+    /// Platforms to compose (`linux/amd64`, ...); default every platform of the base.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// More output tags, beside `tag` / `tag_suffix`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Write an entry whose parent passes through a directory symlink of the base at the
+    /// resolved path, as dpkg and Docker's COPY do (for every artifact; each artifact can
+    /// also set it).
+    #[serde(default)]
+    pub resolve_base_symlinks: bool,
     /// The folder relative references resolve against: the spec file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -70,6 +104,183 @@ pub struct ArtifactSpec {
     /// Globs removed from what `include` selected.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Overrides the spec-wide `resolve_base_symlinks` for this artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_base_symlinks: Option<bool>,
+}
+
+/// A file placed in the new layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Absolute in-image path.
+    pub path: String,
+    /// UTF-8 content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Binary content, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_base64: Option<String>,
+    /// A file on the host, relative to the spec's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Numeric owner (default 0).
+    #[serde(default)]
+    pub uid: u32,
+    /// Numeric group (default 0).
+    #[serde(default)]
+    pub gid: u32,
+    /// Octal permission string such as `"0755"` (default `"0644"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// A group to add.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// Group name.
+    pub name: String,
+    /// Numeric id.
+    pub gid: u32,
+    /// User names that belong to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+/// A user to add.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// User name.
+    pub name: String,
+    /// Numeric id.
+    pub uid: u32,
+    /// Primary group id (a group of the user's name is added if none has it).
+    pub gid: u32,
+    /// Home directory (default `/home/NAME`), created owned by the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// Login shell (default `/sbin/nologin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    /// Comment field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gecos: Option<String>,
+}
+
+/// Changes to the image config. `entrypoint` and `cmd` replace the base's;
+/// `entrypoint_append` and `cmd_append` append to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    /// Replaces the entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Appended to the (base or replaced) entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint_append: Vec<String>,
+    /// Appended to the (base or replaced) command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cmd_append: Vec<String>,
+    /// Variables set or overridden; `${NAME}` in a value expands to the base's value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// `name`, `uid`, `name:group` or `uid:gid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Working directory (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Labels set or overridden.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Ports such as `8080/tcp`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
+    /// Volume paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    /// Signal name such as `SIGTERM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}
+
+impl ConfigSpec {
+    /// True when it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ConfigSpec::default()
+    }
+}
+
+/// A check on the final image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequireSpec {
+    /// The path that must exist (symlinks are followed inside the image).
+    pub path: String,
+    /// `file`, `directory` or `symlink` (checked before following the last symlink).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Must be a regular file with an execute bit.
+    #[serde(default)]
+    pub executable: bool,
+    /// Must start with `#!`.
+    #[serde(default)]
+    pub shebang: bool,
+    /// Exact octal mode such as `"0755"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Exact owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Exact group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+/// Parses an octal mode string (`"0755"`, `"4755"`, `"644"`).
+pub(crate) fn parse_mode(text: &str, field: &str) -> Result<u32> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(m),
+        _ => Err(Error::spec(field, format!("`{text}` is not an octal mode (such as \"0755\")"))),
+    }
+}
+
+/// Checks an absolute in-image path of the spec: absolute, no `..`, not the root.
+pub(crate) fn check_image_path(path: &str, field: &str) -> Result<String> {
+    if !path.starts_with('/') {
+        return Err(Error::spec(field, format!("`{path}` is not absolute; write it from the image root, such as /app/setup.sh")));
+    }
+    let key = crate::entry::normalize_path(path).map_err(|_| Error::spec(field, format!("`{path}` has a `..` component or a NUL byte")))?;
+    if key.is_empty() {
+        return Err(Error::spec(field, "names the image root"));
+    }
+    Ok(key)
+}
+
+fn check_name(name: &str, field: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::spec(field, format!("`{name}` is not a valid account name (letters, digits, `_`, `-`, `.`; not all digits; at most 32)")))
+    }
+}
+
+fn check_id(id: u32, field: &str) -> Result<()> {
+    if id >= 1 << 31 {
+        return Err(Error::spec(field, format!("{id} is not below 2^31 (runtimes have mapped larger ids to root)")));
+    }
+    Ok(())
 }
 
 impl ComposeSpec {
@@ -124,6 +335,7 @@ impl ComposeSpec {
                 return Err(Error::spec("compression_level", format!("{level} is not a gzip level (0 to 9)")));
             }
         }
+        self.validate_customisation()?;
         for (field, value) in [("tag", &self.tag), ("tag_suffix", &self.tag_suffix)] {
             if let Some(v) = value {
                 if !is_valid_tag_text(v) {
@@ -133,6 +345,78 @@ impl ComposeSpec {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn validate_customisation(&self) -> Result<()> {
+        for (i, f) in self.files.iter().enumerate() {
+            let field = format!("files[{i}]");
+            check_image_path(&f.path, &format!("{field}.path"))?;
+            let sources = [f.content.is_some(), f.content_base64.is_some(), f.source.is_some()].iter().filter(|x| **x).count();
+            if sources != 1 {
+                return Err(Error::spec(&field, format!("{} needs exactly one of content, content_base64 or source", f.path)));
+            }
+            if let Some(m) = &f.mode {
+                parse_mode(m, &format!("{field}.mode"))?;
+            }
+            if let Some(b) = &f.content_base64 {
+                crate::customize::decode_base64(b).ok_or_else(|| Error::spec(format!("{field}.content_base64"), "is not valid base64"))?;
+            }
+            check_id(f.uid, &format!("{field}.uid"))?;
+            check_id(f.gid, &format!("{field}.gid"))?;
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            check_name(&g.name, &format!("groups[{i}].name"))?;
+            check_id(g.gid, &format!("groups[{i}].gid"))?;
+            for (j, m) in g.members.iter().enumerate() {
+                check_name(m, &format!("groups[{i}].members[{j}]"))?;
+            }
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            check_name(&u.name, &format!("users[{i}].name"))?;
+            check_id(u.uid, &format!("users[{i}].uid"))?;
+            check_id(u.gid, &format!("users[{i}].gid"))?;
+            if let Some(h) = &u.home {
+                check_image_path(h, &format!("users[{i}].home"))?;
+            }
+            for (field, v) in [("gecos", &u.gecos), ("shell", &u.shell)] {
+                if v.as_deref().is_some_and(|v| v.contains(':') || v.contains('\n')) {
+                    return Err(Error::spec(format!("users[{i}].{field}"), "may not contain `:` or a newline"));
+                }
+            }
+        }
+        if let Some(user) = &self.config.user {
+            crate::checks::parse_user(user)?;
+        }
+        if let Some(w) = &self.config.working_dir {
+            if !w.starts_with('/') {
+                return Err(Error::spec("config.working_dir", format!("`{w}` is not absolute")));
+            }
+        }
+        for k in self.config.env.keys() {
+            if k.is_empty() || k.contains('=') {
+                return Err(Error::spec("config.env", format!("`{k}` is not a variable name")));
+            }
+        }
+        for (i, r) in self.require.iter().enumerate() {
+            check_image_path(&r.path, &format!("require[{i}].path"))?;
+            if let Some(m) = &r.mode {
+                parse_mode(m, &format!("require[{i}].mode"))?;
+            }
+            if let Some(k) = &r.kind {
+                if !matches!(k.as_str(), "file" | "directory" | "symlink") {
+                    return Err(Error::spec(format!("require[{i}].type"), format!("`{k}` is not file, directory or symlink")));
+                }
+            }
+        }
+        for (i, t) in self.tags.iter().enumerate() {
+            if !is_valid_tag_text(t) {
+                return Err(Error::spec(format!("tags[{i}]"), format!("`{t}` is not a valid tag")));
+            }
+        }
+        if self.platform.is_some() && !self.platforms.is_empty() {
+            return Err(Error::spec("platforms", "give either `platform` or `platforms`, not both"));
         }
         Ok(())
     }

@@ -24,6 +24,8 @@ pub(crate) struct Node {
     pub inode: u64,
     /// A directory that only exists because a child was added under it.
     pub implicit: bool,
+    /// Added by a hardlink entry (another path of the same inode came first).
+    pub hardlink: bool,
 }
 
 /// How to treat a hardlink whose target is missing.
@@ -86,13 +88,13 @@ impl Tree {
                 }
                 return Err(Error::invalid_layer(layer, format!("hardlink /{path} points at /{target}, which is not a file in the layers below or before it")));
             };
-            let node = Node { meta: target_node.meta, data: target_node.data, inode: target_node.inode, implicit: false };
+            let node = Node { meta: target_node.meta, data: target_node.data, inode: target_node.inode, implicit: false, hardlink: true };
             self.put(path, node);
             return Ok(());
         }
         let inode = self.next_inode;
         self.next_inode += 1;
-        self.put(path, Node { meta, data, inode, implicit: false });
+        self.put(path, Node { meta, data, inode, implicit: false, hardlink: false });
         Ok(())
     }
 
@@ -107,7 +109,7 @@ impl Tree {
                     let mtime = node.meta.mtime;
                     let inode = self.next_inode;
                     self.next_inode += 1;
-                    self.nodes.insert(a, Node { meta: Metadata::directory(mtime), data: DataRef::None, inode, implicit: true });
+                    self.nodes.insert(a, Node { meta: Metadata::directory(mtime), data: DataRef::None, inode, implicit: true, hardlink: false });
                 }
             }
         }

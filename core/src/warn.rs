@@ -76,7 +76,7 @@ impl RuntimePaths {
         Ok(RuntimePaths { globs, exact })
     }
 
-    fn matches(&self, key: &str) -> bool {
+    pub(crate) fn matches(&self, key: &str) -> bool {
         self.exact.contains(key) || self.globs.is_match(key)
     }
 }
@@ -212,7 +212,7 @@ mod tests {
         t
     }
     fn out(entries: Vec<(&str, Metadata, bool)>) -> Merged {
-        entries.into_iter().map(|(p, meta, selected)| (p.to_string(), OutNode { meta, data: DataRef::None, inode: 0, artifact: Some(0), selected, needed_by: None })).collect()
+        entries.into_iter().map(|(p, meta, selected)| (p.to_string(), OutNode { meta, data: DataRef::None, inode: 0, artifact: Some(0), selected, needed_by: None, custom: false, hardlink: false })).collect()
     }
     fn codes(w: &[Warning]) -> Vec<(WarningCode, &str)> {
         w.iter().map(|w| (w.code, w.path.as_str())).collect()

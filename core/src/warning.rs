@@ -33,6 +33,19 @@ pub enum WarningCode {
     EmptySelection,
     /// A later artifact replaces an entry selected from an earlier one.
     ArtifactOverwritten,
+    /// `remove` deletes a base path the image needs at run time.
+    RuntimePathRemoved,
+    /// An entry was written at the path its parent's base symlink leads to
+    /// (`resolve_base_symlinks`).
+    ResolvedThroughSymlink,
+    /// The configured user or group is not in the final `/etc/passwd` or `/etc/group`.
+    UnknownUser,
+    /// The final image runs as root while the base did not.
+    RootUser,
+    /// The final entrypoint or command is not an executable file of the image.
+    EntrypointMissing,
+    /// An input was named by tag, not digest; the report records the digest it had.
+    MutableReference,
 }
 
 impl WarningCode {
@@ -45,13 +58,19 @@ impl WarningCode {
             WarningCode::PermissionsChanged => "permissions_changed",
             WarningCode::EmptySelection => "empty_selection",
             WarningCode::ArtifactOverwritten => "artifact_overwritten",
+            WarningCode::RuntimePathRemoved => "runtime_path_removed",
+            WarningCode::ResolvedThroughSymlink => "resolved_through_symlink",
+            WarningCode::UnknownUser => "unknown_user",
+            WarningCode::RootUser => "root_user",
+            WarningCode::EntrypointMissing => "entrypoint_missing",
+            WarningCode::MutableReference => "mutable_reference",
         }
     }
 
     /// The level a warning of this code has.
     pub fn level(self) -> Level {
         match self {
-            WarningCode::ArtifactOverwritten => Level::Info,
+            WarningCode::ArtifactOverwritten | WarningCode::ResolvedThroughSymlink | WarningCode::MutableReference => Level::Info,
             _ => Level::Warning,
         }
     }

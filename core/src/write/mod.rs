@@ -20,6 +20,45 @@ use crate::merge::OutNode;
 pub(crate) mod archive;
 mod pgzip;
 
+/// Keeps path order, except that the paths of a hardlinked file that sort before its
+/// original (the path that was not itself a hardlink entry) are moved to just after it,
+/// so the original carries the content and the others link to it, as in the input.
+fn hardlinks_after_their_target(items: Vec<(String, Option<&OutNode>)>) -> Vec<(String, Option<&OutNode>)> {
+    let mut primary: HashMap<u64, usize> = HashMap::new();
+    for (i, (_, node)) in items.iter().enumerate() {
+        if let Some(n) = node.filter(|n| n.meta.kind == EntryKind::File && n.inode != u64::MAX) {
+            let slot = primary.entry(n.inode).or_insert(i);
+            let current_is_link = items[*slot].1.is_some_and(|c| c.hardlink);
+            if current_is_link && !n.hardlink {
+                *slot = i;
+            }
+        }
+    }
+    let mut deferred: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut skip = vec![false; items.len()];
+    for (i, (_, node)) in items.iter().enumerate() {
+        if let Some(n) = node.filter(|n| n.meta.kind == EntryKind::File && n.inode != u64::MAX) {
+            let p = primary[&n.inode];
+            if i < p {
+                deferred.entry(p).or_default().push(i);
+                skip[i] = true;
+            }
+        }
+    }
+    let mut order = Vec::with_capacity(items.len());
+    for i in 0..items.len() {
+        if skip[i] {
+            continue;
+        }
+        order.push(i);
+        if let Some(later) = deferred.get(&i) {
+            order.extend(later);
+        }
+    }
+    let mut slots: Vec<Option<(String, Option<&OutNode>)>> = items.into_iter().map(Some).collect();
+    order.into_iter().map(|i| slots[i].take().expect("each index once")).collect()
+}
+
 /// A layer written into the staging area.
 pub(crate) struct WrittenLayer {
     pub digest: String,
@@ -36,12 +75,25 @@ pub(crate) struct WrittenLayer {
 /// [`Error::Io`] for write failures, [`Error::Cancelled`] when `tick` says so.
 pub(crate) fn write_layer<'a>(
     nodes: impl Iterator<Item = (&'a String, &'a OutNode)>,
+    whiteouts: &[String],
     spools: &[Option<File>],
     level: u32,
-    out: &mut LayoutWriter,
+    out: &std::sync::Mutex<LayoutWriter>,
     tick: &mut dyn FnMut(u64) -> bool,
 ) -> Result<WrittenLayer> {
-    let tmp = out.temp_file()?;
+    // Whiteouts (`dir/.wh.name`) sort among the entries by their own tar name, so their
+    // directory always comes first.
+    let mut items: Vec<(String, Option<&OutNode>)> = nodes.map(|(k, n)| (k.clone(), Some(n))).collect();
+    for w in whiteouts {
+        let name = match crate::entry::parent(w) {
+            Some(dir) => format!("{dir}/.wh.{}", &w[dir.len() + 1..]),
+            None => format!(".wh.{w}"),
+        };
+        items.push((name, None));
+    }
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let items = hardlinks_after_their_target(items);
+    let tmp = out.lock().expect("layout writer lock").temp_file()?;
     let file = tmp.reopen().map_err(Error::io("open", tmp.path()))?;
     let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
     let gz = pgzip::ParallelGzip::new(compressed, level).map_err(Error::io("write", tmp.path()))?;
@@ -58,7 +110,18 @@ pub(crate) fn write_layer<'a>(
     let mut first_of_inode: HashMap<u64, String> = HashMap::new();
     let mut entries = 0u64;
     let mut content_bytes = 0u64;
-    for (path, node) in nodes {
+    for (path, node) in &items {
+        let path = path.as_str();
+        let Some(node) = node else {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(0o600);
+            header.set_size(0);
+            header.set_mtime(0);
+            builder.append_data(&mut header, path, io::empty()).map_err(io_err(path))?;
+            entries += 1;
+            continue;
+        };
         let meta = &node.meta;
         let mut header = tar::Header::new_gnu();
         header.set_mode(meta.mode);
@@ -84,7 +147,7 @@ pub(crate) fn write_layer<'a>(
                 builder.append_data(&mut header, path, reader).map_err(io_err(path))?;
                 content_bytes += meta.size;
                 if node.inode != u64::MAX {
-                    first_of_inode.insert(node.inode, path.clone());
+                    first_of_inode.insert(node.inode, path.to_string());
                 }
             }
             EntryKind::Dir => {
@@ -118,7 +181,7 @@ pub(crate) fn write_layer<'a>(
     let compressed = gz.finish().map_err(io_err("(gzip trailer)"))?;
     let (mut buffered, digest, size) = compressed.finish();
     buffered.flush().map_err(Error::io("write", tmp.path()))?;
-    out.stage_file(tmp, &digest)?;
+    out.lock().expect("layout writer lock").stage_file(tmp, &digest)?;
     Ok(WrittenLayer { digest, diff_id, size, entries, content_bytes })
 }
 
