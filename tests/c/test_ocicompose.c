@@ -1,0 +1,670 @@
+/*
+ * Tests of libocicompose through its installed header, as a C user links it.
+ *
+ *   test_ocicompose FIXTURES SCRATCH EXPECTED_DIGEST
+ *
+ * FIXTURES holds demo/ (from `ocicompose demo --dir`, without its out/ folder) and the
+ * broken layouts made by make_fixtures.py; SCRATCH is an empty folder the tests may
+ * write into; EXPECTED_DIGEST is what `ocicompose compose demo/spec.json` printed.
+ *
+ * tests/c/run.sh builds this file against the shared and the static library and runs
+ * both under valgrind. The last line is "N passed, N failed".
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ocicompose.h>
+
+static const char *fixtures;
+static const char *scratch;
+static const char *expected_digest;
+
+static int failures_in_test;
+
+#define CHECK(cond)                                                                      \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "    %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+            failures_in_test++;                                                          \
+        }                                                                                \
+    } while (0)
+
+#define CHECK_STR(actual, expected)                                                      \
+    do {                                                                                 \
+        const char *a_ = (actual), *e_ = (expected);                                     \
+        if (a_ == NULL || strcmp(a_, e_) != 0) {                                         \
+            fprintf(stderr, "    %s:%d: %s is \"%s\", want \"%s\"\n", __FILE__, __LINE__, \
+                    #actual, a_ ? a_ : "(null)", e_);                                    \
+            failures_in_test++;                                                          \
+        }                                                                                \
+    } while (0)
+
+/* Checks a status and, when it is not the expected one, prints the error's message. */
+#define CHECK_STATUS(status, err, want)                                                  \
+    do {                                                                                 \
+        ocicompose_status s_ = (status);                                                 \
+        if (s_ != (want)) {                                                              \
+            fprintf(stderr, "    %s:%d: status %s (%s), want %s: %s\n", __FILE__,         \
+                    __LINE__, ocicompose_status_name(s_), #status,                        \
+                    ocicompose_status_name(want),                                         \
+                    (err) ? ocicompose_error_message(err) : "(no error object)");       \
+            failures_in_test++;                                                          \
+        }                                                                                \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static char *path_join(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p == NULL) abort();
+    snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+/* The whole file, NUL-terminated, or NULL. */
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) abort();
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len - 1 == 0) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            if (buf == NULL) abort();
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Number of entries of a folder (without . and ..), or -1 when it does not exist. */
+static long count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The demo spec with its output replaced by `output_ref`, parsed with the demo folder
+ * as base_dir. The demo's spec.json writes `"output": "oci:out"`. */
+static ocicompose_status demo_spec(const char *output_ref, ocicompose_spec **spec, ocicompose_error **err) {
+    char *demo = path_join(fixtures, "demo");
+    char *spec_path = path_join(demo, "spec.json");
+    char *text = read_file(spec_path);
+    free(spec_path);
+    if (text == NULL) {
+        fprintf(stderr, "    cannot read the demo spec in %s\n", demo);
+        free(demo);
+        return OCICOMPOSE_STATUS_IO;
+    }
+    const char *needle = "\"oci:out\"";
+    char *at = strstr(text, needle);
+    if (at == NULL) {
+        fprintf(stderr, "    the demo spec has no \"oci:out\" output\n");
+        free(text);
+        free(demo);
+        return OCICOMPOSE_STATUS_SPEC;
+    }
+    size_t n = strlen(text) + strlen(output_ref) + 3;
+    char *json = malloc(n);
+    if (json == NULL) abort();
+    *at = '\0';
+    snprintf(json, n, "%s\"%s\"%s", text, output_ref, at + strlen(needle));
+    ocicompose_status status = ocicompose_spec_from_json(json, demo, spec, err);
+    free(json);
+    free(text);
+    free(demo);
+    return status;
+}
+
+static char *scratch_ref(const char *name, char **dir_out) {
+    char *dir = path_join(scratch, name);
+    size_t n = strlen(dir) + 5;
+    char *ref = malloc(n);
+    if (ref == NULL) abort();
+    snprintf(ref, n, "oci:%s", dir);
+    *dir_out = dir;
+    return ref;
+}
+
+/* Status of ocicompose_list_files on a reference; checks that a failure has a message
+ * and leaves the output alone. */
+static ocicompose_status list_status(const char *reference, char **message_out) {
+    char *json = NULL;
+    ocicompose_error *err = NULL;
+    ocicompose_status status = ocicompose_list_files(reference, NULL, &json, &err);
+    if (status == OCICOMPOSE_STATUS_OK) {
+        CHECK(json != NULL && json[0] == '[');
+        CHECK(err == NULL);
+        ocicompose_string_free(json);
+    } else {
+        CHECK(json == NULL);
+        CHECK(err != NULL);
+        CHECK(ocicompose_error_code(err) == status);
+        const char *message = ocicompose_error_message(err);
+        CHECK(message != NULL && message[0] != '\0');
+        if (message_out) *message_out = strdup(message ? message : "");
+        ocicompose_error_free(err);
+    }
+    return status;
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_version_and_names(void) {
+    const char *version = ocicompose_version();
+    CHECK(version != NULL && version[0] >= '0' && version[0] <= '9');
+    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_OK), "ok");
+    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_SPEC), "spec");
+    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_DIGEST_MISMATCH), "digest_mismatch");
+    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_CANCELLED), "cancelled");
+    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_NULL_ARGUMENT), "null_argument");
+    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_PANIC), "panic");
+    CHECK_STR(ocicompose_status_name(99), "unknown");
+    CHECK_STR(ocicompose_stage_name(OCICOMPOSE_STAGE_WRITE_LAYER), "write_layer");
+    CHECK_STR(ocicompose_stage_name(0), "unknown");
+}
+
+static void test_compose_matches_the_cli(void) {
+    char *demo = path_join(fixtures, "demo");
+    char *spec_path = path_join(demo, "spec.json");
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(ocicompose_spec_from_path(spec_path, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK(err == NULL);
+    if (result != NULL) {
+        CHECK_STR(ocicompose_result_manifest_digest(result), expected_digest);
+        const char *config = ocicompose_result_config_digest(result);
+        CHECK(config != NULL && strncmp(config, "sha256:", 7) == 0 && strlen(config) == 71);
+        CHECK_STR(ocicompose_result_tag(result), "1.0_custom");
+        const char *json = ocicompose_result_report_json(result);
+        CHECK(json != NULL && strstr(json, expected_digest) != NULL && strstr(json, "\"entries\"") != NULL);
+        CHECK(ocicompose_result_report_json(result) == json); /* made once, borrowed */
+    }
+    char *index = path_join(demo, "out/index.json");
+    CHECK(exists(index));
+    free(index);
+    ocicompose_error_free(err);
+    ocicompose_result_free(result);
+    ocicompose_spec_free(spec);
+    free(spec_path);
+    free(demo);
+}
+
+/* The demo overwrites the base's shell and /tmp and has a misspelt include. */
+static void test_warnings(void) {
+    char *dir;
+    char *ref = scratch_ref("warnings", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    size_t count = ocicompose_result_warning_count(result);
+    CHECK(count >= 3);
+    int runtime = 0, permissions = 0, empty = 0;
+    for (size_t i = 0; i < count; i++) {
+        const ocicompose_warning *w = ocicompose_result_warning(result, i);
+        CHECK(w != NULL);
+        const char *code = ocicompose_warning_code(w);
+        const char *level = ocicompose_warning_level(w);
+        const char *path = ocicompose_warning_path(w);
+        const char *message = ocicompose_warning_message(w);
+        int64_t artifact = ocicompose_warning_artifact(w);
+        CHECK(code != NULL && level != NULL && path != NULL && message != NULL && message[0] != '\0');
+        CHECK(artifact >= -1 && artifact <= 1);
+        if (code == NULL || path == NULL) continue;
+        CHECK(strcmp(level, "warning") == 0 || strcmp(level, "info") == 0);
+        if (strcmp(code, "runtime_path_overwritten") == 0 && strcmp(path, "/usr/bin/sh") == 0) {
+            runtime++;
+            CHECK(artifact == 1);
+        }
+        if (strcmp(code, "permissions_changed") == 0 && strcmp(path, "/tmp") == 0) permissions++;
+        if (strcmp(code, "empty_selection") == 0 && strcmp(path, "/etc/tool.cnf") == 0) {
+            empty++;
+            CHECK(artifact == 1);
+        }
+    }
+    CHECK(runtime == 1);
+    CHECK(permissions == 1);
+    CHECK(empty == 1);
+    CHECK(ocicompose_result_warning(result, count) == NULL);
+    ocicompose_error_free(err);
+    ocicompose_result_free(result);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
+struct progress_log {
+    unsigned calls;
+    uint32_t last_stage;
+    int out_of_order;
+    int over_total;
+    unsigned stop_after;  /* cancel at this call (1-based); 0: never */
+    uint32_t stop_stage;  /* cancel at the first call of this stage or a later one; 0: never */
+};
+
+static int record_progress(void *user_data, uint32_t stage, uint64_t done, uint64_t total) {
+    struct progress_log *log = user_data;
+    log->calls++;
+    if (stage < log->last_stage || stage < OCICOMPOSE_STAGE_RESOLVE || stage > OCICOMPOSE_STAGE_COMMIT)
+        log->out_of_order++;
+    if (done > total) log->over_total++;
+    log->last_stage = stage;
+    if (log->stop_after != 0 && log->calls >= log->stop_after) return 0;
+    if (log->stop_stage != 0 && stage >= log->stop_stage) return 0;
+    return 1;
+}
+
+static void test_progress_and_jobs(void) {
+    char *dir;
+    char *ref = scratch_ref("progress", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    struct progress_log log = {0};
+    ocicompose_options *opts = ocicompose_options_new();
+    CHECK(opts != NULL);
+    CHECK_STATUS(ocicompose_options_set_jobs(opts, 1, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_options_set_progress(opts, record_progress, &log, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, opts, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    /* One worker instead of all: the same bytes. */
+    CHECK_STR(ocicompose_result_manifest_digest(result), expected_digest);
+    CHECK(log.calls > 0);
+    CHECK(log.out_of_order == 0);
+    CHECK(log.over_total == 0);
+    CHECK(log.last_stage == OCICOMPOSE_STAGE_COMMIT);
+    ocicompose_error_free(err);
+    ocicompose_result_free(result);
+    ocicompose_options_free(opts);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
+static void test_cancel_leaves_a_new_output_absent(void) {
+    char *dir;
+    char *ref = scratch_ref("cancel-new", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    struct progress_log log = {0};
+    log.stop_after = 1;
+    ocicompose_options *opts = ocicompose_options_new();
+    CHECK_STATUS(ocicompose_options_set_progress(opts, record_progress, &log, NULL), NULL, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, opts, &result, &err), err, OCICOMPOSE_STATUS_CANCELLED);
+    CHECK(result == NULL);
+    CHECK(ocicompose_error_code(err) == OCICOMPOSE_STATUS_CANCELLED);
+    CHECK(log.calls == 1); /* never called again after the cancel */
+    CHECK(!exists(dir) || count_entries(dir) == 0);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    ocicompose_options_free(opts);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
+/* Cancelling a compose into an existing layout when it reaches its commit stage (the
+ * new layer is written by then) leaves index.json and the blobs exactly as they were. */
+static void test_cancel_leaves_an_existing_output_as_it_was(void) {
+    char *dir;
+    char *ref = scratch_ref("cancel-existing", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    ocicompose_result_free(result);
+    result = NULL;
+
+    char *index_path = path_join(dir, "index.json");
+    char *blobs = path_join(dir, "blobs/sha256");
+    char *index_before = read_file(index_path);
+    long blobs_before = count_entries(blobs);
+    long entries_before = count_entries(dir);
+    CHECK(index_before != NULL && blobs_before > 0);
+
+    /* The same compose with another timestamp (so another image), cancelled at commit. */
+    struct progress_log log = {0};
+    log.stop_stage = OCICOMPOSE_STAGE_COMMIT;
+    ocicompose_options *opts = ocicompose_options_new();
+    CHECK_STATUS(ocicompose_options_set_progress(opts, record_progress, &log, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_options_set_source_date_epoch(opts, 1000000000, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, opts, &result, &err), err, OCICOMPOSE_STATUS_CANCELLED);
+    CHECK(result == NULL);
+    CHECK(log.last_stage == OCICOMPOSE_STAGE_COMMIT);
+    char *index_after = read_file(index_path);
+    CHECK(index_after != NULL && index_before != NULL && strcmp(index_before, index_after) == 0);
+    CHECK(count_entries(blobs) == blobs_before);
+    CHECK(count_entries(dir) == entries_before); /* no staging folder left behind */
+
+    free(index_after);
+    free(index_before);
+    free(blobs);
+    free(index_path);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    ocicompose_options_free(opts);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
+static void test_strict_refuses_with_warnings(void) {
+    char *dir;
+    char *ref = scratch_ref("strict", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    ocicompose_options *opts = ocicompose_options_new();
+    CHECK_STATUS(ocicompose_options_set_strict(opts, OCICOMPOSE_STRICT_ON, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, opts, &result, &err), err, OCICOMPOSE_STATUS_REFUSED);
+    CHECK(result == NULL);
+    size_t count = ocicompose_error_warning_count(err);
+    CHECK(count >= 3);
+    int saw_shell = 0;
+    for (size_t i = 0; i < count; i++) {
+        const ocicompose_warning *w = ocicompose_error_warning(err, i);
+        CHECK_STR(ocicompose_warning_level(w), "warning"); /* info never refuses */
+        const char *path = ocicompose_warning_path(w);
+        if (path != NULL && strcmp(path, "/usr/bin/sh") == 0) saw_shell = 1;
+    }
+    CHECK(saw_shell);
+    CHECK(ocicompose_error_warning(err, count) == NULL);
+    CHECK(!exists(dir) || count_entries(dir) == 0);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    err = NULL;
+
+    /* A value outside ocicompose_strict is refused, and names the argument. */
+    CHECK_STATUS(ocicompose_options_set_strict(opts, 7, &err), err, OCICOMPOSE_STATUS_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "strict") != NULL);
+    ocicompose_error_free(err);
+    ocicompose_options_free(opts);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
+static void test_spec_errors(void) {
+    ocicompose_spec *spec = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(ocicompose_spec_from_json("{\"base\": ", NULL, &spec, &err), err, OCICOMPOSE_STATUS_SPEC);
+    CHECK(spec == NULL);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "line 1") != NULL);
+    ocicompose_error_free(err);
+    err = NULL;
+
+    const char *misspelt = "{\"base\": \"oci:b\", \"output\": \"oci:o\", \"artifacts\": "
+                           "[{\"image\": \"oci:a\", \"include\": [\"/x\"], \"exlude\": [\"/y\"]}]}";
+    CHECK_STATUS(ocicompose_spec_from_json(misspelt, NULL, &spec, &err), err, OCICOMPOSE_STATUS_SPEC);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "exlude") != NULL);
+    ocicompose_error_free(err);
+    err = NULL;
+
+    char *missing = path_join(scratch, "no-such-spec.json");
+    CHECK_STATUS(ocicompose_spec_from_path(missing, &spec, &err), err, OCICOMPOSE_STATUS_IO);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "no-such-spec.json") != NULL);
+    ocicompose_error_free(err);
+    free(missing);
+}
+
+static void test_boundary_errors(void) {
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    char *json = NULL;
+
+    CHECK_STATUS(ocicompose_compose(NULL, NULL, &result, &err), err, OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "spec") != NULL);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    err = NULL;
+
+    CHECK_STATUS(ocicompose_spec_from_json("{}", NULL, NULL, &err), err, OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "spec_out") != NULL);
+    ocicompose_error_free(err);
+    err = NULL;
+
+    const char bad_utf8[] = {'{', '"', (char)0xff, '"', '}', '\0'};
+    CHECK_STATUS(ocicompose_spec_from_json(bad_utf8, NULL, &spec, &err), err, OCICOMPOSE_STATUS_INVALID_UTF8);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "offset 2") != NULL);
+    ocicompose_error_free(err);
+    err = NULL;
+
+    /* err_out may be NULL: the status alone still says what happened. */
+    CHECK(ocicompose_list_files(NULL, NULL, &json, NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(ocicompose_inspect("oci:x", NULL, NULL, NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(ocicompose_options_set_jobs(NULL, 1, NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(json == NULL && spec == NULL && result == NULL);
+
+    /* Accessors and frees take NULL. */
+    CHECK(ocicompose_error_code(NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(ocicompose_error_message(NULL) == NULL);
+    CHECK(ocicompose_result_manifest_digest(NULL) == NULL);
+    CHECK(ocicompose_result_warning_count(NULL) == 0);
+    CHECK(ocicompose_warning_artifact(NULL) == -1);
+    ocicompose_spec_free(NULL);
+    ocicompose_options_free(NULL);
+    ocicompose_result_free(NULL);
+    ocicompose_error_free(NULL);
+    ocicompose_string_free(NULL);
+}
+
+static void test_list_and_inspect(void) {
+    char *base = path_join(fixtures, "demo/images/base");
+    size_t n = strlen(base) + 16;
+    char *ref = malloc(n);
+    if (ref == NULL) abort();
+    snprintf(ref, n, "oci:%s:1.0", base);
+
+    char *json = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(ocicompose_list_files(ref, NULL, &json, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK(json != NULL && json[0] == '[' && strstr(json, "\"/etc/passwd\"") != NULL);
+    ocicompose_string_free(json);
+    json = NULL;
+
+    CHECK_STATUS(ocicompose_inspect(ref, "linux/amd64", &json, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK(json != NULL && json[0] == '{' && strstr(json, "sha256:") != NULL);
+    ocicompose_string_free(json);
+    ocicompose_error_free(err);
+    free(ref);
+    free(base);
+}
+
+/* Every core status a reference or a broken image can provoke, through list_files. */
+static void test_image_errors(void) {
+    char *message = NULL;
+    CHECK(list_status("no-transport-here", &message) == OCICOMPOSE_STATUS_REFERENCE);
+    free(message);
+    message = NULL;
+    CHECK(list_status("docker://debian:12", &message) == OCICOMPOSE_STATUS_UNSUPPORTED);
+    CHECK(message != NULL && strstr(message, "docker") != NULL);
+    free(message);
+    message = NULL;
+
+    struct {
+        const char *layout;
+        ocicompose_status want;
+    } cases[] = {
+        {"missing-layout", OCICOMPOSE_STATUS_NOT_FOUND},
+        {"broken/digest-mismatch", OCICOMPOSE_STATUS_DIGEST_MISMATCH},
+        {"broken/invalid-image", OCICOMPOSE_STATUS_INVALID_IMAGE},
+        {"broken/invalid-layer", OCICOMPOSE_STATUS_INVALID_LAYER},
+        {"broken/unsafe-path", OCICOMPOSE_STATUS_UNSAFE_PATH},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *dir = path_join(fixtures, cases[i].layout);
+        size_t n = strlen(dir) + 5;
+        char *ref = malloc(n);
+        if (ref == NULL) abort();
+        snprintf(ref, n, "oci:%s", dir);
+        ocicompose_status got = list_status(ref, &message);
+        if (got != cases[i].want) {
+            fprintf(stderr, "    %s: status %s, want %s: %s\n", cases[i].layout, ocicompose_status_name(got),
+                    ocicompose_status_name(cases[i].want), message ? message : "");
+            failures_in_test++;
+        }
+        free(message);
+        message = NULL;
+        free(ref);
+        free(dir);
+    }
+}
+
+/* An output folder below a regular file cannot be created: an I/O error naming it. */
+static void test_io_error(void) {
+    char *file = path_join(scratch, "a-file");
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    size_t n = strlen(file) + 16;
+    char *ref = malloc(n);
+    if (ref == NULL) abort();
+    snprintf(ref, n, "oci:%s/out", file);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_IO);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "a-file") != NULL);
+    CHECK(result == NULL);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(file);
+}
+
+/* Several threads compose at once, sharing one options object; each gets the image. */
+#define THREADS 3
+struct thread_job {
+    int index;
+    const ocicompose_options *opts;
+    char digest[80];
+    ocicompose_status status;
+};
+
+static void *compose_in_thread(void *arg) {
+    struct thread_job *job = arg;
+    char name[32];
+    snprintf(name, sizeof name, "thread-%d", job->index);
+    char *dir;
+    char *ref = scratch_ref(name, &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    job->status = demo_spec(ref, &spec, &err);
+    if (job->status == OCICOMPOSE_STATUS_OK) job->status = ocicompose_compose(spec, job->opts, &result, &err);
+    if (job->status == OCICOMPOSE_STATUS_OK)
+        snprintf(job->digest, sizeof job->digest, "%s", ocicompose_result_manifest_digest(result));
+    else
+        fprintf(stderr, "    thread %d: %s\n", job->index, ocicompose_error_message(err));
+    ocicompose_error_free(err);
+    ocicompose_result_free(result);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+    return NULL;
+}
+
+static void test_threads(void) {
+    ocicompose_options *opts = ocicompose_options_new();
+    ocicompose_options_set_jobs(opts, 2, NULL);
+    struct thread_job jobs[THREADS];
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].index = i;
+        jobs[i].opts = opts;
+        CHECK(pthread_create(&threads[i], NULL, compose_in_thread, &jobs[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(jobs[i].status == OCICOMPOSE_STATUS_OK);
+        CHECK_STR(jobs[i].digest, expected_digest);
+    }
+    ocicompose_options_free(opts);
+}
+
+/* ---- runner ---------------------------------------------------------------------------- */
+
+struct test {
+    const char *name;
+    void (*run)(void);
+};
+
+static const struct test tests[] = {
+    {"version_and_names", test_version_and_names},
+    {"compose_matches_the_cli", test_compose_matches_the_cli},
+    {"warnings", test_warnings},
+    {"progress_and_jobs", test_progress_and_jobs},
+    {"cancel_leaves_a_new_output_absent", test_cancel_leaves_a_new_output_absent},
+    {"cancel_leaves_an_existing_output_as_it_was", test_cancel_leaves_an_existing_output_as_it_was},
+    {"strict_refuses_with_warnings", test_strict_refuses_with_warnings},
+    {"spec_errors", test_spec_errors},
+    {"boundary_errors", test_boundary_errors},
+    {"list_and_inspect", test_list_and_inspect},
+    {"image_errors", test_image_errors},
+    {"io_error", test_io_error},
+    {"threads", test_threads},
+};
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s FIXTURES SCRATCH EXPECTED_DIGEST\n", argv[0]);
+        return 2;
+    }
+    fixtures = argv[1];
+    scratch = argv[2];
+    expected_digest = argv[3];
+    const char *only = getenv("OCICOMPOSE_C_TEST");
+
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (only != NULL && strcmp(only, tests[i].name) != 0) continue;
+        failures_in_test = 0;
+        tests[i].run();
+        if (failures_in_test == 0) {
+            printf("ok   %s\n", tests[i].name);
+            passed++;
+        } else {
+            printf("FAIL %s (%d failed checks)\n", tests[i].name, failures_in_test);
+            failed++;
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
