@@ -81,7 +81,6 @@ struct Plan {
     base: ImageRef,
     artifacts: Vec<(ImageRef, Selection)>,
     output: Output,
-    platform: PlatformWanted,
 }
 
 impl Plan {
@@ -126,7 +125,11 @@ impl Plan {
                 }
             }
         }
-        Ok(Plan { base, artifacts, output, platform: PlatformWanted::parse(spec.platform.as_deref())? })
+        // Checked here so a bad platform fails before any image is read.
+        for p in spec.platform.iter().chain(&spec.platforms) {
+            PlatformWanted::parse(Some(p))?;
+        }
+        Ok(Plan { base, artifacts, output })
     }
 }
 
