@@ -1,1 +1,37 @@
-//! Python bindings (being written)
+//! Python bindings of ocicompose: the `ocicompose._ocicompose` extension module, which
+//! `py_src/ocicompose/__init__.py` re-exports as the `ocicompose` package.
+//!
+//! Bindings only translate: every rule lives in the core, and this crate turns Python
+//! values into a `ComposeSpec` and `ComposeOptions`, core results into frozen Python
+//! objects ([`types`]), and core errors into exceptions in one place ([`errors`]). The
+//! GIL is released while the core works; see [`compose`] for how progress callbacks,
+//! exceptions and Ctrl-C reach back into Python.
+
+mod compose;
+mod errors;
+mod json;
+mod spec;
+mod types;
+
+use pyo3::prelude::*;
+
+/// Compose artifact OCI images onto a base image, without a container daemon.
+///
+/// ``compose`` writes a new image: the base's layers untouched plus one new layer with
+/// the chosen paths of each artifact, and returns a ``ComposeResult`` with typed
+/// ``Warning`` objects for runtime files that were overwritten. ``list_files`` and
+/// ``inspect`` read images. Every error is an ``ocicompose.Error`` subclass.
+#[pymodule(gil_used = false)]
+fn _ocicompose(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<types::Artifact>()?;
+    m.add_class::<types::ComposeResult>()?;
+    m.add_class::<types::FileEntry>()?;
+    m.add_class::<types::Layer>()?;
+    m.add_class::<types::PyWarning>()?;
+    errors::register(m)?;
+    m.add_function(wrap_pyfunction!(compose::compose, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::list_files, m)?)?;
+    m.add_function(wrap_pyfunction!(compose::inspect, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The exception classes, and the one place where a core error becomes one.
+//!
+//! `ocicompose.Error` is the base; each core `ErrorKind` has a subclass whose `code` is
+//! the kind's stable name (the same text as the C status names and the report). Where a
+//! builtin fits, the subclass also derives from it (`SpecError` is a `ValueError`,
+//! `NotFoundError` a `FileNotFoundError`, `IoError` an `OSError`), so code that already
+//! catches the builtin keeps working.
+//!
+//! The classes are made with `type(name, bases, ns)` when the module loads, because
+//! `create_exception!` takes a single base and these need two.
+
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+use ocicompose::ErrorKind;
+
+/// Which builtin a class derives from besides `ocicompose.Error`.
+#[derive(Clone, Copy)]
+enum Builtin {
+    None,
+    ValueError,
+    FileNotFoundError,
+    OSError,
+}
+
+/// The Python class of one kind: name, extra builtin base and docstring.
+struct ClassSpec {
+    name: &'static str,
+    builtin: Builtin,
+    doc: &'static str,
+}
+
+/// The class of each kind. `ReferenceError` would shadow Python's builtin of that name,
+/// hence `ImageReferenceError`.
+fn class_spec(kind: ErrorKind) -> Option<ClassSpec> {
+    let (name, builtin, doc) = match kind {
+        ErrorKind::Spec => (
+            "SpecError",
+            Builtin::ValueError,
+            "The spec is malformed or one of its fields is invalid; ``field`` names it \
+             (``artifacts[1].include``).",
+        ),
+        ErrorKind::Reference => (
+            "ImageReferenceError",
+            Builtin::ValueError,
+            "An image reference cannot be parsed or cannot be used where it was given \
+             (``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE``, ``dir:DIR``).",
+        ),
+        ErrorKind::NotFound => (
+            "NotFoundError",
+            Builtin::FileNotFoundError,
+            "An image layout, archive, tag, platform, manifest or blob that was asked for does not exist.",
+        ),
+        ErrorKind::DigestMismatch => (
+            "DigestMismatchError",
+            Builtin::None,
+            "A blob's content does not match the digest or size its descriptor promises.",
+        ),
+        ErrorKind::InvalidImage => (
+            "InvalidImageError",
+            Builtin::ValueError,
+            "An index, manifest or config is malformed or inconsistent.",
+        ),
+        ErrorKind::InvalidLayer => (
+            "InvalidLayerError",
+            Builtin::ValueError,
+            "A layer's tar or compressed stream is malformed.",
+        ),
+        ErrorKind::Unsupported => (
+            "UnsupportedError",
+            Builtin::None,
+            "The input uses something ocicompose does not handle (a media type, a digest \
+             algorithm, a transport).",
+        ),
+        ErrorKind::UnsafePath => (
+            "UnsafePathError",
+            Builtin::None,
+            "A path would escape its root or is otherwise unsafe to write (``..``, a NUL byte, \
+             a symlinked blob).",
+        ),
+        ErrorKind::Io => (
+            "IoError",
+            Builtin::OSError,
+            "An operating-system error on a named file; ``errno``, ``strerror`` and ``filename`` \
+             are set as on any ``OSError``.",
+        ),
+        ErrorKind::Refused => (
+            "RefusedError",
+            Builtin::None,
+            "``strict`` is on and the compose produced warnings; nothing was written. \
+             ``warnings`` lists them (``ocicompose.Warning`` objects).",
+        ),
+        ErrorKind::Cancelled => (
+            "CancelledError",
+            Builtin::None,
+            "The ``progress`` callback returned ``False``; nothing was written. (An exception \
+             raised by the callback, or Ctrl-C, propagates as itself instead.)",
+        ),
+        ErrorKind::RequirementFailed => (
+            "RequirementFailedError",
+            Builtin::None,
+            "The spec's ``require`` checks failed on the final image; nothing was written. \
+             ``failures`` lists one sentence per failed check.",
+        ),
+        ErrorKind::LimitExceeded => (
+            "LimitExceededError",
+            Builtin::None,
+            "An input exceeds a safety limit (decompressed bytes, entry count, name or document \
+             size); the message names the limit and how to raise it.",
+        ),
+        // A kind added to the core later falls back to the base class, whose `code`
+        // still carries the kind's name.
+        _ => return None,
+    };
+    Some(ClassSpec { name, builtin, doc })
+}
+
+const BASE_DOC: &str = "Base class of every error ocicompose raises.\n\n\
+``code`` is the core's stable error-kind name (``spec``, ``reference``, ``not_found``, \
+``digest_mismatch``, ``invalid_image``, ``invalid_layer``, ``unsupported``, \
+``unsafe_path``, ``io``, ``refused``, ``cancelled``, ``requirement_failed``, \
+``limit_exceeded``): the same names as the C status \
+codes and the CLI.";
+
+/// The created classes: the base first, then one per kind in `ErrorKind::ALL` order.
+struct Classes {
+    base: Py<PyType>,
+    by_kind: Vec<(ErrorKind, Py<PyType>)>,
+}
+
+static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+
+fn make_class<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: Bound<'py, PyTuple>,
+    doc: &str,
+    code: Option<&str>,
+) -> PyResult<Bound<'py, PyType>> {
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", "ocicompose")?;
+    ns.set_item("__doc__", doc)?;
+    if let Some(code) = code {
+        ns.set_item("code", code)?;
+    }
+    let class = py.get_type::<PyType>().call1((name, bases, ns))?;
+    Ok(class.cast_into::<PyType>()?)
+}
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    CLASSES.get_or_try_init(py, || {
+        let base = make_class(py, "Error", PyTuple::new(py, [py.get_type::<PyException>()])?, BASE_DOC, None)?;
+        let mut by_kind = Vec::new();
+        for kind in ErrorKind::ALL {
+            let Some(spec) = class_spec(kind) else { continue };
+            let bases = match spec.builtin {
+                Builtin::None => PyTuple::new(py, [base.clone()])?,
+                Builtin::ValueError => PyTuple::new(py, [base.clone(), py.get_type::<PyValueError>()])?,
+                Builtin::FileNotFoundError => PyTuple::new(py, [base.clone(), py.get_type::<PyFileNotFoundError>()])?,
+                Builtin::OSError => PyTuple::new(py, [base.clone(), py.get_type::<PyOSError>()])?,
+            };
+            let class = make_class(py, spec.name, bases, spec.doc, Some(kind.as_str()))?;
+            by_kind.push((kind, class.unbind()));
+        }
+        Ok(Classes { base: base.unbind(), by_kind })
+    })
+}
+
+/// Adds `Error` and every subclass to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let c = classes(py)?;
+    m.add("Error", c.base.bind(py))?;
+    for (_, class) in &c.by_kind {
+        let class = class.bind(py);
+        m.add(class.name()?.to_string(), class)?;
+    }
+    Ok(())
+}
+
+/// Converts a core error to its exception: the class of its kind, `str(e)` the core's
+/// message, `e.code` the kind's name, plus `field` (spec), `warnings` (refused) or
+/// `errno`/`strerror`/`filename` (io).
+pub(crate) fn to_pyerr(py: Python<'_>, err: ocicompose::Error) -> PyErr {
+    match build(py, &err) {
+        Ok(e) => e,
+        // Building the exception failed (out of memory, most likely): raise that.
+        Err(e) => e,
+    }
+}
+
+fn build(py: Python<'_>, err: &ocicompose::Error) -> PyResult<PyErr> {
+    let c = classes(py)?;
+    let kind = err.kind();
+    let class = c
+        .by_kind
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, class)| class.bind(py).clone())
+        .unwrap_or_else(|| c.base.bind(py).clone());
+    let exc = class.call1((err.to_string(),))?;
+    exc.setattr("code", kind.as_str())?;
+    match err {
+        ocicompose::Error::Spec { field, .. } => exc.setattr("field", field)?,
+        ocicompose::Error::Refused { warnings } => exc.setattr("warnings", crate::types::warning_list(py, warnings)?)?,
+        ocicompose::Error::RequirementFailed { failures } => exc.setattr("failures", failures.clone())?,
+        ocicompose::Error::Io { path, source, .. } => {
+            exc.setattr("errno", source.raw_os_error())?;
+            exc.setattr("strerror", strerror(source))?;
+            exc.setattr("filename", path.to_string_lossy().into_owned())?;
+        }
+        _ => {}
+    }
+    Ok(PyErr::from_value(exc))
+}
+
+/// The OS's message without Rust's ` (os error N)` suffix, as Python's `strerror` reads.
+fn strerror(source: &std::io::Error) -> String {
+    let text = source.to_string();
+    match source.raw_os_error() {
+        Some(n) => text.strip_suffix(&format!(" (os error {n})")).map(str::to_owned).unwrap_or(text),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new core kind must get its own class here, not the base-class fallback.
+    #[test]
+    fn every_kind_has_its_own_class() {
+        let mut names = std::collections::HashSet::new();
+        for kind in ErrorKind::ALL {
+            let spec = class_spec(kind).unwrap_or_else(|| panic!("no Python class for {kind}"));
+            assert!(spec.name.ends_with("Error"), "{}", spec.name);
+            assert!(names.insert(spec.name), "two kinds share {}", spec.name);
+        }
+    }
+}
