@@ -69,6 +69,52 @@ pub fn compose(spec: &ComposeSpec, options: &ComposeOptions) -> Result<ComposeRe
     Ok(report)
 }
 
+/// The digest each input of `spec` names now, in the report's `inputs` form (base
+/// first, then the artifacts in order), without reading any layer.
+///
+/// # Errors
+/// As parsing the references and opening the layouts can fail.
+pub fn resolve_inputs(spec: &ComposeSpec) -> Result<Vec<InputReport>> {
+    spec.validate()?;
+    let parse = |text: &str| -> Result<ImageRef> { Ok(text.parse::<ImageRef>()?.map_path(|p| spec.resolve_path(p))) };
+    let mut out = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: source::named_digest(&parse(&spec.base)?, &spec.base)? }];
+    for a in &spec.artifacts {
+        out.push(InputReport { role: "artifact".into(), reference: a.image.clone(), manifest_digest: source::named_digest(&parse(&a.image)?, &a.image)? });
+    }
+    Ok(out)
+}
+
+/// One input whose digest is not the one a previous report recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InputChange {
+    /// `base` or `artifact`.
+    pub role: String,
+    /// The reference as the spec writes it.
+    pub reference: String,
+    /// The digest the report recorded (`None`: the report did not list this input).
+    pub recorded: Option<String>,
+    /// The digest it names now.
+    pub current: Option<String>,
+}
+
+/// The inputs of `spec` whose digests differ from those `previous` recorded (a report
+/// of an earlier compose): what `ocicompose outdated` lists and `--locked` refuses.
+///
+/// # Errors
+/// As [`resolve_inputs`].
+pub fn outdated(spec: &ComposeSpec, previous: &[InputReport]) -> Result<Vec<InputChange>> {
+    let now = resolve_inputs(spec)?;
+    let mut changes = Vec::new();
+    for (i, input) in now.into_iter().enumerate() {
+        let recorded = previous.get(i).filter(|p| p.reference == input.reference && p.role == input.role);
+        let was = recorded.and_then(|p| p.manifest_digest.clone());
+        if recorded.is_none() || was != input.manifest_digest {
+            changes.push(InputChange { role: input.role, reference: input.reference, recorded: was, current: input.manifest_digest });
+        }
+    }
+    Ok(changes)
+}
+
 /// Where the output goes.
 enum Output {
     Layout { dir: PathBuf, tag: Option<String> },
@@ -272,10 +318,10 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
     progress.report(Stage::Commit, 1, 1).ok();
 
     let first = &prepared[0];
-    let mut inputs = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: Some(first.base.manifest_digest.clone()) }];
+    let mut inputs = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: Some(first.base.named_digest.clone()) }];
     for (a, s) in first.artifacts.iter().zip(&spec.artifacts) {
         let digest = match a {
-            ArtifactSource::Image(img) => Some(img.manifest_digest.clone()),
+            ArtifactSource::Image(img) => Some(img.named_digest.clone()),
             ArtifactSource::Dir(_) => None,
         };
         inputs.push(InputReport { role: "artifact".into(), reference: s.image.clone(), manifest_digest: digest });
@@ -373,9 +419,9 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
     checks::require(&view, &spec.require, &content)?;
 
     // Inputs named by tag rather than digest can change under the same name.
-    let named = std::iter::once((&plan.base, &spec.base, Some(base.manifest_digest.clone()))).chain(plan.artifacts.iter().zip(&spec.artifacts).zip(&artifacts).map(|(((r, _), a), s)| {
+    let named = std::iter::once((&plan.base, &spec.base, Some(base.named_digest.clone()))).chain(plan.artifacts.iter().zip(&spec.artifacts).zip(&artifacts).map(|(((r, _), a), s)| {
         let digest = match s {
-            ArtifactSource::Image(i) => Some(i.manifest_digest.clone()),
+            ArtifactSource::Image(i) => Some(i.named_digest.clone()),
             ArtifactSource::Dir(_) => None,
         };
         (r, &a.image, digest)

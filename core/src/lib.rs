@@ -29,7 +29,7 @@ mod write;
 
 pub use oci_spec;
 
-pub use compose::compose;
+pub use compose::{compose, outdated, resolve_inputs, InputChange};
 pub use entry::{normalize_path, EntryKind, FileEntry, Metadata, Xattr};
 pub use error::{Error, ErrorKind, Result};
 pub use inspect::{inspect, list_files};

@@ -49,6 +49,9 @@ pub(crate) struct Image {
     pub reference: String,
     /// The manifest's digest.
     pub manifest_digest: String,
+    /// The digest the reference names at the top of its layout: the image index's for a
+    /// multi-platform image, else the manifest's. Pinning compares this one.
+    pub named_digest: String,
     /// The manifest.
     pub manifest: ImageManifest,
     /// The config as raw JSON (every field kept, known or not).
@@ -160,6 +163,35 @@ pub(crate) fn platforms_of(reference: &ImageRef) -> Result<Option<Vec<String>>> 
     Ok(if platforms.len() > 1 { Some(platforms) } else { None })
 }
 
+/// The digest a reference names at the top of its layout (an index's for a
+/// multi-platform image), without choosing a platform; `None` for `dir:`.
+///
+/// # Errors
+/// As opening the layout or archive and finding the tag can fail.
+pub(crate) fn named_digest(reference: &ImageRef, written: &str) -> Result<Option<String>> {
+    let store: Box<dyn BlobStore> = match reference {
+        ImageRef::Oci { path, .. } => Box::new(LayoutDir::open(path)?),
+        ImageRef::OciArchive { path, .. } => Box::new(ArchiveStore::open(path)?),
+        ImageRef::DockerArchive { path, repo_tag } => return Ok(Some(open_docker_archive(path, repo_tag.as_deref(), written)?.manifest_digest)),
+        ImageRef::Dir { .. } => return Ok(None),
+    };
+    let index = store.index()?;
+    let top = index.manifests();
+    let found: Vec<&Descriptor> = match reference {
+        ImageRef::Oci { selector, .. } | ImageRef::OciArchive { selector, .. } => match selector {
+            Selector::Tag(t) => top.iter().filter(|d| tag_of(d) == Some(t)).collect(),
+            Selector::Digest(d) => return Ok(Some(d.clone())),
+            Selector::Only => top.iter().collect(),
+        },
+        _ => Vec::new(),
+    };
+    match found.as_slice() {
+        [one] => Ok(Some(one.digest().to_string())),
+        [] => Err(Error::NotFound { what: "tag", message: format!("{written} names nothing in {}; it has {}", store.describe(), list_tags(top)) }),
+        _ => Err(Error::Reference { reference: written.to_string(), message: format!("names {} manifests; add one of the {}", found.len(), list_tags(top)) }),
+    }
+}
+
 fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str, platform: &PlatformWanted) -> Result<Image> {
     let index = store.index()?;
     let top = index.manifests();
@@ -182,7 +214,7 @@ fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str, platform: 
                     .size(loc.len)
                     .build()
                     .map_err(|e| Error::invalid_image(written, e.to_string()))?;
-                return load_manifest(store, &desc, written, platform, None, 0);
+                return load_manifest(store, &desc, written, platform, None, 0, digest);
             }
             (found, None)
         }
@@ -190,7 +222,7 @@ fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str, platform: 
     };
     let chosen = choose(&candidates, platform, store, written)?;
     let tag = tag.or_else(|| tag_of(chosen).cloned());
-    load_manifest(store, chosen, written, platform, tag, 0)
+    load_manifest(store, chosen, written, platform, tag, 0, &chosen.digest().to_string())
 }
 
 fn list_tags(descs: &[Descriptor]) -> String {
@@ -229,7 +261,7 @@ fn choose<'a>(candidates: &[&'a Descriptor], platform: &PlatformWanted, store: &
 
 const MAX_INDEX_DEPTH: usize = 4;
 
-fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platform: &PlatformWanted, tag: Option<String>, depth: usize) -> Result<Image> {
+fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platform: &PlatformWanted, tag: Option<String>, depth: usize, named: &str) -> Result<Image> {
     let bytes = layout::read_blob(store, desc)?;
     let what = format!("{written} manifest {}", desc.digest());
     let value: serde_json::Value = layout::parse_json(&bytes, &what)?;
@@ -245,7 +277,7 @@ fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platfo
             return Err(Error::invalid_image(written, format!("index {} lists itself", desc.digest())));
         }
         let chosen = choose(&candidates, platform, store, written)?;
-        return load_manifest(store, chosen, written, platform, tag, depth + 1);
+        return load_manifest(store, chosen, written, platform, tag, depth + 1, named);
     }
     if media_type == "application/vnd.docker.distribution.manifest.v1+json" || media_type == "application/vnd.docker.distribution.manifest.v1+prettyjws" {
         return Err(Error::Unsupported(format!("Docker schema 1 manifest in {written} (convert it with skopeo copy)")));
@@ -263,7 +295,7 @@ fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platfo
         })?;
         layers.push(LayerBlob { compression: compression_of(d.media_type(), written)?, descriptor: d.clone(), location: loc });
     }
-    Ok(Image { reference: written.to_string(), manifest_digest: desc.digest().to_string(), manifest, config_raw, config, tag, layers })
+    Ok(Image { reference: written.to_string(), manifest_digest: desc.digest().to_string(), named_digest: named.to_string(), manifest, config_raw, config, tag, layers })
 }
 
 fn is_index_media_type(mt: &str) -> bool {
@@ -454,7 +486,7 @@ fn open_docker_archive(path: &Path, repo_tag: Option<&str>, written: &str) -> Re
         .map_err(|e| Error::invalid_image(written, e.to_string()))?;
     let manifest_digest = digest::sha256_of(&layout::canonical_json(&manifest));
     let tag = repo_tag.or_else(|| image.repo_tags.as_ref().and_then(|t| t.first()).map(String::as_str)).and_then(|rt| rt.rsplit_once(':').map(|(_, t)| t.to_string()));
-    Ok(Image { reference: written.to_string(), manifest_digest, manifest, config_raw, config, tag, layers })
+    Ok(Image { reference: written.to_string(), named_digest: manifest_digest.clone(), manifest_digest, manifest, config_raw, config, tag, layers })
 }
 
 #[cfg(test)]

@@ -325,3 +325,25 @@ fn resolve_base_symlinks_writes_through_the_usrmerge_link() {
     assert_eq!(got["/lib"].kind, EntryKind::Symlink, "the base's usrmerge link survives");
     assert_eq!(got["/usr/lib/x86_64-linux-gnu/libexpat.so.1"].size, 5);
 }
+
+#[test]
+fn pinning_finds_inputs_that_changed_since_a_report() {
+    let fx = Fx::new();
+    setup(&fx);
+    let spec_json = json!({"base": "oci:base:1.0", "platforms": ["linux/amd64"], "output": format!("oci:{}", fx.path("out").display()), "tag": "t",
+        "artifacts": [{"image": "oci:certs:1", "include": ["/etc/ssl"]}]});
+    let report = run(&fx, &spec_json).unwrap();
+    let spec = ComposeSpec::from_json(&spec_json.to_string(), Some(fx.dir.path())).unwrap();
+    assert_eq!(ocicompose::resolve_inputs(&spec).unwrap(), report.inputs, "the report records what the references name");
+    assert!(ocicompose::outdated(&spec, &report.inputs).unwrap().is_empty());
+
+    // The artifact gets a security fix under the same tag.
+    let mut fixed = ImageBuilder::new();
+    fixed.layer(layer(vec![Entry::dir("/etc"), Entry::dir("/etc/ssl"), Entry::file("/etc/ssl/fixed", "yes")])).config_style(ConfigStyle::Scratch);
+    fixed.write_layout(&fx.path("certs"), Some("1")).unwrap();
+    let changes = ocicompose::outdated(&spec, &report.inputs).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0].reference, "oci:certs:1");
+    assert_eq!(changes[0].recorded, report.inputs[1].manifest_digest);
+    assert_ne!(changes[0].current, changes[0].recorded);
+}
