@@ -253,8 +253,10 @@ mod tests {
             config_digest: format!("sha256:{}", "b".repeat(64)),
             output: "oci:out".into(),
             tag: "1_custom".into(),
+            tags: vec!["1_custom".into()],
             inputs: Vec::new(),
             layers: Vec::new(),
+            platforms: Vec::new(),
             warnings: vec![ocicompose::Warning {
                 code: ocicompose::WarningCode::EmptySelection,
                 level: ocicompose::Level::Warning,
