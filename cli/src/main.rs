@@ -63,6 +63,18 @@ enum Command {
     Inspect(InspectArgs),
     /// Build a small base and two artifacts, compose them and show what happened.
     Demo(DemoArgs),
+    /// List the inputs of a spec whose digest changed since a compose report (exit 1 when any did).
+    Outdated(OutdatedArgs),
+}
+
+#[derive(Args)]
+struct OutdatedArgs {
+    /// The spec file (JSON).
+    #[arg(value_name = "SPEC.json")]
+    spec: PathBuf,
+    /// A report written by `compose --report`.
+    #[arg(long, value_name = "REPORT.json")]
+    against: PathBuf,
 }
 
 #[derive(Args)]
@@ -112,6 +124,9 @@ struct ComposeArgs {
     /// The platform to pick from image indexes, os/arch[/variant] (default linux/amd64, or the only one).
     #[arg(long, value_name = "PLATFORM")]
     platform: Option<String>,
+    /// Refuse to compose when any input's digest differs from the one this report recorded.
+    #[arg(long, value_name = "REPORT.json")]
+    locked: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -174,6 +189,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => run_ls(&args),
         Command::Inspect(args) => run_inspect(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
+        Command::Outdated(args) => run_outdated(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -274,8 +290,41 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<ComposeSpec, Failure
     Ok(spec)
 }
 
+/// The inputs a report recorded.
+fn recorded_inputs(path: &std::path::Path) -> Result<Vec<ocicompose::InputReport>, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Other(format!("read {}: {e}", path.display())))?;
+    let report: ComposeReport = serde_json::from_str(&text).map_err(|e| Failure::Other(format!("{} is not a compose report (from `compose --report`): {e}", path.display())))?;
+    Ok(report.inputs)
+}
+
+fn describe_change(c: &ocicompose::InputChange) -> String {
+    let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "(none)".into());
+    format!("{} {}: {} -> {}", c.role, c.reference, show(&c.recorded), show(&c.current))
+}
+
+fn run_outdated(args: &OutdatedArgs) -> Result<(), Failure> {
+    let spec = ocicompose::ComposeSpec::from_path(&args.spec)?;
+    let changes = ocicompose::outdated(&spec, &recorded_inputs(&args.against)?)?;
+    for c in &changes {
+        say!("{}", describe_change(c));
+    }
+    if changes.is_empty() {
+        eprintln!("every input names the digest {} recorded", args.against.display());
+        Ok(())
+    } else {
+        Err(Failure::Other(format!("{} input(s) changed since {}", changes.len(), args.against.display())))
+    }
+}
+
 fn run_compose(args: ComposeArgs, m: &ArgMatches) -> Result<(), Failure> {
     let spec = build_spec(&args, m)?;
+    if let Some(lock) = &args.locked {
+        let changes = ocicompose::outdated(&spec, &recorded_inputs(lock)?)?;
+        if !changes.is_empty() {
+            let list: Vec<String> = changes.iter().map(describe_change).collect();
+            return Err(Failure::Other(format!("--locked: {} input(s) differ from {}; nothing was written:\n  {}", changes.len(), lock.display(), list.join("\n  "))));
+        }
+    }
     let bar = std::io::stderr().is_terminal().then(progress::Bar::new);
     let options = ComposeOptions {
         jobs: args.jobs.map(|j| usize::try_from(j).unwrap_or(usize::MAX)),
