@@ -247,7 +247,7 @@ fn tools_image() -> ImageBuilder {
 /// let demo = ocicompose::demo::write_demo_images(dir.path())?;
 /// assert_eq!(demo.artifacts.len(), 2);
 /// assert!(demo.spec_path.is_file());
-/// # Ok::<(), ocicompose::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_demo_images(dir: &Path) -> Result<DemoImages> {
     fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
