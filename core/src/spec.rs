@@ -291,7 +291,10 @@ impl ComposeSpec {
     /// [`Error::Spec`] naming the field or the line and column of the JSON error.
     pub fn from_json(text: &str, base_dir: Option<&Path>) -> Result<ComposeSpec> {
         let mut spec: ComposeSpec = serde_json::from_str(text).map_err(|e| {
-            Error::spec(format!("line {} column {}", e.line(), e.column()), e.to_string())
+            // serde_json's message ends with the position, which the field names already.
+            let full = e.to_string();
+            let message = full.rsplit_once(" at line ").map(|(m, _)| m.to_string()).unwrap_or(full);
+            Error::spec(format!("line {} column {}", e.line(), e.column()), message)
         })?;
         spec.base_dir = base_dir.map(Path::to_path_buf);
         spec.validate()?;
@@ -467,6 +470,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Spec);
         assert!(err.to_string().contains("exlude"), "{err}");
+        assert_eq!(err.to_string().matches("line 1").count(), 1, "the position is said once: {err}");
     }
 
     #[test]
