@@ -89,8 +89,12 @@ impl Bridge {
 ///   ``ocicompose compose SPEC.json`` reads; relative references in it resolve against
 ///   the file's folder (for a dict or text, against the current directory);
 /// * no spec, and its fields as keywords instead: ``base``, ``artifacts`` (a list of
-///   ``Artifact`` or dicts), ``output``, ``tag``, ``tag_suffix``, ``runtime_paths``,
-///   ``platform``, ``layer_per_artifact``, ``compression_level``.
+///   ``Artifact`` or dicts), ``output``, ``tag``, ``tag_suffix``, ``tags``,
+///   ``runtime_paths``, ``platform``, ``platforms``, ``layer_per_artifact``,
+///   ``compression_level``, and the customisation fields ``files``, ``users``,
+///   ``groups``, ``config``, ``annotations``, ``remove``, ``require`` and
+///   ``resolve_base_symlinks`` (dicts and lists, as in the JSON spec). A keyword the
+///   spec does not know is a ``TypeError``.
 ///
 /// Args:
 ///     spec: the spec, as above; leave it out to give the fields as keywords.
@@ -116,6 +120,9 @@ impl Bridge {
 ///     InvalidLayerError, UnsupportedError, UnsafePathError, IoError: an input or the
 ///         output cannot be used; the output is left as it was.
 ///     RefusedError: strict and warnings (``e.warnings``); nothing was written.
+///     RequirementFailedError: the spec's ``require`` checks failed (``e.failures``);
+///         nothing was written.
+///     LimitExceededError: an input exceeds a safety limit.
 ///     CancelledError: ``progress`` returned ``False``; nothing was written.
 ///     KeyboardInterrupt: Ctrl-C; the compose stops and nothing was written.
 ///     TypeError: wrong argument types, or both a spec and keywords.

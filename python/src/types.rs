@@ -267,6 +267,9 @@ impl Layer {
 ///     config_digest: ``sha256:…`` of the new config.
 ///     output: the output reference as the spec wrote it.
 ///     tag: the tag the manifest was written under.
+///     tags: every tag written, ``tag`` first.
+///     platforms: one dict per platform composed (``platform``, ``manifest_digest``,
+///         ``config_digest``).
 ///     warnings: every warning, as a list of ``Warning``.
 ///     layers: every layer of the new image, base layers first, as a list of ``Layer``.
 ///     report: the whole report as a dict, the same document as the CLI's
@@ -307,6 +310,22 @@ impl ComposeResult {
     #[getter]
     fn tag(&self) -> &str {
         &self.report.tag
+    }
+
+    /// Every tag written, the main one (``tag``) first.
+    #[getter]
+    fn tags(&self) -> Vec<String> {
+        self.report.tags.clone()
+    }
+
+    /// One dict per platform composed: ``platform`` (``os/arch[/variant]``, or ``None``
+    /// when the base had a single image), ``manifest_digest`` and ``config_digest``. With
+    /// several, ``manifest_digest`` above is the image index's.
+    #[getter]
+    fn platforms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(&self.report.platforms)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("report: {e}")))?;
+        json::to_py(py, &value)
     }
 
     /// Every warning, as a new list of ``Warning``.

@@ -27,7 +27,11 @@ def test_compose_from_a_dict_writes_the_image_and_returns_typed_results(images: 
     assert result.manifest_digest.startswith("sha256:") and len(result.manifest_digest) == 71
     assert result.config_digest.startswith("sha256:")
     assert result.tag == "1.0_custom"
+    assert result.tags == ["1.0_custom"]
     assert result.output == f"oci:{out}"
+    assert result.platforms == [
+        {"platform": result.platforms[0]["platform"], "manifest_digest": result.manifest_digest, "config_digest": result.config_digest}
+    ]
     # The layout on disk names the manifest the result reports, under the result's tag.
     assert digest_of_layout(out, "1.0_custom") == result.manifest_digest
 
@@ -217,3 +221,28 @@ def test_same_digest_as_the_cli_on_its_demo(tmp_path: Path, cli, monkeypatch: py
     result = ocicompose.compose({**spec_dict, "output": f"oci:{tmp_path / 'py-out'}"})
     assert result.manifest_digest == cli_run.stdout.strip()
     assert {w.code for w in result.warnings} >= {"runtime_path_overwritten"}
+
+
+def test_customisation_fields_are_keywords_too(images: Images, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = ocicompose.compose(
+        base=images.base,
+        artifacts=[ocicompose.Artifact(images.certs, include="/etc/ssl/certs")],
+        output=f"oci:{out}",
+        tag="custom",
+        tags=["latest"],
+        files=[{"path": "/etc/motd", "content": "composed from Python\n"}],
+        config={"env": {"GREETING": "hello"}, "labels": {"org.example.by": "python"}},
+        annotations={"org.example.note": "from keywords"},
+        remove=["/etc/hostname"],
+        require=[{"path": "/etc/ssl/certs/ca-certificates.crt", "type": "file"}],
+    )
+    assert result.tags == ["custom", "latest"]
+    files = {e.path: e for e in ocicompose.list_files(f"oci:{out}:latest")}
+    assert files["/etc/motd"].size == len("composed from Python\n")
+    assert "/etc/hostname" not in files
+    doc = ocicompose.inspect(f"oci:{out}:custom")
+    assert "GREETING=hello" in doc["config"]["env"]
+    assert doc["config"]["labels"]["org.example.by"] == "python"
+    assert doc["annotations"]["org.example.note"] == "from keywords"
+    assert doc["manifest_digest"] == result.manifest_digest

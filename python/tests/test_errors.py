@@ -223,3 +223,13 @@ def test_progress_returning_false_raises_cancelled(images: Images, tmp_path: Pat
         ocicompose.compose(images.spec(f"oci:{tmp_path / 'o'}"), progress=lambda stage, done, total: False)
     assert info.value.code == "cancelled"
     assert not (tmp_path / "o" / "index.json").exists()
+
+
+def test_failed_requirement_raises_with_the_failures(images: Images, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(ocicompose.RequirementFailedError) as info:
+        ocicompose.compose(images.spec(f"oci:{out}", require=[{"path": "/usr/bin/missing-tool", "executable": True}]))
+    err = info.value
+    assert err.code == "requirement_failed"
+    assert len(err.failures) == 1 and "/usr/bin/missing-tool" in err.failures[0]
+    assert not (out / "index.json").exists()
