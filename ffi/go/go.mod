@@ -1,0 +1,3 @@
+module example.invalid/ocicompose/ffi/go
+
+go 1.19

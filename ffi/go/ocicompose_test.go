@@ -1,0 +1,372 @@
+package ocicompose
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The tests compose the CLI's demo images: `ocicompose demo --dir` writes a base, two
+// artifacts and spec.json. OCICOMPOSE_CLI names the binary (tests/go/run.sh sets it);
+// otherwise `ocicompose` is looked up on PATH.
+func cli(t *testing.T) string {
+	t.Helper()
+	if path := os.Getenv("OCICOMPOSE_CLI"); path != "" {
+		return path
+	}
+	path, err := exec.LookPath("ocicompose")
+	if err != nil {
+		t.Skip("set OCICOMPOSE_CLI to the ocicompose binary (tests/go/run.sh does)")
+	}
+	return path
+}
+
+// demo writes the demo inputs into a new folder, without the composed output the demo
+// command also writes.
+func demo(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, err := exec.Command(cli(t), "demo", "--dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ocicompose demo: %v\n%s", err, out)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var (
+	cliDigestOnce sync.Once
+	cliDigest     string
+	cliDigestErr  error
+)
+
+// expectedDigest is what `ocicompose compose spec.json` prints for the demo.
+func expectedDigest(t *testing.T) string {
+	t.Helper()
+	cliDigestOnce.Do(func() {
+		dir := demo(t)
+		var out []byte
+		out, cliDigestErr = exec.Command(cli(t), "compose", filepath.Join(dir, "spec.json")).Output()
+		cliDigest = strings.TrimSpace(string(out))
+	})
+	if cliDigestErr != nil || !strings.HasPrefix(cliDigest, "sha256:") {
+		t.Fatalf("ocicompose compose: %v (printed %q)", cliDigestErr, cliDigest)
+	}
+	return cliDigest
+}
+
+// demoSpec is the demo's spec with its output moved to output.
+func demoSpec(t *testing.T, dir, output string) string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(dir, "spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]interface{}
+	if err := json.Unmarshal(text, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["output"] = "oci:" + output
+	out, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestVersion(t *testing.T) {
+	if v := Version(); v == "" || v[0] < '0' || v[0] > '9' {
+		t.Fatalf("Version() = %q", v)
+	}
+}
+
+func TestComposeFileMatchesTheCLI(t *testing.T) {
+	want := expectedDigest(t)
+	dir := demo(t)
+	res, err := ComposeFile(filepath.Join(dir, "spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if got := res.ManifestDigest(); got != want {
+		t.Errorf("ManifestDigest() = %s, CLI printed %s", got, want)
+	}
+	if got := res.Tag(); got != "1.0_custom" {
+		t.Errorf("Tag() = %q", got)
+	}
+	if cd := res.ConfigDigest(); !strings.HasPrefix(cd, "sha256:") || len(cd) != 71 {
+		t.Errorf("ConfigDigest() = %q", cd)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "index.json")); err != nil {
+		t.Errorf("no output layout: %v", err)
+	}
+}
+
+func TestComposeJSONWithBaseDirAndOneJob(t *testing.T) {
+	want := expectedDigest(t)
+	dir := demo(t)
+	spec, err := os.ReadFile(filepath.Join(dir, "spec.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compose(string(spec), WithBaseDir(dir), WithJobs(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if got := res.ManifestDigest(); got != want {
+		t.Errorf("ManifestDigest() = %s, CLI printed %s", got, want)
+	}
+	var report struct {
+		ManifestDigest string            `json:"manifest_digest"`
+		Entries        []json.RawMessage `json:"entries"`
+	}
+	if err := json.Unmarshal(res.ReportJSON(), &report); err != nil {
+		t.Fatalf("ReportJSON: %v", err)
+	}
+	if report.ManifestDigest != want || len(report.Entries) == 0 {
+		t.Errorf("report: digest %s, %d entries", report.ManifestDigest, len(report.Entries))
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	dir := demo(t)
+	res, err := Compose(demoSpec(t, dir, filepath.Join(t.TempDir(), "out")), WithBaseDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	found := map[string]Warning{}
+	for _, w := range res.Warnings() {
+		if w.Message == "" || (w.Level != "warning" && w.Level != "info") || w.Artifact < -1 || w.Artifact > 1 {
+			t.Errorf("malformed warning %+v", w)
+		}
+		found[w.Code+" "+w.Path] = w
+	}
+	for _, key := range []string{"runtime_path_overwritten /usr/bin/sh", "permissions_changed /tmp", "empty_selection /etc/tool.cnf"} {
+		w, ok := found[key]
+		if !ok {
+			t.Errorf("no %s warning in %v", key, found)
+		} else if w.Artifact != 1 && w.Code != "permissions_changed" {
+			t.Errorf("%s: artifact %d, want 1", key, w.Artifact)
+		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	dir := demo(t)
+	var stages []Stage
+	progress := func(stage Stage, done, total uint64) bool {
+		if done > total {
+			t.Errorf("%s: done %d > total %d", stage, done, total)
+		}
+		stages = append(stages, stage)
+		return true
+	}
+	res, err := Compose(demoSpec(t, dir, filepath.Join(t.TempDir(), "out")), WithBaseDir(dir), WithProgress(progress))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if len(stages) == 0 || stages[len(stages)-1] != StageCommit {
+		t.Fatalf("stages %v, want them to end with %s", stages, StageCommit)
+	}
+	for i := 1; i < len(stages); i++ {
+		if stages[i] < stages[i-1] {
+			t.Fatalf("stages out of order: %v", stages)
+		}
+	}
+}
+
+func TestCancelLeavesNoOutput(t *testing.T) {
+	dir := demo(t)
+	out := filepath.Join(t.TempDir(), "out")
+	calls := 0
+	stop := func(Stage, uint64, uint64) bool { calls++; return false }
+	res, err := Compose(demoSpec(t, dir, out), WithBaseDir(dir), WithProgress(stop))
+	if !errors.Is(err, ErrCancelled) {
+		t.Fatalf("err = %v, want ErrCancelled", err)
+	}
+	if res != nil || calls != 1 {
+		t.Errorf("result %v, %d calls after cancelling", res, calls)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("cancelled compose wrote %d entries into %s", len(entries), out)
+	}
+}
+
+func TestPanicInProgressReachesTheCaller(t *testing.T) {
+	dir := demo(t)
+	out := filepath.Join(t.TempDir(), "out")
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Fatalf("recovered %v, want the callback's panic", r)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("a panicking callback left %d entries in %s", len(entries), out)
+		}
+	}()
+	_, _ = Compose(demoSpec(t, dir, out), WithBaseDir(dir), WithProgress(func(Stage, uint64, uint64) bool { panic("boom") }))
+	t.Fatal("Compose returned instead of re-raising the callback's panic")
+}
+
+func TestStrictRefusesWithWarnings(t *testing.T) {
+	dir := demo(t)
+	out := filepath.Join(t.TempDir(), "out")
+	_, err := Compose(demoSpec(t, dir, out), WithBaseDir(dir), WithStrict(true))
+	if !errors.Is(err, ErrRefused) || errors.Is(err, ErrSpec) {
+		t.Fatalf("err = %v, want ErrRefused only", err)
+	}
+	var e *Error
+	if !errors.As(err, &e) || len(e.Warnings) == 0 {
+		t.Fatalf("err = %#v, want an *Error with warnings", err)
+	}
+	// The error lists what the compose would have printed, info included; the
+	// warnings of level "warning" are what refused it.
+	serious := 0
+	for _, w := range e.Warnings {
+		if w.Level == "warning" {
+			serious++
+		}
+	}
+	if serious < 3 {
+		t.Errorf("%d warnings of level warning in %+v", serious, e.Warnings)
+	}
+	if _, statErr := os.Stat(filepath.Join(out, "index.json")); statErr == nil {
+		t.Error("a refused compose wrote index.json")
+	}
+}
+
+func TestErrorsHaveTheirStatus(t *testing.T) {
+	missingLayout := "oci:" + filepath.Join(t.TempDir(), "missing")
+	cases := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"malformed spec", func() error { _, err := Compose(`{"base": `); return err }, ErrSpec},
+		{"misspelt field", func() error {
+			_, err := Compose(`{"base": "oci:b", "output": "oci:o", "artifacts": [{"image": "oci:a", "include": ["/x"], "exlude": ["/y"]}]}`)
+			return err
+		}, ErrSpec},
+		{"missing spec file", func() error { _, err := ComposeFile(filepath.Join(t.TempDir(), "nope.json")); return err }, ErrIO},
+		{"invalid UTF-8", func() error { _, err := Compose("{\"base\": \"\xff\"}"); return err }, ErrInvalidUTF8},
+		{"NUL byte", func() error { _, err := Compose("{}\x00"); return err }, ErrInvalidArgument},
+		{"negative jobs", func() error { _, err := Compose(`{"base": "oci:b", "output": "oci:o"}`, WithJobs(-1)); return err }, ErrInvalidArgument},
+		{"no transport", func() error { _, err := ListFiles("no-transport", ""); return err }, ErrReference},
+		{"docker transport", func() error { _, err := Inspect("docker://debian:12", ""); return err }, ErrUnsupported},
+		{"missing layout", func() error { _, err := ListFiles(missingLayout, ""); return err }, ErrNotFound},
+	}
+	for _, c := range cases {
+		err := c.call()
+		var e *Error
+		if !errors.Is(err, c.want) || !errors.As(err, &e) || e.Message == "" {
+			t.Errorf("%s: err = %v, want %v with a message", c.name, err, c.want)
+		}
+	}
+	_, err := Compose(`{"base": "oci:b", "output": "oci:o", "ouput": 1}`)
+	if err == nil || !strings.Contains(err.Error(), "ouput") || !strings.Contains(err.Error(), "spec") {
+		t.Errorf("the message should name the bad field and the status: %v", err)
+	}
+}
+
+func TestListFilesAndInspect(t *testing.T) {
+	dir := demo(t)
+	ref := "oci:" + filepath.Join(dir, "images", "base") + ":1.0"
+	entries, err := ListFiles(ref, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passwd *FileEntry
+	for i := range entries {
+		if entries[i].Path == "/etc/passwd" {
+			passwd = &entries[i]
+		}
+		if i > 0 && entries[i-1].Path >= entries[i].Path {
+			t.Errorf("not sorted: %s before %s", entries[i-1].Path, entries[i].Path)
+		}
+	}
+	if passwd == nil || passwd.Kind != "file" || passwd.Size == 0 {
+		t.Fatalf("/etc/passwd: %+v", passwd)
+	}
+	raw, err := Inspect(ref, "linux/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary map[string]interface{}
+	if err := json.Unmarshal(raw, &summary); err != nil || !strings.Contains(string(raw), "sha256:") {
+		t.Fatalf("Inspect: %v: %s", err, raw)
+	}
+}
+
+func TestConcurrentComposes(t *testing.T) {
+	want := expectedDigest(t)
+	dir := demo(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	digests := make([]string, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res, err := Compose(demoSpec(t, dir, filepath.Join(t.TempDir(), "out")), WithBaseDir(dir), WithJobs(2))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer res.Close()
+			digests[i] = res.ManifestDigest()
+		}(i)
+	}
+	wg.Wait()
+	for i := range errs {
+		if errs[i] != nil || digests[i] != want {
+			t.Errorf("goroutine %d: %v, digest %s, want %s", i, errs[i], digests[i], want)
+		}
+	}
+}
+
+// Results that are never closed are freed by their finalizer; closing twice is fine and
+// a closed result reads as empty. Run with GOGC=1 (tests/go/run.sh does) to make the
+// collector run often during every other test too.
+func TestCloseAndFinalizer(t *testing.T) {
+	dir := demo(t)
+	spec := demoSpec(t, dir, filepath.Join(t.TempDir(), "out"))
+	res, err := Compose(spec, WithBaseDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res.ManifestDigest() != "" || res.Warnings() == nil || len(res.Warnings()) != 0 || res.ReportJSON() != nil {
+		t.Error("a closed result should read as empty")
+	}
+
+	before := finalized.Load()
+	for i := 0; i < 3; i++ {
+		res, err := Compose(spec, WithBaseDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.ManifestDigest() // used, then dropped without Close
+	}
+	for i := 0; i < 20 && finalized.Load() < before+3; i++ {
+		runtime.GC()
+		runtime.Gosched()
+	}
+	if got := finalized.Load() - before; got < 3 {
+		t.Errorf("%d of 3 dropped results were finalized", got)
+	}
+}
