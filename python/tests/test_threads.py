@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -54,22 +55,28 @@ def test_threads_with_progress_callbacks_and_a_failure(tmp_path: Path) -> None:
 
 
 def test_other_threads_run_while_composing(images: Images, tmp_path: Path) -> None:
-    # A pure-Python thread keeps counting while compose() runs in another thread.
+    # A pure-Python thread keeps counting while compose() works: the count read at the
+    # first and the last progress call differ, so Python ran between them.
     ticks = 0
     stop = threading.Event()
+    seen: list[int] = []
 
     def count() -> None:
         nonlocal ticks
         while not stop.is_set():
             ticks += 1
+            time.sleep(0.0001)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        seen.append(ticks)
+        time.sleep(0.002)  # a slow callback, as a progress bar's redraw can be
 
     counter = threading.Thread(target=count)
     counter.start()
     try:
-        before = ticks
-        ocicompose.compose(images.spec(f"oci:{tmp_path / 'out'}"), jobs=1)
-        during = ticks - before
+        ocicompose.compose(images.spec(f"oci:{tmp_path / 'out'}"), jobs=1, progress=progress)
     finally:
         stop.set()
         counter.join()
-    assert during > 0
+    assert len(seen) > 2
+    assert seen[-1] > seen[0]
