@@ -158,16 +158,7 @@ pub(crate) fn apply_accounts(spec: &ComposeSpec, accounts: AccountFiles, merged:
                 if row.get(2) != Some(&gid) {
                     return Err(Error::spec(field, format!("group `{}` exists with gid {}, not {gid}", g.name, row.get(2).map(String::as_str).unwrap_or("?"))));
                 }
-                while row.len() < 4 {
-                    row.push(String::new());
-                }
-                let mut members: Vec<String> = row[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect();
-                for m in &g.members {
-                    if !members.contains(m) {
-                        members.push(m.clone());
-                    }
-                }
-                row[3] = members.join(",");
+                add_members(row, &g.members);
             }
             None => {
                 if let Some(other) = group_rows.iter().find(|r| r.get(2) == Some(&gid)) {
@@ -183,16 +174,7 @@ pub(crate) fn apply_accounts(spec: &ComposeSpec, accounts: AccountFiles, merged:
         }
         if let Some(rows) = &mut gshadow_rows {
             if let Some(row) = rows.iter_mut().find(|r| r.first() == Some(&g.name)) {
-                while row.len() < 4 {
-                    row.push(String::new());
-                }
-                let mut members: Vec<String> = row[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect();
-                for m in &g.members {
-                    if !members.contains(m) {
-                        members.push(m.clone());
-                    }
-                }
-                row[3] = members.join(",");
+                add_members(row, &g.members);
             }
         }
     }
@@ -248,6 +230,21 @@ pub(crate) fn apply_accounts(spec: &ComposeSpec, accounts: AccountFiles, merged:
         put(merged, key, meta, DataRef::None, false);
     }
     Ok(())
+}
+
+/// Adds `members` to the member list (4th field) of a group or gshadow row, keeping the
+/// ones it has and their order.
+fn add_members(row: &mut Vec<String>, members: &[String]) {
+    while row.len() < 4 {
+        row.push(String::new());
+    }
+    let mut list: Vec<String> = row[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect();
+    for m in members {
+        if !list.contains(m) {
+            list.push(m.clone());
+        }
+    }
+    row[3] = list.join(",");
 }
 
 fn user_row(u: &UserSpec) -> Vec<String> {
