@@ -251,11 +251,27 @@ const PYTHON: &[Art] = &[Art {
     exclude: &[],
 }];
 
-fn spec_json(images: &Path, arts: &[Art], output: &str, tag: &str, extra: Value) -> Value {
+/// How a spec names its inputs.
+#[derive(Clone, Copy)]
+enum Refs {
+    /// `oci:DIR:TAG`, what people type.
+    Tags,
+    /// `oci:DIR@sha256:HEX`, pinned to the manifest the layout holds.
+    Digests,
+}
+
+fn spec_json(images: &Path, refs: Refs, arts: &[Art], output: &str, tag: &str, extra: Value) -> Value {
+    let name = |image: &str, tag: &str| {
+        let layout = images.join(image);
+        match refs {
+            Refs::Tags => format!("oci:{}:{tag}", layout.display()),
+            Refs::Digests => format!("oci:{}@{}", layout.display(), read_image(&layout).manifest_digest),
+        }
+    };
     let mut spec = json!({
-        "base": format!("oci:{}:bookworm", images.join("debian-base").display()),
+        "base": name("debian-base", "bookworm"),
         "artifacts": arts.iter().map(|a| json!({
-            "image": format!("oci:{}:latest", images.join(a.image).display()),
+            "image": name(a.image, "latest"),
             "include": a.include,
             "exclude": a.exclude,
         })).collect::<Vec<_>>(),
@@ -582,10 +598,19 @@ fn certs_tools_and_quirk_onto_debian_base() {
     let base = read_image(&images.join("debian-base"));
     let out = s.join("out");
     // /etc/ssl/** as a runtime path: the base has no /etc/ssl, so it must stay quiet.
+    // Inputs by digest: the `oci:DIR@sha256:` form on real data, and no reference-level
+    // notes (an input named by a movable tag) among the warnings checked exactly below.
     let spec = write_spec(
         &s,
         "spec.json",
-        &spec_json(&images, CERTS_TOOLS_QUIRK, &format!("oci:{}", out.display()), "interop-a", json!({"runtime_paths": ["/etc/ssl/**"]})),
+        &spec_json(
+            &images,
+            Refs::Digests,
+            CERTS_TOOLS_QUIRK,
+            &format!("oci:{}", out.display()),
+            "interop-a",
+            json!({"runtime_paths": ["/etc/ssl/**"]}),
+        ),
     );
     let Some(r) = compose_ok(&mut f, &spec, &s.join("report.json"), &[]) else { return f.finish("case a") };
 
@@ -638,7 +663,8 @@ fn python_runtime_onto_debian_base_warns_and_strict_refuses() {
     let mut f = Findings::default();
     let base = read_image(&images.join("debian-base"));
     let out = s.join("out");
-    let spec = write_spec(&s, "spec.json", &spec_json(&images, PYTHON, &format!("oci:{}", out.display()), "interop-b", json!({})));
+    let spec =
+        write_spec(&s, "spec.json", &spec_json(&images, Refs::Tags, PYTHON, &format!("oci:{}", out.display()), "interop-b", json!({})));
     let Some(r) = compose_ok(&mut f, &spec, &s.join("report.json"), &[]) else { return f.finish("case b") };
     eprintln!("case b warnings:{}", warning_list(&r));
 
@@ -679,8 +705,11 @@ fn python_runtime_onto_debian_base_warns_and_strict_refuses() {
     // --strict over the existing layout: exit 3, the layout exactly as it was.
     let before = snapshot(&out);
     let index_before = std::fs::read(out.join("index.json")).ok();
-    let spec_strict =
-        write_spec(&s, "spec-strict.json", &spec_json(&images, PYTHON, &format!("oci:{}", out.display()), "interop-b-strict", json!({})));
+    let spec_strict = write_spec(
+        &s,
+        "spec-strict.json",
+        &spec_json(&images, Refs::Tags, PYTHON, &format!("oci:{}", out.display()), "interop-b-strict", json!({})),
+    );
     let refused = compose(&spec_strict, &s.join("report-strict.json"), &["--strict"]);
     f.check(refused.status.code() == Some(3), || format!("--strict should exit 3 (refused), got {}", refused.status));
     f.check(String::from_utf8_lossy(&refused.stdout).trim().is_empty(), || {
@@ -698,7 +727,7 @@ fn python_runtime_onto_debian_base_warns_and_strict_refuses() {
     let spec_field = write_spec(
         &s,
         "spec-strict-field.json",
-        &spec_json(&images, PYTHON, &format!("oci:{}", fresh.display()), "interop-b", json!({"strict": true})),
+        &spec_json(&images, Refs::Tags, PYTHON, &format!("oci:{}", fresh.display()), "interop-b", json!({"strict": true})),
     );
     let refused = compose(&spec_field, &s.join("report-strict-field.json"), &[]);
     f.check(refused.status.code() == Some(3), || format!("\"strict\": true should exit 3 (refused), got {}", refused.status));
@@ -722,7 +751,7 @@ fn same_digest_with_any_jobs_and_either_output_transport() {
     let spec = write_spec(
         &s,
         "spec.json",
-        &spec_json(&images, CERTS_TOOLS_QUIRK, &format!("oci:{}", s.join("unused").display()), "repro", json!({})),
+        &spec_json(&images, Refs::Tags, CERTS_TOOLS_QUIRK, &format!("oci:{}", s.join("unused").display()), "repro", json!({})),
     );
     let mut digests = Vec::new();
     let runs: [(&str, String, &[&str]); 3] = [
@@ -791,7 +820,8 @@ fn podman_runs_jq_with_the_custom_ca_bundle() {
         return;
     }
     let mut f = Findings::default();
-    let spec = write_spec(&s, "spec.json", &spec_json(&images, CERTS_TOOLS_QUIRK, &format!("oci:{dir_text}"), "interop-d", json!({})));
+    let spec =
+        write_spec(&s, "spec.json", &spec_json(&images, Refs::Tags, CERTS_TOOLS_QUIRK, &format!("oci:{dir_text}"), "interop-d", json!({})));
     if compose_ok(&mut f, &spec, &s.join("report.json"), &[]).is_none() {
         return f.finish("case d");
     }

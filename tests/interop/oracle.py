@@ -186,6 +186,36 @@ class Rules:
         return path != "/" and self.hit(self.include, path) and not self.hit(self.exclude, path)
 
 
+def resolve(base, path, hops=40):
+    """Where `path` leads in the base walk when every symlink on the way is followed
+    inside the image root; None when it leads nowhere."""
+    parts = [p for p in path.split("/") if p]
+    done = []
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        current = "/" + "/".join(done + [part])
+        entry = base.get(current)
+        if entry is None:
+            return None
+        if entry["type"] == "symlink":
+            hops -= 1
+            if hops < 0:
+                return None
+            target = entry["target"]
+            if target.startswith("/"):
+                done = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        done.append(part)
+    return "/" + "/".join(done) if done else "/"
+
+
 def remove_subtree(tree, path):
     prefix = path + "/"
     for k in [k for k in tree if k.startswith(prefix)]:
@@ -230,6 +260,13 @@ def expect(plan):
             continue
         candidates = [artifact_walks[i][parent] for i in sorted(contributors[parent])
                       if artifact_walks[i].get(parent, {}).get("type") == "dir"]
+        # Below a base symlink the layer shadows (a real /lib over /lib -> usr/lib), the
+        # base "has" the directory only through that link: whether the new directory
+        # copies the linked one (/usr/lib/x86_64-linux-gnu) is not pinned, so it is
+        # accepted too.
+        resolved = resolve(base, parent)
+        if resolved is not None and resolved != parent and base[resolved]["type"] == "dir":
+            candidates.append(base[resolved])
         # No artifact has a directory there: only the type is pinned.
         layer[parent] = (candidates or [{"type": "dir"}], None)
     # 2. The layer over the base, as layer.md says: a directory over a directory merges,
