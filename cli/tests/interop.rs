@@ -450,6 +450,13 @@ fn base_walk(images: &Path) -> Result<PathBuf, String> {
         let tmp = dir.join(format!("{}.{}.tmp", file.file_name().and_then(|n| n.to_str()).unwrap_or("walk"), std::process::id()));
         oracle(&["walk", &scratch.text("bundle/rootfs"), &path_text(&tmp)])?;
         std::fs::rename(&tmp, &file).map_err(|e| format!("cannot rename {}: {e}", tmp.display()))?;
+        // Walks of an older corpus or oracle are never read again.
+        for old in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = old.file_name();
+            if name.to_string_lossy().starts_with("debian-base-") && old.path() != file {
+                let _ = std::fs::remove_file(old.path());
+            }
+        }
         Ok(file)
     })
     .clone()
