@@ -205,8 +205,10 @@ pub(crate) fn add_parents(out: &mut Merged, base: &Tree, artifacts: &[ArtifactTr
         }
     }
     for (path, from) in missing {
-        let meta = match base.lookup(&path) {
-            Some((_, b)) if b.meta.is_dir() => b.meta.clone(),
+        // Only the base's directory at this very path: a parent under a directory that
+        // replaces a base symlink is new, whatever the link led to.
+        let meta = match base.nodes.get(&path) {
+            Some(b) if b.meta.is_dir() => b.meta.clone(),
             _ => from
                 .and_then(|i| artifacts[i].tree.nodes.get(&path))
                 .filter(|n| n.meta.is_dir() && !n.implicit)
