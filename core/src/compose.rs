@@ -127,6 +127,8 @@ struct Plan {
     base: ImageRef,
     artifacts: Vec<(ImageRef, Selection)>,
     output: Output,
+    /// The spec's safety limits on every layer read.
+    limits: layer::Limits,
 }
 
 impl Plan {
@@ -175,7 +177,7 @@ impl Plan {
         for p in spec.platform.iter().chain(&spec.platforms) {
             PlatformWanted::parse(Some(p))?;
         }
-        Ok(Plan { base, artifacts, output })
+        Ok(Plan { base, artifacts, output, limits: layer::Limits::from_spec(&spec.limits) })
     }
 }
 
@@ -375,7 +377,7 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
 
     // Read every layer, in parallel: the base's for their metadata only, the
     // artifacts' with the content their rules select spooled.
-    let base_tree = read_base(&base, progress)?;
+    let base_tree = read_base(&base, &plan.limits, progress)?;
     let (artifact_trees, mut spools) = read_artifacts(&artifacts, plan, progress)?;
 
     let generated_mtime = generated_time(options, &base_config);
@@ -387,7 +389,7 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
         .collect();
     let (mut merged, mut warnings) = merge::merge(&base_tree, &pairs, generated_mtime)?;
     customize::add_files(spec, &mut merged, generated_mtime)?;
-    fetch_unspooled(&mut merged, &artifacts, &mut spools)?;
+    fetch_unspooled(&mut merged, &artifacts, &mut spools, &plan.limits)?;
 
     let whiteouts = removals(spec, &base_tree, &merged)?;
     if !spec.users.is_empty() || !spec.groups.is_empty() {
@@ -395,7 +397,7 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
         let mut files = BTreeMap::new();
         for key in [customize::PASSWD, customize::GROUP, customize::SHADOW, customize::GSHADOW] {
             let found = match view.resolve(key, true).and_then(|r| view.nodes.get(&r)) {
-                Some(n) if n.meta.kind == EntryKind::File => Some((String::from_utf8_lossy(&node_content(&base, n, &spools)?).into_owned(), n.meta.clone())),
+                Some(n) if n.meta.kind == EntryKind::File => Some((String::from_utf8_lossy(&node_content(&base, n, &spools, &plan.limits)?).into_owned(), n.meta.clone())),
                 _ => None,
             };
             files.insert(key, found);
@@ -414,7 +416,7 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
     crate::configure::apply(&mut config, &spec.config)?;
     let view = final_tree(&base_tree, &merged, &whiteouts);
     let facts = checks::FinalConfig::from_raw(&config, &base.config_raw);
-    let content = |_: &str, node: &Node| -> Result<Vec<u8>> { node_content(&base, node, &spools) };
+    let content = |_: &str, node: &Node| -> Result<Vec<u8>> { node_content(&base, node, &spools, &plan.limits) };
     warnings.extend(checks::final_image_warnings(&view, &facts, &content)?);
     checks::require(&view, &spec.require, &content)?;
 
@@ -451,7 +453,7 @@ fn final_tree(base: &Tree, merged: &Merged, whiteouts: &[String]) -> Tree {
 
 /// A regular file's content, wherever it lives: spooled, inline, on the host, or in a
 /// base layer (read again for just that entry).
-fn node_content(base: &Image, node: &Node, spools: &[Option<File>]) -> Result<Vec<u8>> {
+fn node_content(base: &Image, node: &Node, spools: &[Option<File>], limits: &layer::Limits) -> Result<Vec<u8>> {
     const MAX: u64 = 64 << 20;
     if node.meta.size > MAX {
         return Err(Error::LimitExceeded(format!("a file checked in the final image is {} bytes (more than {MAX})", node.meta.size)));
@@ -460,7 +462,7 @@ fn node_content(base: &Image, node: &Node, spools: &[Option<File>]) -> Result<Ve
     match &node.data {
         DataRef::Unspooled { layer, ordinal } if *layer >= BASE_LAYER_ID => {
             let blob = &base.layers[layer - BASE_LAYER_ID];
-            let read = layer::read_layer(blob, 0, &|o, _| o == *ordinal)?;
+            let read = layer::read_layer(blob, 0, &|o, _| o == *ordinal, limits)?;
             let data = read.ops.iter().find_map(|op| match op {
                 Op::Add { ordinal: o, data, .. } if o == ordinal => Some(data.clone()),
                 _ => None,
@@ -597,7 +599,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, p
     Ok(WrittenImage { platform: p.platform.clone(), descriptor: d, config_digest, layers, stats })
 }
 
-fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
+fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Result<Tree> {
     let total = base.layers.len() as u64;
     let done = AtomicU64::new(0);
     let reads: Vec<Vec<Op>> = base
@@ -614,7 +616,7 @@ fn read_base(base: &Image, progress: &Progress) -> Result<Tree> {
                     ops
                 }
                 None => {
-                    let ops = layer::read_layer(l, BASE_LAYER_ID + i, &|_, _| false)?.ops;
+                    let ops = layer::read_layer(l, BASE_LAYER_ID + i, &|_, _| false, limits)?.ops;
                     crate::cache::store(&digest, &ops);
                     ops
                 }
@@ -655,7 +657,7 @@ fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, progress: &Progress
         .enumerate()
         .map(|(id, (artifact, blob))| {
             let selection = &plan.artifacts[*artifact].1;
-            let read = layer::read_layer(blob, id, &|_, path| selection.is_selected(path))?;
+            let read = layer::read_layer(blob, id, &|_, path| selection.is_selected(path), &plan.limits)?;
             progress.report(Stage::ReadArtifacts, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
             Ok(read)
         })
@@ -676,7 +678,7 @@ fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, progress: &Progress
 
 /// Reads again the few layers whose selected content was not spooled on the first pass
 /// (a selected hardlink whose target path was not selected).
-fn fetch_unspooled(merged: &mut Merged, artifacts: &[ArtifactSource], spools: &mut Vec<Option<File>>) -> Result<()> {
+fn fetch_unspooled(merged: &mut Merged, artifacts: &[ArtifactSource], spools: &mut Vec<Option<File>>, limits: &layer::Limits) -> Result<()> {
     let mut wanted: BTreeMap<usize, BTreeSet<u64>> = BTreeMap::new();
     for node in merged.values() {
         if let DataRef::Unspooled { layer, ordinal } = node.data {
@@ -697,7 +699,7 @@ fn fetch_unspooled(merged: &mut Merged, artifacts: &[ArtifactSource], spools: &m
     let mut moved: HashMap<(usize, u64), DataRef> = HashMap::new();
     for (layer_id, ordinals) in wanted {
         let new_id = spools.len();
-        let read = layer::read_layer(blobs[layer_id], new_id, &|ordinal, _| ordinals.contains(&ordinal))?;
+        let read = layer::read_layer(blobs[layer_id], new_id, &|ordinal, _| ordinals.contains(&ordinal), limits)?;
         for op in &read.ops {
             if let Op::Add { data: data @ DataRef::Spool { .. }, ordinal, .. } = op {
                 moved.insert((layer_id, *ordinal), data.clone());

@@ -27,7 +27,7 @@ pub fn list_files(reference: &str, platform: Option<&str>) -> Result<Vec<FileEnt
         ImageRef::Dir { path } => Tree::from_host_dir(path, 0)?,
         _ => {
             let image = source::open_image(&r, reference, &PlatformWanted::parse(platform)?)?;
-            let reads = image.layers.par_iter().map(|l| layer::read_layer(l, 0, &|_, _| false)).collect::<Result<Vec<_>>>()?;
+            let reads = image.layers.par_iter().map(|l| layer::read_layer(l, 0, &|_, _| false, &layer::Limits::default())).collect::<Result<Vec<_>>>()?;
             let mut tree = Tree::new(0);
             for (read, l) in reads.into_iter().zip(&image.layers) {
                 tree.apply(read.ops, &l.digest(), Strictness::Lenient)?;

@@ -21,6 +21,7 @@ use crate::digest::{self, HashingReader};
 use crate::entry::{normalize_path, EntryKind, Metadata, Xattr};
 use crate::error::{Error, Result};
 use crate::source::{Compression, LayerBlob};
+use crate::spec::LimitsSpec;
 
 /// Where the content of a regular file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,53 +60,166 @@ pub(crate) struct LayerRead {
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
+/// The safety limits of reading one layer, resolved from the spec's `limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Most decompressed bytes (`limits.max_layer_bytes`).
+    pub max_bytes: u64,
+    /// Most tar entries (`limits.max_layer_entries`).
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::from_spec(&LimitsSpec::default())
+    }
+}
+
+impl Limits {
+    /// The limits a spec sets, defaults for the rest.
+    pub(crate) fn from_spec(spec: &LimitsSpec) -> Limits {
+        Limits { max_bytes: spec.max_layer_bytes(), max_entries: spec.max_layer_entries() }
+    }
+}
+
+/// Most bytes tar may spend on the headers of one entry: its header block, and the GNU
+/// long-name, long-link and PAX records before it. tar-rs reads those bodies into
+/// memory whole, whatever size they declare; real ones hold a path (at most 4 KiB on
+/// Linux) and extended attributes (at most 64 KiB), so 1 MiB is generous.
+pub(crate) const MAX_ENTRY_HEADER_BYTES: u64 = 1 << 20;
+
+/// Most bytes of names, link targets and extended attributes kept in memory for one
+/// layer: with [`MAX_ENTRY_HEADER_BYTES`] per entry, the entry limit alone would still
+/// allow terabytes.
+pub(crate) const MAX_LAYER_METADATA_BYTES: u64 = 1 << 30;
+
 /// Reads a layer blob. `want(ordinal, path)` says which regular files to spool; `layer`
 /// is the id that [`DataRef`]s of this layer carry.
 ///
 /// # Errors
 /// [`Error::DigestMismatch`] if the blob is not what its descriptor says;
 /// [`Error::InvalidLayer`] for a malformed stream; [`Error::UnsafePath`] for names that
-/// would escape the root.
-pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &str) -> bool + Sync)) -> Result<LayerRead> {
+/// would escape the root; [`Error::LimitExceeded`] past one of `limits`.
+pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<LayerRead> {
     let digest = blob.digest();
     let location = format!("layer {digest} ({})", blob.location.file.display());
     let raw = HashingReader::new(blob.location.open()?);
     let mut buffered = BufReader::with_capacity(256 << 10, raw);
-    let head = buffered.fill_buf().map_err(Error::io("read layer", &blob.location.file))?;
-    let gzip = blob.compression == Compression::Gzip || head.starts_with(&[0x1f, 0x8b]);
-    let (ops, spool, raw) = if gzip {
-        let decoder = MultiGzDecoder::new(buffered);
-        let (ops, spool, mut decoder) = read_tar(decoder, layer, &digest, want)?;
-        io::copy(&mut decoder, &mut io::sink()).map_err(|e| Error::invalid_layer(&digest, format!("gzip stream: {e}")))?;
-        (ops, spool, decoder.into_inner().into_inner())
-    } else {
-        let (ops, spool, buffered) = read_tar(buffered, layer, &digest, want)?;
-        (ops, spool, buffered.into_inner())
-    };
-    let (found, size) = raw.finish().map_err(Error::io("read layer", &blob.location.file))?;
+    // A failure to read the file is the machine's, not the layer's: name the file.
+    buffered.fill_buf().map_err(Error::io("read layer", &blob.location.file))?;
+    let (read, buffered) = read_stream(buffered, blob.compression == Compression::Gzip, layer, &digest, want, limits)?;
+    let (found, size) = buffered.into_inner().finish().map_err(Error::io("read layer", &blob.location.file))?;
     digest::check(&digest, blob.descriptor.size(), &found, size, &location)?;
-    Ok(LayerRead { ops, spool })
+    Ok(read)
 }
 
-/// Gives 512-byte padding and two zero blocks after a stream that ends without them, and
-/// records where the real data ended.
+/// Reads a layer from any buffered stream: gzip when `gzip` says so or the stream
+/// starts with gzip's magic, else a plain tar. Returns the stream, positioned after
+/// what was read, so the caller can hash the rest.
+///
+/// # Errors
+/// As [`read_layer`], without the digest check.
+pub(crate) fn read_stream<R: BufRead>(mut buffered: R, gzip: bool, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(LayerRead, R)> {
+    let head = buffered.fill_buf().map_err(|e| Error::invalid_layer(digest, format!("reading: {e}")))?;
+    let gzip = gzip || head.starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        let decoder = MultiGzDecoder::new(buffered);
+        let (ops, spool, mut decoder, used) = read_tar(decoder, layer, digest, want, limits)?;
+        // What follows the tar's end inside the gzip stream is read too (so the blob is
+        // hashed whole), and counts against the same limit.
+        let left = limits.max_bytes.saturating_sub(used);
+        let drained = io::copy(&mut (&mut decoder).take(left.saturating_add(1)), &mut io::sink()).map_err(|e| Error::invalid_layer(digest, format!("gzip stream: {e}")))?;
+        if drained > left {
+            return Err(too_many_bytes(digest, limits));
+        }
+        Ok((LayerRead { ops, spool }, decoder.into_inner()))
+    } else {
+        let (ops, spool, buffered, _) = read_tar(buffered, layer, digest, want, limits)?;
+        Ok((LayerRead { ops, spool }, buffered))
+    }
+}
+
+fn too_many_bytes(digest: &str, limits: &Limits) -> Error {
+    Error::LimitExceeded(format!(
+        "layer {digest} decompresses to more than {} bytes (a decompression bomb?); raise `limits.max_layer_bytes` in the spec if it is genuine",
+        limits.max_bytes
+    ))
+}
+
+/// Which limit a [`TolerantEof`] stopped at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tripped {
+    Bytes,
+    Header,
+}
+
+/// What the tar loop and its reader share: where the stream is and where it ended.
+#[derive(Debug, Default)]
+struct Meter {
+    /// Bytes of real data read so far.
+    pos: Cell<u64>,
+    /// Where the real data ended, once it has.
+    end: Cell<Option<u64>>,
+    /// Where tar started reading the headers of the next entry, while it does.
+    headers_from: Cell<Option<u64>>,
+    /// The limit that stopped the stream, if one did.
+    tripped: Cell<Option<Tripped>>,
+}
+
+impl Meter {
+    /// The error for a failed read of the stream: a limit's when one tripped, whatever
+    /// tar made of it, else an invalid layer.
+    fn error(&self, e: io::Error, what: &str, digest: &str, limits: &Limits) -> Error {
+        match self.tripped.get() {
+            Some(Tripped::Bytes) => too_many_bytes(digest, limits),
+            Some(Tripped::Header) => Error::LimitExceeded(format!(
+                "{what}: the headers of one entry of layer {digest} (GNU long name or link, PAX records) exceed {MAX_ENTRY_HEADER_BYTES} bytes, a fixed limit"
+            )),
+            None => Error::invalid_layer(digest, format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Gives 512-byte padding and two zero blocks after a stream that ends without them,
+/// records where the real data ended, and stops the stream at the byte limit or when
+/// one entry's headers grow past [`MAX_ENTRY_HEADER_BYTES`].
 struct TolerantEof<R> {
     inner: R,
-    pos: u64,
-    end: Rc<Cell<Option<u64>>>,
+    meter: Rc<Meter>,
+    max_bytes: u64,
     zeros_left: u64,
 }
 
 impl<R: Read> Read for TolerantEof<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.end.get().is_none() {
-            let n = self.inner.read(buf)?;
+        let m = &self.meter;
+        if m.tripped.get().is_some() {
+            return Err(io::Error::other("a safety limit was reached"));
+        }
+        if m.end.get().is_none() {
+            let pos = m.pos.get();
+            // Never read more than one byte past a limit: enough to know it is passed.
+            let mut room = self.max_bytes.saturating_sub(pos).saturating_add(1);
+            if let Some(from) = m.headers_from.get() {
+                room = room.min((from + MAX_ENTRY_HEADER_BYTES).saturating_sub(pos).saturating_add(1));
+            }
+            let want = (buf.len() as u64).min(room) as usize;
+            let n = self.inner.read(&mut buf[..want])?;
             if n > 0 || buf.is_empty() {
-                self.pos += n as u64;
+                let pos = pos + n as u64;
+                m.pos.set(pos);
+                if pos > self.max_bytes {
+                    m.tripped.set(Some(Tripped::Bytes));
+                } else if m.headers_from.get().is_some_and(|from| pos - from > MAX_ENTRY_HEADER_BYTES) {
+                    m.tripped.set(Some(Tripped::Header));
+                }
+                if m.tripped.get().is_some() {
+                    return Err(io::Error::other("a safety limit was reached"));
+                }
                 return Ok(n);
             }
-            self.end.set(Some(self.pos));
-            self.zeros_left = (512 - self.pos % 512) % 512 + 1024;
+            m.end.set(Some(pos));
+            self.zeros_left = (512 - pos % 512) % 512 + 1024;
         }
         let n = (buf.len() as u64).min(self.zeros_left) as usize;
         buf[..n].fill(0);
@@ -114,94 +228,49 @@ impl<R: Read> Read for TolerantEof<R> {
     }
 }
 
-fn read_tar<R: Read>(reader: R, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync)) -> Result<(Vec<Op>, Option<File>, R)> {
-    let end = Rc::new(Cell::new(None));
-    let tolerant = TolerantEof { inner: reader, pos: 0, end: end.clone(), zeros_left: 0 };
+/// Per-layer state of the tar loop.
+struct TarState<'a> {
+    meter: &'a Meter,
+    limits: &'a Limits,
+    layer: usize,
+    digest: &'a str,
+    ops: Vec<Op>,
+    spool: Option<io::BufWriter<File>>,
+    spool_len: u64,
+    last_data_end: u64,
+    metadata_bytes: u64,
+}
+
+fn read_tar<R: Read>(reader: R, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(Vec<Op>, Option<File>, R, u64)> {
+    let meter = Rc::new(Meter::default());
+    let tolerant = TolerantEof { inner: reader, meter: meter.clone(), max_bytes: limits.max_bytes, zeros_left: 0 };
     let mut archive = tar::Archive::new(tolerant);
-    let mut ops = Vec::new();
-    let mut spool: Option<io::BufWriter<File>> = None;
-    let mut spool_len = 0u64;
-    let mut last_data_end = 0u64;
+    let mut state = TarState { meter: &meter, limits, layer, digest, ops: Vec::new(), spool: None, spool_len: 0, last_data_end: 0, metadata_bytes: 0 };
     let bad = |m: String| Error::invalid_layer(digest, m);
-    let entries = archive.entries().map_err(|e| bad(format!("not a tar stream: {e}")))?;
-    for (ordinal, entry) in entries.enumerate() {
-        let ordinal = ordinal as u64;
-        let mut entry = entry.map_err(|e| bad(format!("entry {ordinal}: {e}")))?;
-        let name_bytes = entry.path_bytes().into_owned();
-        let Ok(name) = String::from_utf8(name_bytes.clone()) else {
-            return Err(Error::UnsafePath {
-                path: String::from_utf8_lossy(&name_bytes).into_owned(),
-                message: format!("entry {ordinal} of layer {digest} has a name that is not UTF-8"),
-            });
-        };
-        if name.is_empty() {
-            return Err(bad(format!("entry {ordinal} has an empty name")));
+    let fail = |e: io::Error, what: String| meter.error(e, &what, digest, limits);
+    let mut entries = archive.entries().map_err(|e| fail(e, "not a tar stream".into()))?;
+    let mut ordinal = 0u64;
+    loop {
+        meter.headers_from.set(Some(meter.pos.get()));
+        let next = entries.next();
+        meter.headers_from.set(None);
+        let Some(entry) = next else { break };
+        let mut entry = entry.map_err(|e| fail(e, format!("entry {ordinal}")))?;
+        if ordinal >= limits.max_entries {
+            return Err(Error::LimitExceeded(format!(
+                "layer {digest} holds more than {} entries; raise `limits.max_layer_entries` in the spec if it is genuine",
+                limits.max_entries
+            )));
         }
-        let path = normalize_path(&name).map_err(|e| match e {
-            Error::UnsafePath { path, message } => Error::UnsafePath { path, message: format!("{message} (entry {ordinal} of layer {digest})") },
-            other => other,
-        })?;
-        let kind = match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink,
-            tar::EntryType::Link => EntryKind::Hardlink,
-            tar::EntryType::Char => EntryKind::CharDevice,
-            tar::EntryType::Block => EntryKind::BlockDevice,
-            tar::EntryType::Fifo => EntryKind::Fifo,
-            tar::EntryType::XGlobalHeader => continue,
-            tar::EntryType::GNUSparse => return Err(Error::Unsupported(format!("GNU sparse file {name} in layer {digest}"))),
-            other => return Err(bad(format!("entry {name} has unknown type {:?}", other.as_byte() as char))),
-        };
-        last_data_end = entry.raw_file_position() + entry.size();
-
-        // Whiteouts name a path in the same directory; never a file of their own.
-        let base_name = path.rsplit('/').next().unwrap_or("");
-        if let Some(hidden) = base_name.strip_prefix(WHITEOUT_PREFIX) {
-            let dir = crate::entry::parent(&path);
-            if base_name == OPAQUE_MARKER {
-                ops.push(Op::Opaque(dir.unwrap_or("").to_string()));
-            } else if hidden.starts_with(WHITEOUT_PREFIX) {
-                // Other `.wh..wh.` names are aufs bookkeeping (`.wh..wh.plnk`); they hide nothing.
-            } else {
-                if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
-                    return Err(Error::UnsafePath { path: name.clone(), message: format!("whiteout that names no entry (layer {digest})") });
-                }
-                let target = match dir {
-                    Some(d) => format!("{d}/{hidden}"),
-                    None => hidden.to_string(),
-                };
-                ops.push(Op::Whiteout(target));
-            }
-            continue;
-        }
-        if path.is_empty() {
-            continue; // the root itself ("./"): the image's root is not an entry
-        }
-
-        let meta = metadata_of(&mut entry, kind, digest, &name)?;
-        let data = if kind == EntryKind::File && meta.size > 0 {
-            if want(ordinal, &path) {
-                let out = match &mut spool {
-                    Some(s) => s,
-                    None => spool.insert(io::BufWriter::with_capacity(256 << 10, tempfile::tempfile().map_err(Error::io("create spool file in", std::env::temp_dir()))?)),
-                };
-                let copied = io::copy(&mut entry, out).map_err(|e| bad(format!("reading {name}: {e}")))?;
-                if copied != meta.size || end.get().is_some_and(|eof| eof < last_data_end) {
-                    return Err(bad(format!("{name} is truncated: {copied} of {} bytes", meta.size)));
-                }
-                let offset = spool_len;
-                spool_len += copied;
-                DataRef::Spool { layer, offset }
-            } else {
-                DataRef::Unspooled { layer, ordinal }
-            }
-        } else {
-            DataRef::None
-        };
-        ops.push(Op::Add { path, meta, data, ordinal });
+        read_entry(&mut state, &mut entry, ordinal, want)?;
+        // Whatever of the entry's data was not taken is read here, so that the next
+        // headers are read alone and measured alone.
+        io::copy(&mut entry, &mut io::sink()).map_err(|e| fail(e, format!("entry {ordinal}")))?;
+        ordinal += 1;
     }
-    if let Some(eof) = end.get() {
+    drop(entries);
+    let TarState { ops, spool, last_data_end, .. } = state;
+    if let Some(eof) = meter.end.get() {
         if eof < last_data_end {
             return Err(bad(format!("the tar stream ends inside the last entry's data ({eof} of {last_data_end} bytes)")));
         }
@@ -210,8 +279,128 @@ fn read_tar<R: Read>(reader: R, layer: usize, digest: &str, want: &(dyn Fn(u64, 
         Some(s) => Some(s.into_inner().map_err(|e| Error::io("write spool", std::env::temp_dir())(e.into_error()))?),
         None => None,
     };
-    let tolerant = archive.into_inner();
-    Ok((ops, spool, tolerant.inner))
+    let mut tolerant = archive.into_inner();
+    // tar-rs stops at the first zero block; Go's archive/tar (so Docker and containerd)
+    // wants a second one and refuses a header there. Entries hidden behind one zero
+    // block would be seen by the runtime and not by us: refuse them.
+    let mut second = [0u8; 512];
+    tolerant.read_exact(&mut second).map_err(|e| fail(e, "end of archive".into()))?;
+    if second.iter().any(|&b| b != 0) {
+        return Err(bad("data follows a single zero block at the end of the archive (readers disagree on whether it is an entry)".into()));
+    }
+    let used = meter.pos.get();
+    Ok((ops, spool, tolerant.inner, used))
+}
+
+/// Turns one tar entry into an [`Op`] (or none, for global headers and the root).
+fn read_entry<R: Read>(st: &mut TarState<'_>, entry: &mut tar::Entry<'_, R>, ordinal: u64, want: &(dyn Fn(u64, &str) -> bool + Sync)) -> Result<()> {
+    let digest = st.digest;
+    let bad = |m: String| Error::invalid_layer(digest, m);
+    let name_bytes = entry.path_bytes().into_owned();
+    let Ok(name) = String::from_utf8(name_bytes.clone()) else {
+        return Err(Error::UnsafePath {
+            path: String::from_utf8_lossy(&name_bytes).into_owned(),
+            message: format!("entry {ordinal} of layer {digest} has a name that is not UTF-8"),
+        });
+    };
+    if name.is_empty() {
+        return Err(bad(format!("entry {ordinal} has an empty name")));
+    }
+    let path = normalize_path(&name).map_err(|e| match e {
+        Error::UnsafePath { path, message } => Error::UnsafePath { path, message: format!("{message} (entry {ordinal} of layer {digest})") },
+        other => other,
+    })?;
+    let header_type = entry.header().entry_type();
+    let kind = match header_type {
+        // Old tars mark directories by a trailing `/` on a type-NUL entry; Go's
+        // archive/tar reads those as directories, and so must we.
+        tar::EntryType::Regular if entry.header().as_bytes()[156] == 0 && name.ends_with('/') => EntryKind::Dir,
+        tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
+        tar::EntryType::Directory => EntryKind::Dir,
+        tar::EntryType::Symlink => EntryKind::Symlink,
+        tar::EntryType::Link => EntryKind::Hardlink,
+        tar::EntryType::Char => EntryKind::CharDevice,
+        tar::EntryType::Block => EntryKind::BlockDevice,
+        tar::EntryType::Fifo => EntryKind::Fifo,
+        tar::EntryType::XGlobalHeader => return Ok(()),
+        tar::EntryType::GNUSparse => return Err(Error::Unsupported(format!("GNU sparse file {name} in layer {digest}"))),
+        other => return Err(bad(format!("entry {name} has unknown type {:?}", other.as_byte() as char))),
+    };
+    // Go's archive/tar reads no data for these types whatever their size says, tar-rs
+    // reads `size` bytes: the bytes after such a header would be an entry to one and
+    // file data to the other.
+    if kind != EntryKind::File && entry.size() > 0 {
+        return Err(bad(format!("{} entry {name} declares {} bytes of data (readers disagree on whether to skip them)", kind.as_str(), entry.size())));
+    }
+    st.last_data_end = entry.raw_file_position() + entry.size();
+
+    // A component named like a whiteout anywhere but last would be written out as a
+    // directory that every runtime reads as a whiteout (`a/.wh.../x` hides `a/..`).
+    let mut components = path.split('/');
+    components.next_back();
+    if let Some(c) = components.find(|c| c.starts_with(WHITEOUT_PREFIX)) {
+        return Err(Error::UnsafePath { path: name.clone(), message: format!("directory `{c}` is named like a whiteout (entry {ordinal} of layer {digest})") });
+    }
+
+    // Whiteouts name a path in the same directory; never a file of their own.
+    let base_name = path.rsplit('/').next().unwrap_or("");
+    if let Some(hidden) = base_name.strip_prefix(WHITEOUT_PREFIX) {
+        let dir = crate::entry::parent(&path);
+        if base_name == OPAQUE_MARKER {
+            st.ops.push(Op::Opaque(dir.unwrap_or("").to_string()));
+        } else if hidden.starts_with(WHITEOUT_PREFIX) {
+            // Other `.wh..wh.` names are aufs bookkeeping (`.wh..wh.plnk`); they hide nothing.
+        } else {
+            if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
+                return Err(Error::UnsafePath { path: name.clone(), message: format!("whiteout that names no entry (layer {digest})") });
+            }
+            let target = match dir {
+                Some(d) => format!("{d}/{hidden}"),
+                None => hidden.to_string(),
+            };
+            st.ops.push(Op::Whiteout(target));
+        }
+        return Ok(());
+    }
+    if path.is_empty() {
+        return Ok(()); // the root itself ("./"): the image's root is not an entry
+    }
+
+    let meta = metadata_of(entry, kind, digest, &name)?;
+    st.metadata_bytes += (path.len() + meta.link_target.as_ref().map_or(0, String::len) + meta.xattrs.iter().map(|x| x.name.len() + x.value.len()).sum::<usize>()) as u64;
+    if st.metadata_bytes > MAX_LAYER_METADATA_BYTES {
+        return Err(Error::LimitExceeded(format!(
+            "the names, link targets and extended attributes of layer {digest} exceed {MAX_LAYER_METADATA_BYTES} bytes, a fixed limit (at entry {name})"
+        )));
+    }
+    let data = if kind == EntryKind::File && meta.size > 0 {
+        if want(ordinal, &path) {
+            let out = match &mut st.spool {
+                Some(s) => s,
+                None => st.spool.insert(io::BufWriter::with_capacity(256 << 10, tempfile::tempfile().map_err(Error::io("create spool file in", std::env::temp_dir()))?)),
+            };
+            let copied = io::copy(entry, out).map_err(|e| st.meter.error(e, &format!("reading {name}"), digest, st.limits))?;
+            // Past the stream's end TolerantEof gives zeros: a short file must not pass
+            // as one padded with them.
+            if copied != meta.size || st.meter.end.get().is_some_and(|eof| eof < st.last_data_end) {
+                return Err(bad(format!("{name} is truncated: {copied} of {} bytes", meta.size)));
+            }
+            let offset = st.spool_len;
+            st.spool_len += copied;
+            DataRef::Spool { layer: st.layer, offset }
+        } else {
+            DataRef::Unspooled { layer: st.layer, ordinal }
+        }
+    } else {
+        DataRef::None
+    };
+    st.ops.push(Op::Add { path, meta, data, ordinal });
+    Ok(())
+}
+
+/// True for plain decimal digits that fit a u64 (no sign, no space, not empty).
+fn is_decimal_u64(v: &[u8]) -> bool {
+    !v.is_empty() && v.iter().all(u8::is_ascii_digit) && std::str::from_utf8(v).ok().and_then(|t| t.parse::<u64>().ok()).is_some()
 }
 
 fn metadata_of<R: Read>(entry: &mut tar::Entry<'_, R>, kind: EntryKind, digest: &str, name: &str) -> Result<Metadata> {
@@ -229,6 +418,9 @@ fn metadata_of<R: Read>(entry: &mut tar::Entry<'_, R>, kind: EntryKind, digest: 
             if target.is_empty() {
                 return Err(bad("link with an empty target".into()));
             }
+            if target.contains('\0') {
+                return Err(Error::UnsafePath { path: name.to_string(), message: format!("link target contains a NUL byte (layer {digest})") });
+            }
             Some(if kind == EntryKind::Hardlink { normalize_path(&target)? } else { target })
         }
         _ => None,
@@ -242,14 +434,26 @@ fn metadata_of<R: Read>(entry: &mut tar::Entry<'_, R>, kind: EntryKind, digest: 
     };
     let mut xattrs = Vec::new();
     if let Some(exts) = entry.pax_extensions().map_err(|e| bad(format!("PAX header: {e}")))? {
+        let mut seen: Vec<&[u8]> = Vec::new();
         for ext in exts {
             let ext = ext.map_err(|e| bad(format!("PAX record: {e}")))?;
+            // tar-rs takes the first of repeated records, Go's archive/tar the last:
+            // a repeated `path` or `size` would show each reader a different entry.
+            if seen.contains(&ext.key_bytes()) {
+                return Err(bad(format!("PAX record `{}` appears twice (readers disagree on which counts)", String::from_utf8_lossy(ext.key_bytes()))));
+            }
+            seen.push(ext.key_bytes());
             let Ok(key) = ext.key() else { continue };
             let number = || std::str::from_utf8(ext.value_bytes()).ok().and_then(|v| v.split('.').next()?.parse::<u64>().ok());
             match key {
                 "uid" => uid = number().ok_or_else(|| bad("PAX uid is not a number".into()))?,
                 "gid" => gid = number().ok_or_else(|| bad("PAX gid is not a number".into()))?,
                 "mtime" => mtime = number().unwrap_or(mtime),
+                // tar-rs falls back to the header's size when this does not parse, Go
+                // refuses the archive: only plain decimal digits are the same to both.
+                "size" if !is_decimal_u64(ext.value_bytes()) => {
+                    return Err(bad(format!("PAX size `{}` is not a number", String::from_utf8_lossy(ext.value_bytes()))));
+                }
                 k if k.starts_with("SCHILY.xattr.") => {
                     xattrs.push(Xattr { name: k["SCHILY.xattr.".len()..].to_string(), value: ext.value_bytes().to_vec() });
                 }
@@ -321,5 +525,163 @@ impl Read for SpoolReader<'_> {
         self.pos += got as u64;
         self.left -= got as u64;
         Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    /// One ustar header block, checksum included.
+    fn header(name: &[u8], typeflag: u8, size: u64, link: &[u8]) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name);
+        h[100..107].copy_from_slice(b"0000644");
+        h[108..115].copy_from_slice(b"0000000");
+        h[116..123].copy_from_slice(b"0000000");
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+        h[136..147].copy_from_slice(b"00000000000");
+        h[156] = typeflag;
+        h[157..157 + link.len()].copy_from_slice(link);
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|&b| b as u32).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        h
+    }
+
+    fn padded(data: &[u8]) -> Vec<u8> {
+        let mut v = data.to_vec();
+        v.resize(data.len().div_ceil(512) * 512, 0);
+        v
+    }
+
+    fn file(name: &str, data: &[u8]) -> Vec<u8> {
+        [header(name.as_bytes(), b'0', data.len() as u64, b""), padded(data)].concat()
+    }
+
+    /// A PAX `x` header with these records, for the entry after it.
+    fn pax(records: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (k, v) in records {
+            let rest = k.len() + v.len() + 3;
+            let mut len = rest + 1;
+            while len.to_string().len() + rest != len {
+                len += 1;
+            }
+            body.extend(format!("{len} {k}=").as_bytes());
+            body.extend(*v);
+            body.push(b'\n');
+        }
+        [header(b"pax", b'x', body.len() as u64, b""), padded(&body)].concat()
+    }
+
+    fn end() -> Vec<u8> {
+        vec![0u8; 1024]
+    }
+
+    fn read(tar: &[u8], limits: Limits) -> Result<Vec<Op>> {
+        read_stream(tar, false, 0, "sha256:test", &|_, _| true, &limits).map(|(r, _)| r.ops)
+    }
+
+    fn paths(ops: &[Op]) -> Vec<(String, EntryKind)> {
+        ops.iter().filter_map(|op| if let Op::Add { path, meta, .. } = op { Some((path.clone(), meta.kind)) } else { None }).collect()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn decompressed_bytes_and_entries_are_limited() {
+        let tar = [file("a", &[7u8; 3000]), file("b", b"x"), file("c", b"y"), end()].concat();
+        assert_eq!(paths(&read(&tar, Limits::default()).unwrap()).len(), 3);
+        let err = read(&tar, Limits { max_bytes: 2048, ..Limits::default() }).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+        assert!(err.to_string().contains("limits.max_layer_bytes") && err.to_string().contains("2048"), "{err}");
+        let err = read(&tar, Limits { max_entries: 2, ..Limits::default() }).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+        assert!(err.to_string().contains("limits.max_layer_entries"), "{err}");
+
+        // A gzip bomb after the end blocks counts too: 8 MiB of zeros in a small blob.
+        let bomb = gzip(&[tar.clone(), vec![0u8; 8 << 20]].concat());
+        assert!(bomb.len() < 64 << 10);
+        let limits = Limits { max_bytes: 1 << 20, ..Limits::default() };
+        let err = read_stream(&bomb[..], true, 0, "sha256:test", &|_, _| false, &limits).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    }
+
+    #[test]
+    fn huge_long_names_and_pax_bodies_are_refused_before_they_are_buffered() {
+        let big = vec![b'a'; (MAX_ENTRY_HEADER_BYTES + 4096) as usize];
+        let long_name = [header(b"././@LongLink", b'L', big.len() as u64, b""), padded(&big), file("x", b"1"), end()].concat();
+        let long_link = [header(b"././@LongLink", b'K', big.len() as u64, b""), padded(&big), header(b"l", b'2', 0, b"t"), end()].concat();
+        let pax_body = [pax(&[("SCHILY.xattr.user.big", &big)]), file("x", b"1"), end()].concat();
+        for (what, tar) in [("long name", long_name), ("long link", long_link), ("PAX", pax_body)] {
+            let err = read(&tar, Limits::default()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{what}: {err}");
+        }
+        // Declared huge, but the stream ends: an invalid layer, not a giant allocation.
+        let lying = [header(b"././@LongLink", b'L', (8 << 30) - 1, b""), padded(b"short")].concat();
+        assert_eq!(read(&lying, Limits::default()).unwrap_err().kind(), ErrorKind::InvalidLayer);
+    }
+
+    #[test]
+    fn pax_records_that_readers_could_disagree_on_are_refused() {
+        let twice = [pax(&[("path", b"usr/bin/ok"), ("path", b"etc/passwd")]), file("x", b"1"), end()].concat();
+        let err = read(&twice, Limits::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidLayer);
+        assert!(err.to_string().contains("twice"), "{err}");
+        for size in [&b"-1"[..], b"+1", b"1x", b" 1", b""] {
+            let tar = [pax(&[("size", size)]), file("x", b"1"), end()].concat();
+            assert_eq!(read(&tar, Limits::default()).unwrap_err().kind(), ErrorKind::InvalidLayer, "{}", String::from_utf8_lossy(size));
+        }
+        // A PAX path is the name: the rules see it, not the header's.
+        let renamed = [pax(&[("path", b"usr/bin/ok")]), file("etc/passwd", b"1"), end()].concat();
+        assert_eq!(paths(&read(&renamed, Limits::default()).unwrap()), vec![("usr/bin/ok".to_string(), EntryKind::File)]);
+        let nul = [pax(&[("path", b"a\0b")]), file("x", b"1"), end()].concat();
+        assert_eq!(read(&nul, Limits::default()).unwrap_err().kind(), ErrorKind::UnsafePath);
+    }
+
+    #[test]
+    fn headers_go_and_tar_rs_read_differently_are_refused_or_read_as_go_does() {
+        // Data after a symlink header: an entry to Go, file data to tar-rs.
+        let hidden = [header(b"l", b'2', 512, b"t"), file("etc/passwd", b""), file("x", b"1"), end()].concat();
+        assert_eq!(read(&hidden, Limits::default()).unwrap_err().kind(), ErrorKind::InvalidLayer);
+        // An entry behind a single zero block: Go refuses the archive, tar-rs stops early.
+        let behind = [file("a", b"1"), vec![0u8; 512], file("hidden", b"2"), end()].concat();
+        assert_eq!(read(&behind, Limits::default()).unwrap_err().kind(), ErrorKind::InvalidLayer);
+        // Trailing zeros or bytes after two zero blocks are no entry to anyone.
+        let trailing = [file("a", b"1"), end(), b"garbage".to_vec()].concat();
+        assert_eq!(paths(&read(&trailing, Limits::default()).unwrap()).len(), 1);
+        // A type-NUL entry with a trailing slash is a directory.
+        let old_dir = [header(b"d/", 0, 0, b""), end()].concat();
+        assert_eq!(paths(&read(&old_dir, Limits::default()).unwrap()), vec![("d".to_string(), EntryKind::Dir)]);
+    }
+
+    #[test]
+    fn whiteout_names_never_become_directories() {
+        for name in ["a/.wh.../x", ".wh.x/y", "a/.wh..wh..opq/b"] {
+            let tar = [file(name, b"1"), end()].concat();
+            assert_eq!(read(&tar, Limits::default()).unwrap_err().kind(), ErrorKind::UnsafePath, "{name}");
+        }
+        for name in [".wh..", ".wh...", "a/.wh."] {
+            let tar = [file(name, b""), end()].concat();
+            assert_eq!(read(&tar, Limits::default()).unwrap_err().kind(), ErrorKind::UnsafePath, "{name}");
+        }
+    }
+
+    #[test]
+    fn truncated_content_is_never_zero_filled() {
+        let mut tar = file("a", &[1u8; 100]);
+        tar.truncate(512 + 50);
+        assert_eq!(read(&tar, Limits::default()).unwrap_err().kind(), ErrorKind::InvalidLayer);
+        let skipped = read_stream(&tar[..], false, 0, "sha256:test", &|_, _| false, &Limits::default()).map(|_| ());
+        assert_eq!(skipped.unwrap_err().kind(), ErrorKind::InvalidLayer);
     }
 }

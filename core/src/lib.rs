@@ -37,7 +37,7 @@ pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use reference::{ImageRef, Selector};
 pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
 
-pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, RequireSpec, UserSpec};
+pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LimitsSpec, RequireSpec, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
 
 /// The library's version, as Cargo knows it.

@@ -87,6 +87,9 @@ pub struct ComposeSpec {
     /// also set it).
     #[serde(default)]
     pub resolve_base_symlinks: bool,
+    /// Safety limits on each input layer (decompressed bytes, entry count).
+    #[serde(default, skip_serializing_if = "LimitsSpec::is_default")]
+    pub limits: LimitsSpec,
     /// The folder relative references resolve against: the spec file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -107,6 +110,48 @@ pub struct ArtifactSpec {
     /// Overrides the spec-wide `resolve_base_symlinks` for this artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_base_symlinks: Option<bool>,
+}
+
+/// Limits that stop a hostile layer (a decompression bomb, a tar of endless entries)
+/// before it exhausts memory, disk or time. Each applies to every layer read, of the
+/// base and of the artifacts; unset fields keep their defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Most bytes one layer may decompress to, its tar stream and anything after it
+    /// (default [`LimitsSpec::DEFAULT_MAX_LAYER_BYTES`], 64 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_layer_bytes: Option<u64>,
+    /// Most tar entries one layer may hold, headers of every type counted
+    /// (default [`LimitsSpec::DEFAULT_MAX_LAYER_ENTRIES`], 4 million).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_layer_entries: Option<u64>,
+}
+
+impl LimitsSpec {
+    /// 64 GiB: several times the largest real layers (CUDA and ML toolkits reach 10 to
+    /// 20 GiB uncompressed), yet it stops a gzip bomb (deflate expands at most about
+    /// 1000:1, so a 64 MiB blob already reaches this) after a bounded amount of work.
+    pub const DEFAULT_MAX_LAYER_BYTES: u64 = 64 << 30;
+    /// 4 million: about 20 times the entries of a full distribution layer (a Debian
+    /// with TeX Live holds some 200 000 files), while the in-memory index of one layer
+    /// stays near 1 GiB.
+    pub const DEFAULT_MAX_LAYER_ENTRIES: u64 = 4_000_000;
+
+    /// True when no limit is set (every default applies).
+    pub fn is_default(&self) -> bool {
+        *self == LimitsSpec::default()
+    }
+
+    /// The decompressed-bytes limit in force.
+    pub fn max_layer_bytes(&self) -> u64 {
+        self.max_layer_bytes.unwrap_or(Self::DEFAULT_MAX_LAYER_BYTES)
+    }
+
+    /// The entry-count limit in force.
+    pub fn max_layer_entries(&self) -> u64 {
+        self.max_layer_entries.unwrap_or(Self::DEFAULT_MAX_LAYER_ENTRIES)
+    }
 }
 
 /// A file placed in the new layer.
@@ -338,6 +383,11 @@ impl ComposeSpec {
                 return Err(Error::spec("compression_level", format!("{level} is not a gzip level (0 to 9)")));
             }
         }
+        for (field, value) in [("limits.max_layer_bytes", self.limits.max_layer_bytes), ("limits.max_layer_entries", self.limits.max_layer_entries)] {
+            if value == Some(0) {
+                return Err(Error::spec(field, "is 0, which no layer can meet; leave it out for the default"));
+            }
+        }
         self.validate_customisation()?;
         for (field, value) in [("tag", &self.tag), ("tag_suffix", &self.tag_suffix)] {
             if let Some(v) = value {
@@ -488,6 +538,20 @@ mod tests {
             let err = ComposeSpec::from_json(text, None).unwrap_err();
             assert!(err.to_string().contains(field), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_unknown_fields() {
+        let spec = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o"}"#, None).unwrap();
+        assert_eq!(spec.limits.max_layer_bytes(), LimitsSpec::DEFAULT_MAX_LAYER_BYTES);
+        assert_eq!(spec.limits.max_layer_entries(), LimitsSpec::DEFAULT_MAX_LAYER_ENTRIES);
+        assert!(!serde_json::to_string(&spec).unwrap().contains("limits"), "default limits are not written out");
+        let spec = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "limits": {"max_layer_bytes": 10}}"#, None).unwrap();
+        assert_eq!((spec.limits.max_layer_bytes(), spec.limits.max_layer_entries()), (10, LimitsSpec::DEFAULT_MAX_LAYER_ENTRIES));
+        let err = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "limits": {"max_layer_byte": 10}}"#, None).unwrap_err();
+        assert!(err.to_string().contains("max_layer_byte"), "{err}");
+        let err = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "limits": {"max_layer_entries": 0}}"#, None).unwrap_err();
+        assert!(err.to_string().contains("limits.max_layer_entries"), "{err}");
     }
 
     #[test]
