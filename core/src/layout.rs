@@ -181,6 +181,7 @@ impl LayoutWriter {
             fs::create_dir_all(root).map_err(Error::io("create", root))?;
             created_root = true;
         }
+        check_blob_dirs(root)?;
         let staging = tempfile::Builder::new().prefix(".ocicompose-staging-").tempdir_in(root).map_err(Error::io("create staging folder in", root))?;
         Ok(LayoutWriter { root: root.to_path_buf(), staging: Some(staging), created_root, staged: Vec::new() })
     }
@@ -217,7 +218,8 @@ impl LayoutWriter {
     /// that is verified against `digest` as it is made.
     pub(crate) fn stage_existing(&mut self, source: &BlobLocation, digest: &str, size: u64) -> Result<()> {
         let hex = digest::sha256_hex(digest, "base blob")?;
-        if self.root.join("blobs/sha256").join(hex).is_file() {
+        // Only a regular file counts: a symlink there may lead anywhere, and is replaced.
+        if fs::symlink_metadata(self.root.join("blobs/sha256").join(hex)).is_ok_and(|m| m.file_type().is_file()) {
             return Ok(()); // already in the output layout (composing into the base's own layout)
         }
         let dest = self.staging_dir().join(hex);
@@ -241,9 +243,10 @@ impl LayoutWriter {
     pub(crate) fn commit(mut self, update: impl FnOnce(&mut ImageIndex)) -> Result<()> {
         let root = self.root.clone();
         let blobs = root.join("blobs").join("sha256");
-        fs::create_dir_all(&blobs).map_err(Error::io("create", &blobs))?;
         let lock = File::open(&root).map_err(Error::io("open", &root))?;
         lock.lock().map_err(Error::io("lock", &root))?;
+        check_blob_dirs(&root)?;
+        fs::create_dir_all(&blobs).map_err(Error::io("create", &blobs))?;
 
         let layout_file = root.join("oci-layout");
         if !layout_file.exists() {
@@ -252,7 +255,9 @@ impl LayoutWriter {
         for digest in &self.staged {
             let hex = digest::sha256_hex(digest, "new blob")?;
             let dest = blobs.join(hex);
-            if !dest.exists() {
+            // A regular file of that name holds these bytes already (blobs are named by
+            // digest); anything else there (a symlink out of the layout) is replaced.
+            if !fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_file()) {
                 let src = self.staging_dir().join(hex);
                 fs::rename(&src, &dest).map_err(Error::io("rename", &dest))?;
             }
@@ -291,6 +296,20 @@ impl Drop for LayoutWriter {
     }
 }
 
+/// Refuses a layout whose `blobs` or `blobs/sha256` is anything but a real directory:
+/// blobs renamed into a symlinked folder would land outside the layout.
+fn check_blob_dirs(root: &Path) -> Result<()> {
+    for dir in [root.join("blobs"), root.join("blobs").join("sha256")] {
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => return Err(Error::UnsafePath { path: dir.display().to_string(), message: "is not a directory (a symlink is not followed); blobs are only written inside the layout".into() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("stat", &dir)(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Writes `name` in `dir` by temporary file, fsync and rename.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir).map_err(Error::io("create temporary file in", dir))?;
@@ -313,6 +332,34 @@ mod tests {
     fn canonical_json_sorts_nested_keys() {
         let v = serde_json::json!({"b": {"z": 1, "a": [ {"y": 1, "x": 2} ]}, "a": 0});
         assert_eq!(String::from_utf8(canonical_json(&v)).unwrap(), r#"{"a":0,"b":{"a":[{"x":2,"y":1}],"z":1}}"#);
+    }
+
+    #[test]
+    fn blobs_never_go_through_a_symlink_out_of_the_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let root = tmp.path().join("out");
+        fs::create_dir_all(root.join("blobs")).unwrap();
+        fs::write(root.join("index.json"), br#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("blobs/sha256")).unwrap();
+        let err = LayoutWriter::create(&root).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
+
+        // A blob that is a symlink is replaced by the real bytes, its target untouched.
+        fs::remove_file(root.join("blobs/sha256")).unwrap();
+        fs::create_dir(root.join("blobs/sha256")).unwrap();
+        let digest = crate::digest::sha256_of(b"blob");
+        let victim = outside.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("blobs/sha256").join(&digest[7..])).unwrap();
+        let mut w = LayoutWriter::create(&root).unwrap();
+        w.stage_bytes(b"blob").unwrap();
+        w.commit(|_| {}).unwrap();
+        let placed = root.join("blobs/sha256").join(&digest[7..]);
+        assert!(fs::symlink_metadata(&placed).unwrap().file_type().is_file());
+        assert_eq!(fs::read(&placed).unwrap(), b"blob");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
     }
 
     #[test]
