@@ -122,6 +122,11 @@ pub(crate) fn write_layer<'a>(
             entries += 1;
             continue;
         };
+        // Every runtime reads a name component starting `.wh.` as a whiteout: a file of
+        // that name (from a `dir:` artifact, a spec file) would delete instead of add.
+        if let Some(c) = path.split('/').find(|c| c.starts_with(".wh.")) {
+            return Err(Error::UnsafePath { path: format!("/{path}"), message: format!("`{c}` would be read as a whiteout by every runtime; rename it") });
+        }
         let meta = &node.meta;
         let mut header = tar::Header::new_gnu();
         header.set_mode(meta.mode);
@@ -185,3 +190,26 @@ pub(crate) fn write_layer<'a>(
     Ok(WrittenLayer { digest, diff_id, size, entries, content_bytes })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Metadata;
+    use crate::layer::DataRef;
+
+    #[test]
+    fn a_file_named_like_a_whiteout_is_never_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let writer = std::sync::Mutex::new(LayoutWriter::create(&tmp.path().join("out")).unwrap());
+        let node = OutNode { meta: Metadata::directory(0), data: DataRef::None, inode: 1, artifact: Some(0), selected: true, needed_by: None, custom: false, hardlink: false };
+        for name in ["etc/.wh.passwd", ".wh..wh..opq", "a/.wh.x/b"] {
+            let key = name.to_string();
+            let err = write_layer(std::iter::once((&key, &node)), &[], &[], 1, &writer, &mut |_| true).map(|_| ()).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{name}: {err}");
+        }
+        // Real whiteouts still are.
+        let key = "etc".to_string();
+        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], 1, &writer, &mut |_| true).unwrap();
+        assert_eq!(layer.entries, 2);
+    }
+}
