@@ -245,6 +245,24 @@ func TestStrictRefusesWithWarnings(t *testing.T) {
 	}
 }
 
+func TestRequirementFailed(t *testing.T) {
+	dir := demo(t)
+	out := filepath.Join(t.TempDir(), "out")
+	var spec map[string]interface{}
+	if err := json.Unmarshal([]byte(demoSpec(t, dir, out)), &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["require"] = []map[string]string{{"path": "/usr/bin/not-there"}}
+	text, _ := json.Marshal(spec)
+	_, err := Compose(string(text), WithBaseDir(dir))
+	if !errors.Is(err, ErrRequirementFailed) || !strings.Contains(err.Error(), "/usr/bin/not-there") {
+		t.Fatalf("err = %v, want ErrRequirementFailed naming the path", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("a failed requirement left %d entries in %s", len(entries), out)
+	}
+}
+
 func TestErrorsHaveTheirStatus(t *testing.T) {
 	missingLayout := "oci:" + filepath.Join(t.TempDir(), "missing")
 	cases := []struct {

@@ -108,9 +108,11 @@ static int exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-/* The demo spec with its output replaced by `output_ref`, parsed with the demo folder
- * as base_dir. The demo's spec.json writes `"output": "oci:out"`. */
-static ocicompose_status demo_spec(const char *output_ref, ocicompose_spec **spec, ocicompose_error **err) {
+/* The demo spec with its output replaced by `output_ref` and `extra` (more fields, each
+ * followed by a comma) put before it, parsed with the demo folder as base_dir. The demo's
+ * spec.json writes `"output": "oci:out"`. */
+static ocicompose_status demo_spec_with(const char *extra, const char *output_ref, ocicompose_spec **spec,
+                                        ocicompose_error **err) {
     char *demo = path_join(fixtures, "demo");
     char *spec_path = path_join(demo, "spec.json");
     char *text = read_file(spec_path);
@@ -120,24 +122,28 @@ static ocicompose_status demo_spec(const char *output_ref, ocicompose_spec **spe
         free(demo);
         return OCICOMPOSE_STATUS_IO;
     }
-    const char *needle = "\"oci:out\"";
+    const char *needle = "\"output\": \"oci:out\"";
     char *at = strstr(text, needle);
     if (at == NULL) {
-        fprintf(stderr, "    the demo spec has no \"oci:out\" output\n");
+        fprintf(stderr, "    the demo spec has no \"output\": \"oci:out\"\n");
         free(text);
         free(demo);
         return OCICOMPOSE_STATUS_SPEC;
     }
-    size_t n = strlen(text) + strlen(output_ref) + 3;
+    size_t n = strlen(text) + strlen(extra) + strlen(output_ref) + 16;
     char *json = malloc(n);
     if (json == NULL) abort();
     *at = '\0';
-    snprintf(json, n, "%s\"%s\"%s", text, output_ref, at + strlen(needle));
+    snprintf(json, n, "%s%s\"output\": \"%s\"%s", text, extra, output_ref, at + strlen(needle));
     ocicompose_status status = ocicompose_spec_from_json(json, demo, spec, err);
     free(json);
     free(text);
     free(demo);
     return status;
+}
+
+static ocicompose_status demo_spec(const char *output_ref, ocicompose_spec **spec, ocicompose_error **err) {
+    return demo_spec_with("", output_ref, spec, err);
 }
 
 static char *scratch_ref(const char *name, char **dir_out) {
@@ -572,6 +578,26 @@ static void test_io_error(void) {
     free(file);
 }
 
+/* A `require` check that the final image fails refuses the compose; nothing is written. */
+static void test_requirement_failed(void) {
+    char *dir;
+    char *ref = scratch_ref("require", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(demo_spec_with("\"require\": [{\"path\": \"/usr/bin/not-there\"}], ", ref, &spec, &err), err,
+                 OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_REQUIREMENT_FAILED);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "/usr/bin/not-there") != NULL);
+    CHECK(result == NULL);
+    CHECK(!exists(dir) || count_entries(dir) == 0);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
 /* Several threads compose at once, sharing one options object; each gets the image. */
 #define THREADS 3
 struct thread_job {
@@ -643,6 +669,7 @@ static const struct test tests[] = {
     {"list_and_inspect", test_list_and_inspect},
     {"image_errors", test_image_errors},
     {"io_error", test_io_error},
+    {"requirement_failed", test_requirement_failed},
     {"threads", test_threads},
 };
 
