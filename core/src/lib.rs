@@ -11,6 +11,8 @@ mod customize;
 pub mod demo;
 mod digest;
 mod entry;
+#[doc(hidden)]
+pub mod fuzzing;
 mod error;
 mod inspect;
 mod layer;
