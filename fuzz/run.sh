@@ -38,9 +38,11 @@ for t in $TARGETS; do
   echo "=== fuzz $t for ${SECS}s" >&2
   # -rss_limit_mb: a leak or a bomb that gets past the limits shows as a crash.
   # -timeout: one input that runs for 10 s is a hang worth a look.
+  parallel=()
+  [ "$JOBS" -gt 1 ] && parallel=(-jobs="$JOBS" -workers="$JOBS")
   set +e
   cargo fuzz run -O "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
-    -max_total_time="$SECS" -rss_limit_mb=2560 -timeout=10 -jobs="$JOBS" -workers="$JOBS" \
+    -max_total_time="$SECS" -rss_limit_mb=2560 -timeout=10 ${parallel[@]+"${parallel[@]}"} \
     -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e
