@@ -245,21 +245,33 @@ func TestStrictRefusesWithWarnings(t *testing.T) {
 	}
 }
 
-func TestRequirementFailed(t *testing.T) {
+// The spec's require checks and limits refuse the compose; nothing is written.
+func TestRequirementFailedAndLimitExceeded(t *testing.T) {
 	dir := demo(t)
-	out := filepath.Join(t.TempDir(), "out")
-	var spec map[string]interface{}
-	if err := json.Unmarshal([]byte(demoSpec(t, dir, out)), &spec); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		field string
+		value interface{}
+		want  error
+		names string
+	}{
+		{"require", []map[string]string{{"path": "/usr/bin/not-there"}}, ErrRequirementFailed, "/usr/bin/not-there"},
+		{"limits", map[string]int{"max_layer_entries": 1}, ErrLimitExceeded, "max_layer_entries"},
 	}
-	spec["require"] = []map[string]string{{"path": "/usr/bin/not-there"}}
-	text, _ := json.Marshal(spec)
-	_, err := Compose(string(text), WithBaseDir(dir))
-	if !errors.Is(err, ErrRequirementFailed) || !strings.Contains(err.Error(), "/usr/bin/not-there") {
-		t.Fatalf("err = %v, want ErrRequirementFailed naming the path", err)
-	}
-	if entries, _ := os.ReadDir(out); len(entries) != 0 {
-		t.Errorf("a failed requirement left %d entries in %s", len(entries), out)
+	for _, c := range cases {
+		out := filepath.Join(t.TempDir(), "out")
+		var spec map[string]interface{}
+		if err := json.Unmarshal([]byte(demoSpec(t, dir, out)), &spec); err != nil {
+			t.Fatal(err)
+		}
+		spec[c.field] = c.value
+		text, _ := json.Marshal(spec)
+		_, err := Compose(string(text), WithBaseDir(dir))
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.names) {
+			t.Errorf("%s: err = %v, want %v naming %s", c.field, err, c.want, c.names)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("%s: the failed compose left %d entries in %s", c.field, len(entries), out)
+		}
 	}
 }
 

@@ -598,6 +598,26 @@ static void test_requirement_failed(void) {
     free(dir);
 }
 
+/* A layer past the spec's `limits` is refused before it is read any further. */
+static void test_limit_exceeded(void) {
+    char *dir;
+    char *ref = scratch_ref("limits", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    CHECK_STATUS(demo_spec_with("\"limits\": {\"max_layer_entries\": 1}, ", ref, &spec, &err), err,
+                 OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_LIMIT_EXCEEDED);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "max_layer_entries") != NULL);
+    CHECK(result == NULL);
+    CHECK(!exists(dir) || count_entries(dir) == 0);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    ocicompose_spec_free(spec);
+    free(ref);
+    free(dir);
+}
+
 /* Several threads compose at once, sharing one options object; each gets the image. */
 #define THREADS 3
 struct thread_job {
@@ -670,6 +690,7 @@ static const struct test tests[] = {
     {"image_errors", test_image_errors},
     {"io_error", test_io_error},
     {"requirement_failed", test_requirement_failed},
+    {"limit_exceeded", test_limit_exceeded},
     {"threads", test_threads},
 };
 
