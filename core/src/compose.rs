@@ -261,7 +261,8 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
         }
     }
     if strict && warnings.iter().any(|w| w.level == Level::Warning) {
-        return Err(Error::Refused { warnings });
+        // The refusal carries what caused it; info notes are not reasons.
+        return Err(Error::Refused { warnings: warnings.into_iter().filter(|w| w.level == Level::Warning).collect() });
     }
 
     let (out_dir, archive_tmp) = match &plan.output {

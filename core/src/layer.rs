@@ -107,7 +107,17 @@ pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &st
     let mut buffered = BufReader::with_capacity(256 << 10, raw);
     // A failure to read the file is the machine's, not the layer's: name the file.
     buffered.fill_buf().map_err(Error::io("read layer", &blob.location.file))?;
-    let (read, buffered) = read_stream(buffered, blob.compression == Compression::Gzip, layer, &digest, want, limits)?;
+    let (read, buffered) = match read_stream(buffered, blob.compression == Compression::Gzip, layer, &digest, want, limits) {
+        Ok(done) => done,
+        Err(e @ (Error::InvalidLayer { .. } | Error::UnsafePath { .. } | Error::Unsupported(_))) => {
+            // A blob that is not what its descriptor says is a digest mismatch, even
+            // when its bytes also fail to parse: say the more useful thing.
+            let (found, size) = HashingReader::new(blob.location.open()?).finish().map_err(Error::io("read layer", &blob.location.file))?;
+            digest::check(&digest, blob.descriptor.size(), &found, size, &location)?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let (found, size) = buffered.into_inner().finish().map_err(Error::io("read layer", &blob.location.file))?;
     digest::check(&digest, blob.descriptor.size(), &found, size, &location)?;
     Ok(read)

@@ -797,6 +797,7 @@ fn strict_refuses_and_writes_nothing() {
     let err = compose(&s, &options(2)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Refused);
     assert!(err.warnings().iter().any(|w| w.code == WarningCode::RuntimePathOverwritten && w.path == "/usr/bin/sh"), "{err}");
+    assert!(err.warnings().iter().all(|w| w.level == Level::Warning), "only the reasons are carried: {:?}", err.warnings());
     assert!(!fx.path("out").exists(), "a refused compose must not create the output");
 
     // The option overrides the spec both ways.
@@ -1213,4 +1214,19 @@ fn the_demo_composes_with_the_warnings_it_promises() {
     assert!(!got.contains_key("/usr/share/doc"), "excluded");
     assert!(!got.contains_key("/var/cache/apt/pkgcache.bin"), "removed by the base's whiteout");
     assert_eq!(got["/bin"].kind, EntryKind::Symlink);
+}
+
+#[test]
+fn a_tampered_layer_is_a_digest_mismatch_even_when_it_no_longer_parses() {
+    let fx = Fx::new();
+    let (base, art) = tools_fixture(&fx);
+    let layer_digest = manifest(&fx.path("art"), "1")["layers"][0]["digest"].as_str().unwrap().to_string();
+    let path = blob_path(&fx.path("art"), &layer_digest);
+    let mut bytes = fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::write(&path, &bytes).unwrap();
+    let err = compose(&spec(&base, &[(&art, &["/usr/bin/**"], &[])], &fx.out()), &options(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DigestMismatch, "{err}");
+    assert!(err.to_string().contains(&layer_digest), "the message names the blob: {err}");
 }
