@@ -57,14 +57,15 @@ pub fn compose(spec: &ComposeSpec, options: &ComposeOptions) -> Result<ComposeRe
     spec.validate()?;
     let plan = Plan::new(spec)?;
     let jobs = options.jobs.unwrap_or(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .thread_name(|i| format!("ocicompose-{i}"))
-        .build()
-        .map_err(|e| Error::Io { action: "start worker threads", path: PathBuf::new(), source: std::io::Error::other(e) })?;
     let progress = Progress { hook: options.progress.clone(), cancelled: AtomicBool::new(false) };
     let strict = options.strict.unwrap_or(spec.strict);
-    let mut report = pool.install(|| run(spec, &plan, options, strict, &progress))?;
+    // A scoped pool: its threads are joined before compose returns, so a library caller
+    // (C, Go, Python) is never left with workers still exiting.
+    let mut report = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("ocicompose-{i}"))
+        .build_scoped(|thread| thread.run(), |pool| pool.install(|| run(spec, &plan, options, strict, &progress)))
+        .map_err(|e| Error::Io { action: "start worker threads", path: PathBuf::new(), source: std::io::Error::other(e) })??;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
