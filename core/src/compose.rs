@@ -828,7 +828,12 @@ fn new_config(base: &Image, edited: &serde_json::Value, spec: &ComposeSpec, writ
     let base_layers = base.layers.len();
     let mut history: Vec<serde_json::Value> = match obj.get("history") {
         Some(serde_json::Value::Array(h)) => h.clone(),
-        _ => (0..base_layers).map(|_| serde_json::json!({"created_by": "(base layer without history)"})).collect(),
+        // umoci (0.4.7) dereferences every entry's `created`: without one, `umoci stat`
+        // crashes on our image. The base's own date, else the compose's, stands in.
+        _ => {
+            let when = obj.get("created").and_then(|c| c.as_str()).unwrap_or(created).to_string();
+            (0..base_layers).map(|_| serde_json::json!({"created": when, "created_by": "(base layer without history)"})).collect()
+        }
     };
     let mut diff_ids: Vec<serde_json::Value> = obj.get("rootfs").and_then(|r| r.get("diff_ids")).and_then(|d| d.as_array()).cloned().unwrap_or_default();
     if diff_ids.len() != base_layers {
