@@ -21,6 +21,13 @@ TARGETS=${FUZZ_TARGETS:-"layer path_rules reference spec"}
 JOBS=${FUZZ_JOBS:-1}
 export RUSTC_BOOTSTRAP=1
 
+# libfuzzer-sys compiles libFuzzer (C++) from source.
+if ! command -v c++ >/dev/null 2>&1; then
+  echo "installing g++ (libFuzzer is C++)" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq g++ >/dev/null
+fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz" >&2
   cargo install cargo-fuzz --locked
