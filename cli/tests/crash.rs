@@ -251,7 +251,7 @@ fn sigkill_at_any_point_leaves_the_layout_valid_and_a_retry_succeeds() {
                 for old in ["old1", "old2"] {
                     check(old, if t.iter().any(|x| x == old) { verify(&out, old) } else { Err("tag lost".into()) });
                 }
-                if t.iter().any(|x| *x == tag) {
+                if t.contains(&tag) {
                     check("the killed compose's tag", verify(&out, &tag));
                 }
             }

@@ -31,7 +31,7 @@ fn assert_key(key: &str) {
 /// merges the artifact over the base with every path selected and base symlinks
 /// followed, and runs the runtime-path analysis.
 pub fn layer(data: &[u8]) {
-    let want = |ordinal: u64, _: &str| ordinal % 2 == 0;
+    let want = |ordinal: u64, _: &str| ordinal.is_multiple_of(2);
     let Ok((read, _)) = layer::read_stream(data, false, 0, "sha256:fuzz", &want, &FUZZ_LIMITS) else { return };
     let mut added = 0usize;
     for op in &read.ops {

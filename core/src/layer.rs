@@ -278,7 +278,6 @@ fn read_tar<R: Read>(reader: R, layer: usize, digest: &str, want: &(dyn Fn(u64, 
         io::copy(&mut entry, &mut io::sink()).map_err(|e| fail(e, format!("entry {ordinal}")))?;
         ordinal += 1;
     }
-    drop(entries);
     let TarState { ops, spool, last_data_end, .. } = state;
     if let Some(eof) = meter.end.get() {
         if eof < last_data_end {
