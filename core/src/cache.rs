@@ -59,6 +59,17 @@ pub(crate) fn load(digest: &str) -> Option<Vec<Op>> {
     if cached.format != FORMAT || cached.digest != digest {
         return None;
     }
+    // The cache is a file anyone with access to the folder can edit: a path that the
+    // layer reader would have refused (`..`, not normalised) makes the entry unusable.
+    let well_formed = |p: &str| crate::entry::normalize_path(p).is_ok_and(|n| n == p);
+    let bad = cached.ops.iter().any(|op| match op {
+        CachedOp::Add { path, meta, .. } => !well_formed(path) || path.is_empty() || (meta.kind == crate::entry::EntryKind::Hardlink && !meta.link_target.as_deref().is_some_and(well_formed)),
+        CachedOp::Whiteout { path } => !well_formed(path) || path.is_empty(),
+        CachedOp::Opaque { path } => !well_formed(path),
+    });
+    if bad {
+        return None;
+    }
     Some(
         cached
             .ops
@@ -117,6 +128,11 @@ mod tests {
         fs::write(&file, b"{not json").unwrap();
         assert!(load(&digest).is_none());
         assert!(load(&crate::digest::sha256_of(b"other")).is_none());
+        // An edited entry with a path the reader would refuse is not used.
+        for path in ["../etc/passwd", "/abs", "a//b", ""] {
+            store(&digest, &[Op::Add { path: path.into(), meta: meta.clone(), data: DataRef::None, ordinal: 0 }]);
+            assert!(load(&digest).is_none(), "{path:?}");
+        }
         std::env::remove_var("OCICOMPOSE_CACHE_DIR");
     }
 }
