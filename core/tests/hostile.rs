@@ -221,6 +221,8 @@ struct Built {
     hostile: Option<String>,
     base: Option<String>,
     spec: Option<String>,
+    /// The output is an `oci-archive:` file (at the output path) rather than a layout.
+    archive_output: bool,
 }
 
 fn hostile(reference: String) -> Built {
@@ -680,12 +682,50 @@ const BUILDERS: &[(&str, Builder)] = &[
         std::os::unix::fs::symlink(&copy, &layer).unwrap();
         Built::default()
     }),
+    ("output_archive_dotdot", |cx| {
+        let mut tar = existing_archive(cx);
+        tar.file("../escape", b"x");
+        fs::write(cx.out(), tar.end().bytes()).unwrap();
+        Built { archive_output: true, ..Built::default() }
+    }),
+    ("output_archive_links", |cx| {
+        // Links in the existing archive are never made on the host while it is unpacked
+        // to be extended, whatever they point at.
+        let mut tar = existing_archive(cx);
+        tar.symlink("blobs/evil", &cx.outside("sentinel").display().to_string());
+        tar.hardlink("blobs/hard", &cx.outside("sentinel").display().to_string());
+        tar.symlink("blobs/up", "../../../../..");
+        fs::write(cx.out(), tar.end().bytes()).unwrap();
+        Built { archive_output: true, ..Built::default() }
+    }),
     ("output_is_a_file", |cx| {
         fs::remove_dir_all(cx.out()).unwrap();
         fs::write(cx.out(), b"not a layout\n").unwrap();
         Built::default()
     }),
 ];
+
+/// The existing output as an `oci-archive:` file: the good base tagged `old`, its entries
+/// in a [`Tar`] (without end blocks) that a case can add to. The output folder goes.
+fn existing_archive(cx: &Cx) -> Tar {
+    let file = cx.input("old.tar");
+    good_base_image().write_oci_archive(&file, Some("old")).unwrap();
+    let mut archive = tar::Archive::new(fs::File::open(&file).unwrap());
+    let mut out = Tar::default();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => out.dir(&name),
+            _ => out.file(&name, &data),
+        };
+    }
+    fs::remove_file(&file).unwrap();
+    fs::remove_dir_all(cx.out()).unwrap();
+    out
+}
 
 // ---------------------------------------------------------------------------------------
 // Snapshots: what a folder holds, without following symlinks.
@@ -773,9 +813,9 @@ fn tags(layout: &Path) -> Vec<String> {
 }
 
 /// Checks an `ok` expectation against the composed image; returns the problems.
-fn check_tree(out: &Path, ok: &Value) -> Vec<String> {
+fn check_tree(reference: &str, ok: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let listing = match list_files(&format!("oci:{}:new", out.display()), None) {
+    let listing = match list_files(reference, None) {
         Ok(l) => l,
         Err(e) => return vec![format!("the composed image cannot be listed: {e}")],
     };
@@ -815,7 +855,8 @@ fn spec_for(case: &Value, cx: &Cx, built: &Built) -> String {
         return text.clone();
     }
     let include = case.get("include").cloned().unwrap_or(json!(["/**"]));
-    let out = format!("oci:{}:new", cx.out().display());
+    let transport = if built.archive_output { "oci-archive" } else { "oci" };
+    let out = format!("{transport}:{}:new", cx.out().display());
     let base = built.base.clone().unwrap_or_else(|| cx.good_base());
     let mut spec = match case["role"].as_str().unwrap() {
         "artifact" => json!({"base": base, "artifacts": [{"image": built.hostile.as_ref().expect("an artifact case builds an image"), "include": include}], "output": out}),
@@ -868,6 +909,31 @@ fn run_case(case: &Value, build: Builder) -> Vec<String> {
         }
         (Err(e), None) => problems.push(format!("failed with {} ({e}), want success", e.kind())),
         (Ok(_), Some(kind)) => problems.push(format!("succeeded, want error {kind}")),
+        (Ok(report), None) if built.archive_output => {
+            let reference = |tag: &str| format!("oci-archive:{}:{tag}", out.display());
+            if report.tag != "new" {
+                problems.push(format!("tag {} written, want new", report.tag));
+            }
+            problems.extend(check_tree(&reference("new"), &expect["ok"]));
+            if let Err(e) = list_files(&reference("old"), None) {
+                problems.push(format!("old tag lost: {e}"));
+            }
+            let mut archive = tar::Archive::new(fs::File::open(&out).unwrap());
+            for entry in archive.entries().unwrap() {
+                let entry = entry.unwrap();
+                if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Directory) {
+                    problems.push(format!("the new archive holds {:?} entry {}", entry.header().entry_type(), String::from_utf8_lossy(&entry.path_bytes())));
+                }
+            }
+            if have("skopeo") {
+                for tag in ["new", "old"] {
+                    let o = Command::new("skopeo").args(["inspect", &reference(tag)]).output().unwrap();
+                    if !o.status.success() {
+                        problems.push(format!("skopeo inspect {tag}: {}", String::from_utf8_lossy(&o.stderr).trim()));
+                    }
+                }
+            }
+        }
         (Ok(report), None) => {
             let now = tags(&out);
             for t in &old_tags {
@@ -878,7 +944,7 @@ fn run_case(case: &Value, build: Builder) -> Vec<String> {
             if !now.iter().any(|t| t == "new") || report.tag != "new" {
                 problems.push(format!("tag new missing (tags {now:?})"));
             }
-            problems.extend(check_tree(&out, &expect["ok"]));
+            problems.extend(check_tree(&format!("oci:{}:new", out.display()), &expect["ok"]));
             problems.extend(check_history(&out, &report.config_digest));
             problems.extend(peer_check(&out, "new"));
             problems.extend(peer_check(&out, "old"));
