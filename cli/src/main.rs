@@ -366,11 +366,16 @@ pub(crate) fn human_bytes(n: u64) -> String {
 
 /// The one-line summary of a compose: what was written where, how big, how long.
 fn summary(report: &ComposeReport) -> String {
-    let new_layers = report.layers.iter().filter(|l| l.new).count();
+    let new_layers = report.layers.iter().filter(|l| l.new).count() * report.platforms.len().max(1);
     let serious = report.serious_warnings().count();
     let s = |n: usize| if n == 1 { "" } else { "s" };
+    // Counts are totals over every platform; say how many there were.
+    let platforms = match report.platforms.len() {
+        0 | 1 => String::new(),
+        n => format!(" for {n} platforms"),
+    };
     format!(
-        "composed {} (tag {}): {new_layers} new layer{} on {} base layer{}, {} entries, {} of content, {} compressed, {serious} warning{}, in {} ms",
+        "composed {} (tag {}){platforms}: {new_layers} new layer{} on {} base layer{}, {} entries, {} of content, {} compressed, {serious} warning{}, in {} ms",
         report.output,
         report.tag,
         s(new_layers),

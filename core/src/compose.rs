@@ -722,6 +722,10 @@ fn fetch_unspooled(merged: &mut Merged, artifacts: &[ArtifactSource], spools: &m
 /// the parent directories it needs, so it stands on its own).
 fn layer_groups(merged: &Merged, whiteouts: &[String], per_artifact: bool, artifacts: usize) -> Vec<(Option<usize>, Vec<String>, Vec<String>)> {
     if !per_artifact {
+        // Nothing to add and nothing to remove: no empty layer, the base's layers only.
+        if merged.is_empty() && whiteouts.is_empty() {
+            return Vec::new();
+        }
         return vec![(None, merged.keys().cloned().collect(), whiteouts.to_vec())];
     }
     let with_parents = |pick: &dyn Fn(&crate::merge::OutNode) -> bool, extra: &[String]| -> Vec<String> {

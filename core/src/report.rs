@@ -83,7 +83,7 @@ pub struct EntryReport {
     pub replaced_base: bool,
 }
 
-/// Counts and sizes of a compose.
+/// Counts and sizes of a compose, added up over every platform composed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Entries written into new layers.

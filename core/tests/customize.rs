@@ -347,3 +347,18 @@ fn pinning_finds_inputs_that_changed_since_a_report() {
     assert_eq!(changes[0].recorded, report.inputs[1].manifest_digest);
     assert_ne!(changes[0].current, changes[0].recorded);
 }
+
+#[test]
+fn a_compose_that_changes_no_file_adds_no_layer() {
+    let fx = Fx::new();
+    setup(&fx);
+    let spec = json!({"base": "oci:base:1.0", "platforms": ["linux/amd64"], "output": format!("oci:{}", fx.path("out").display()), "tag": "t",
+        "config": {"env": {"MODE": "x"}}});
+    let report = run(&fx, &spec).unwrap();
+    assert_eq!(report.layers.iter().filter(|l| l.new).count(), 0, "{:?}", report.layers);
+    let manifest = read_json(&blob(&fx.path("out"), &report.platforms[0].manifest_digest));
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1, "the base's one layer");
+    let config = read_json(&blob(&fx.path("out"), manifest["config"]["digest"].as_str().unwrap()));
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    assert!(config["config"]["Env"].as_array().unwrap().contains(&json!("MODE=x")));
+}
