@@ -45,7 +45,7 @@ for suite in tests/c/run.sh tests/go/run.sh python/tests/run.sh; do
   bash "$suite"
 done
 
-# Each cargo-fuzz target for 15 s from its seeds (docs/safety.md says how to run longer).
+# Each cargo-fuzz target for 15 s from its seeds (the README's Safety section says how to run longer).
 log "fuzz/run.sh 15"
 bash fuzz/run.sh 15
 log "all suites passed"
