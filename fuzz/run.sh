@@ -8,7 +8,7 @@
 #
 # New inputs the fuzzer finds go to fuzz/corpus/<target>/ (not committed, reused by the
 # next run); a crash is written to fuzz/artifacts/<target>/ and its path printed. Turn
-# every crash into a case of tests/hostile/cases.json, with the fix (docs/safety.md).
+# every crash into a case of tests/hostile/cases.json, with the fix (README, "Safety").
 #
 # cargo-fuzz needs nightly-only compiler flags (sanitizers, coverage); RUSTC_BOOTSTRAP=1
 # lets the stable toolchain accept them.
