@@ -92,8 +92,8 @@ impl Bridge {
 ///   ``Artifact`` or dicts), ``output``, ``tag``, ``tag_suffix``, ``tags``,
 ///   ``runtime_paths``, ``platform``, ``platforms``, ``layer_per_artifact``,
 ///   ``compression_level``, and the customisation fields ``files``, ``users``,
-///   ``groups``, ``config``, ``annotations``, ``remove``, ``require`` and
-///   ``resolve_base_symlinks`` (dicts and lists, as in the JSON spec). A keyword the
+///   ``groups``, ``config``, ``annotations``, ``remove``, ``require``,
+///   ``resolve_base_symlinks`` and ``limits`` (dicts and lists, as in the JSON spec). A keyword the
 ///   spec does not know is a ``TypeError``.
 ///
 /// Args:

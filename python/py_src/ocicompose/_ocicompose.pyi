@@ -202,6 +202,7 @@ def compose(
     platforms: Sequence[str] = ...,
     tags: Sequence[str] = ...,
     resolve_base_symlinks: bool = ...,
+    limits: Mapping[str, int] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 
