@@ -41,6 +41,9 @@ use std::sync::OnceLock;
 use ocicompose::{ComposeReport, Level, WarningCode};
 use serde_json::{json, Map, Value};
 
+mod support;
+use support::{path_text, run, run_ok, tail, Findings};
+
 // ---------------------------------------------------------------------------------------
 // Finding the corpus, the tools and scratch space
 // ---------------------------------------------------------------------------------------
@@ -141,61 +144,11 @@ impl Drop for Scratch {
     }
 }
 
-fn path_text(p: &Path) -> String {
-    p.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", p.display())).to_string()
-}
 
 // ---------------------------------------------------------------------------------------
 // Running commands and collecting problems
 // ---------------------------------------------------------------------------------------
 
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// Runs `cmd`; its stdout on success, else a message with the status and stderr.
-fn run_ok(cmd: &mut Command) -> Result<String, String> {
-    let out = run(cmd);
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{cmd:?} failed ({}):\n{}{}",
-            out.status,
-            tail(&String::from_utf8_lossy(&out.stdout), 20),
-            tail(&String::from_utf8_lossy(&out.stderr), 20)
-        ))
-    }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    let start = all.len().saturating_sub(lines);
-    all[start..].iter().map(|l| format!("    {l}\n")).collect()
-}
-
-/// Every problem a test finds; `finish` fails the test with all of them.
-#[derive(Default)]
-struct Findings(Vec<String>);
-
-impl Findings {
-    fn check(&mut self, ok: bool, problem: impl FnOnce() -> String) {
-        if !ok {
-            let p = problem();
-            eprintln!("PROBLEM: {p}");
-            self.0.push(p);
-        }
-    }
-
-    fn fail(&mut self, problem: String) {
-        self.check(false, || problem);
-    }
-
-    fn finish(self, case: &str) {
-        assert!(self.0.is_empty(), "{case}: {} problem(s):\n- {}", self.0.len(), self.0.join("\n- "));
-        eprintln!("{case}: all checks passed");
-    }
-}
 
 /// The SHA-256 of `bytes` as hex, from coreutils' `sha256sum`: the test hashes without
 /// the core's code, so a hashing bug there cannot hide here.
