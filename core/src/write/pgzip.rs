@@ -4,12 +4,20 @@
 //! concatenation is one ordinary gzip member.
 //!
 //! Chunk boundaries depend only on the bytes, never on the thread count, so the output
-//! is byte-identical for any `jobs`. Memory is bounded by one batch of chunks.
+//! is byte-identical for any `jobs`.
+//!
+//! Batches are pipelined: a full batch of chunks is handed to the pool as tasks and the
+//! caller goes on filling the next batch (reading content, building tar headers,
+//! hashing the diff_id) while other threads compress. Before the next hand-over the
+//! caller helps finish the batch in flight, then writes it out in order. Without this,
+//! the caller's serial work left the other cores idle between batches: on two cores
+//! and a 128 MiB artifact the writing thread did twice the CPU work of the other one.
+//! Memory is bounded by two batches of chunks and their output.
 
 use std::io::{self, Write};
+use std::sync::mpsc;
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
-use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 20;
 const WINDOW: usize = 32 << 10;
@@ -17,13 +25,23 @@ const WINDOW: usize = 32 << 10;
 /// The gzip header: no name, mtime 0, OS "unknown", so bytes never depend on the host.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
+type Compressed = io::Result<(Vec<u8>, Crc)>;
+
+/// A batch handed to the pool: its chunk count and where the tasks send their output.
+struct InFlight {
+    chunks: usize,
+    results: mpsc::Receiver<(usize, Compressed)>,
+}
+
 pub(crate) struct ParallelGzip<W: Write> {
     out: W,
     level: u32,
     batch: usize,
     pending: Vec<Vec<u8>>,
     current: Vec<u8>,
+    /// The last 32 KiB of the last chunk handed to the pool: the next chunk's dictionary.
     dictionary: Vec<u8>,
+    in_flight: Option<InFlight>,
     crc: Crc,
 }
 
@@ -31,30 +49,62 @@ impl<W: Write> ParallelGzip<W> {
     pub(crate) fn new(mut out: W, level: u32) -> io::Result<Self> {
         out.write_all(&HEADER)?;
         let batch = (rayon::current_num_threads() * 2).max(2);
-        Ok(ParallelGzip { out, level, batch, pending: Vec::new(), current: Vec::with_capacity(CHUNK), dictionary: Vec::new(), crc: Crc::new() })
+        Ok(ParallelGzip { out, level, batch, pending: Vec::new(), current: Vec::with_capacity(CHUNK), dictionary: Vec::new(), in_flight: None, crc: Crc::new() })
     }
 
-    fn compress_pending(&mut self, last: bool) -> io::Result<()> {
+    /// Hands the pending chunks to the pool, after writing out the batch in flight.
+    fn hand_over(&mut self, last: bool) -> io::Result<()> {
+        self.drain()?;
         let chunks = std::mem::take(&mut self.pending);
         let n = chunks.len();
-        let level = self.level;
-        let first_dict = std::mem::take(&mut self.dictionary);
-        let results: Vec<io::Result<(Vec<u8>, Crc)>> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let dict: &[u8] = if i == 0 { &first_dict } else { tail(&chunks[i - 1]) };
-                let mut crc = Crc::new();
-                crc.update(&chunks[i]);
-                Ok((deflate(&chunks[i], dict, level, last && i == n - 1)?, crc))
-            })
-            .collect();
-        for r in results {
-            let (bytes, crc) = r?;
-            self.out.write_all(&bytes)?;
-            self.crc.combine(&crc);
-        }
+        let (send, results) = mpsc::channel();
+        let mut dictionary = std::mem::take(&mut self.dictionary);
         if let Some(lastchunk) = chunks.last() {
             self.dictionary = tail(lastchunk).to_vec();
+        }
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let dict = std::mem::replace(&mut dictionary, tail(&chunk).to_vec());
+            let send = send.clone();
+            let level = self.level;
+            let final_block = last && i == n - 1;
+            rayon::spawn(move || {
+                let mut crc = Crc::new();
+                crc.update(&chunk);
+                let out = deflate(&chunk, &dict, level, final_block).map(|bytes| (bytes, crc));
+                // The receiver lives until every chunk is received, unless the writer was
+                // dropped after an error: then nobody wants this chunk any more.
+                let _ = send.send((i, out));
+            });
+        }
+        self.in_flight = Some(InFlight { chunks: n, results });
+        Ok(())
+    }
+
+    /// Waits for the batch in flight, helping the pool compress it, then writes it out.
+    fn drain(&mut self) -> io::Result<()> {
+        let Some(batch) = self.in_flight.take() else { return Ok(()) };
+        let mut slots: Vec<Option<Compressed>> = (0..batch.chunks).map(|_| None).collect();
+        let mut received = 0;
+        while received < batch.chunks {
+            let (i, out) = match batch.results.try_recv() {
+                Ok(r) => r,
+                Err(mpsc::TryRecvError::Empty) => {
+                    // Run queued chunks on this thread; once none is left to take, the
+                    // rest are running on other threads and waiting cannot deadlock.
+                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                        continue;
+                    }
+                    batch.results.recv().map_err(|_| io::Error::other("a compression task stopped without a result"))?
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return Err(io::Error::other("a compression task stopped without a result")),
+            };
+            slots[i] = Some(out);
+            received += 1;
+        }
+        for slot in slots {
+            let (bytes, crc) = slot.expect("every chunk was received")?;
+            self.out.write_all(&bytes)?;
+            self.crc.combine(&crc);
         }
         Ok(())
     }
@@ -63,7 +113,8 @@ impl<W: Write> ParallelGzip<W> {
     pub(crate) fn finish(mut self) -> io::Result<W> {
         let current = std::mem::take(&mut self.current);
         self.pending.push(current);
-        self.compress_pending(true)?;
+        self.hand_over(true)?;
+        self.drain()?;
         self.out.write_all(&self.crc.sum().to_le_bytes())?;
         self.out.write_all(&self.crc.amount().to_le_bytes())?;
         self.out.flush()?;
@@ -109,7 +160,7 @@ impl<W: Write> Write for ParallelGzip<W> {
             let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
             self.pending.push(full);
             if self.pending.len() >= self.batch {
-                self.compress_pending(false)?;
+                self.hand_over(false)?;
             }
         }
         Ok(n)
