@@ -108,7 +108,7 @@ def main():
         ("b", "ocicompose", "b-ocicompose"),
         ("b", "umoci workflow", "b-umoci"),
         ("b", "tar|pigz|sha256sum", "b-pipeline"),
-        ("b/4", "ocicompose", "bq-ocicompose"),
+        ("b/4", "ocicompose (same files, 1/4 bytes)", "bq-ocicompose"),
         ("c", "ocicompose", "c-ocicompose"),
         ("c", "ocicompose, cold cache", "c-ocicompose-cold"),
         ("c", "umoci workflow", "c-umoci"),
@@ -158,7 +158,7 @@ def main():
         target("sha256, one core, GB/s", hashing["gb_per_s"]["memory_one_core"] if hashing else None, 1.5, ">=", "GB/s"),
         target("sha256, all cores, GB/s per core", per_core_all, 1.5, ">=", "GB/s"),
         target("b: peak memory, MiB", mem_b["max_mib"] if mem_b else None, 64, "<=", "MiB"),
-        target("b vs b/4: peak memory growth, MiB", (mem_b["max_mib"] - mem_bq["max_mib"]) if mem_b and mem_bq else None, 8, "<=", "MiB"),
+        target("b vs b/4 (4x the bytes): peak memory growth, MiB", (mem_b["max_mib"] - mem_bq["max_mib"]) if mem_b and mem_bq else None, 8, "<=", "MiB"),
     ]
 
     out = {

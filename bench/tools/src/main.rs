@@ -1,8 +1,9 @@
 //! `ocic-bench`: the inputs and micro-measurements of `bench/run`.
 //!
-//! - `synth DIR --size-mib N [--seed S]`: a deterministic artifact image (OCI layout, tag
-//!   `latest`, one gzip layer) of about N MiB of text-like pseudo-random files under
-//!   `/opt/synth`: half the bytes in many small files, half in four large ones.
+//! - `synth DIR --size-mib N [--seed S] [--small-files N]`: a deterministic artifact
+//!   image (OCI layout, tag `latest`, one gzip layer) of about N MiB of text-like
+//!   pseudo-random files under `/opt/synth`: half the bytes in many small files (or
+//!   exactly N of them), half in four large ones.
 //! - `pad-base BASE_DIR TAG OUT_DIR --factor F`: a copy of the base image (its blobs
 //!   hardlinked) with extra layers until its layer blobs weigh F times the base's; each
 //!   extra layer holds the base's largest layer again under `/opt/pad-NN`, so the added
@@ -50,7 +51,7 @@ fn main() {
 }
 
 fn usage() -> String {
-    "usage: ocic-bench synth DIR --size-mib N [--seed S]\n       ocic-bench pad-base BASE_DIR TAG OUT_DIR --factor F\n       ocic-bench hash FILE...".to_string()
+    "usage: ocic-bench synth DIR --size-mib N [--seed S] [--small-files N]\n       ocic-bench pad-base BASE_DIR TAG OUT_DIR --factor F\n       ocic-bench hash FILE...".to_string()
 }
 
 /// The value after `--name` in `args`, parsed.
@@ -319,18 +320,21 @@ fn synth_cmd(args: &[String]) -> Result<()> {
     let [dir] = pos.as_slice() else { return Err(usage().into()) };
     let size_mib: u64 = flag(args, "--size-mib")?.ok_or("--size-mib is required")?;
     let seed: u64 = flag(args, "--seed")?.unwrap_or(1);
-    if size_mib == 0 {
-        return Err("--size-mib must be at least 1".into());
+    let small_count: Option<u64> = flag(args, "--small-files")?;
+    if size_mib == 0 || small_count == Some(0) {
+        return Err("--size-mib and --small-files must be at least 1".into());
     }
     let started = Instant::now();
-    let summary = synth(Path::new(dir), size_mib << 20, seed)?;
+    let summary = synth(Path::new(dir), size_mib << 20, seed, small_count)?;
     eprintln!("ocic-bench synth: {summary} in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Four large files take half of `total`; small files of 0.5 to 32 KiB, spread over 256
-/// folders, take the other half.
-fn synth(dir: &Path, total: u64, seed: u64) -> Result<String> {
+/// folders, take the other half. With `small_count`, exactly that many small files
+/// share the half instead (sizes uniform around their mean): the same tree with less or
+/// more content, which is how bench/run shows memory does not grow with the bytes.
+fn synth(dir: &Path, total: u64, seed: u64, small_count: Option<u64>) -> Result<String> {
     let layout = Layout::create(dir)?;
     let mut rng = Rng(seed);
     let mut text = TextSource::new(seed);
@@ -349,8 +353,15 @@ fn synth(dir: &Path, total: u64, seed: u64) -> Result<String> {
     }
     let mut small_bytes = 0u64;
     let mut small_files = 0u64;
-    while small_bytes < total - 4 * large_each {
-        let size = 512 + rng.below(32 * 1024 - 512);
+    let small_total = total - 4 * large_each;
+    while match small_count {
+        Some(n) => small_files < n,
+        None => small_bytes < small_total,
+    } {
+        let size = match small_count {
+            Some(n) => 1 + rng.below((2 * small_total / n).max(1)),
+            None => 512 + rng.below(32 * 1024 - 512),
+        };
         let name = format!("opt/synth/small/d{:03}/f{small_files:06}.txt", small_files % 256);
         tar.append_data(&mut header(tar::EntryType::Regular, 0o644, size), name, (&mut text).take(size))?;
         small_bytes += size;
