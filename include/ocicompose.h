@@ -97,6 +97,16 @@ enum ocicompose_status
      */
     OCICOMPOSE_STATUS_LIMIT_EXCEEDED = 13,
     /**
+     * A registry could not be reached or kept failing after the retries; the message
+     * names the registry and the request.
+     */
+    OCICOMPOSE_STATUS_REGISTRY = 14,
+    /**
+     * A registry refused the credentials (or their absence); the message names the
+     * registry and where the credentials came from, never a secret.
+     */
+    OCICOMPOSE_STATUS_AUTH = 15,
+    /**
      * A required pointer argument was NULL; the message names it.
      */
     OCICOMPOSE_STATUS_NULL_ARGUMENT = 100,

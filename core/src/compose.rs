@@ -77,7 +77,7 @@ pub fn compose(spec: &ComposeSpec, options: &ComposeOptions) -> Result<ComposeRe
 /// As parsing the references and opening the layouts can fail.
 pub fn resolve_inputs(spec: &ComposeSpec) -> Result<Vec<InputReport>> {
     spec.validate()?;
-    let parse = |text: &str| -> Result<ImageRef> { Ok(text.parse::<ImageRef>()?.map_path(|p| spec.resolve_path(p))) };
+    let parse = |text: &str| parse_ref(spec, text);
     let mut out = vec![InputReport { role: "base".into(), reference: spec.base.clone(), manifest_digest: source::named_digest(&parse(&spec.base)?, &spec.base)? }];
     for a in &spec.artifacts {
         out.push(InputReport { role: "artifact".into(), reference: a.image.clone(), manifest_digest: source::named_digest(&parse(&a.image)?, &a.image)? });
@@ -116,10 +116,25 @@ pub fn outdated(spec: &ComposeSpec, previous: &[InputReport]) -> Result<Vec<Inpu
     Ok(changes)
 }
 
+/// A reference of the spec, parsed: relative paths against the spec's folder, the
+/// spec's `tls_verify` on registry references.
+fn parse_ref(spec: &ComposeSpec, text: &str) -> Result<ImageRef> {
+    Ok(text.parse::<ImageRef>()?.map_path(|p| spec.resolve_path(p)).with_tls_verify(spec.tls_verify.unwrap_or(true)))
+}
+
 /// Where the output goes.
 enum Output {
     Layout { dir: PathBuf, tag: Option<String> },
     Archive { file: PathBuf, tag: Option<String> },
+    Registry { reference: ImageRef, tag: Option<String> },
+}
+
+impl Output {
+    fn tag(&self) -> Option<String> {
+        match self {
+            Output::Layout { tag, .. } | Output::Archive { tag, .. } | Output::Registry { tag, .. } => tag.clone(),
+        }
+    }
 }
 
 /// The spec's references, parsed and resolved, and its rules compiled: everything that
@@ -134,7 +149,7 @@ struct Plan {
 
 impl Plan {
     fn new(spec: &ComposeSpec) -> Result<Plan> {
-        let parse = |text: &str| -> Result<ImageRef> { Ok(text.parse::<ImageRef>()?.map_path(|p| spec.resolve_path(p))) };
+        let parse = |text: &str| parse_ref(spec, text);
         let base = parse(&spec.base)?;
         if matches!(base, ImageRef::Dir { .. }) {
             return Err(Error::spec("base", "dir: is only accepted for artifacts; the base must be an image"));
@@ -150,14 +165,19 @@ impl Plan {
             }
             ImageRef::Oci { path, selector } => Output::Layout { dir: path, tag: tag_of(selector) },
             ImageRef::OciArchive { path, selector } => Output::Archive { file: path, tag: tag_of(selector) },
-            other => return Err(Error::spec("output", format!("{other} cannot be written; use oci:DIR[:TAG] or oci-archive:FILE[:TAG]"))),
+            ImageRef::Docker { selector: Selector::Digest(_), .. } => {
+                return Err(Error::spec("output", format!("{} names a digest; an output takes docker://HOST[:PORT]/REPO[:TAG]", spec.output)));
+            }
+            reference @ ImageRef::Docker { .. } => {
+                let tag = reference.tag().map(str::to_string);
+                Output::Registry { reference, tag }
+            }
+            other => return Err(Error::spec("output", format!("{other} cannot be written; use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG]"))),
         };
         if spec.tag.is_some() && spec.tag_suffix.is_some() {
             return Err(Error::spec("tag_suffix", "give either `tag` or `tag_suffix`, not both"));
         }
-        let out_tag = match &output {
-            Output::Layout { tag, .. } | Output::Archive { tag, .. } => tag.clone(),
-        };
+        let out_tag = output.tag();
         if let (Some(a), Some(b)) = (&out_tag, &spec.tag) {
             if a != b {
                 return Err(Error::spec("tag", format!("`{b}` differs from the output reference's tag `{a}`")));
@@ -166,6 +186,7 @@ impl Plan {
         let out_path = match &output {
             Output::Layout { dir, .. } => dir.clone(),
             Output::Archive { file, .. } => file.clone(),
+            Output::Registry { .. } => PathBuf::new(),
         };
         for (field, input) in std::iter::once(("base", &base)).chain(artifacts.iter().map(|(r, _)| ("artifacts", r))) {
             if same_file(input.path(), &out_path) && (out_tag.is_none() || input.tag() == out_tag.as_deref()) && matches!(input, ImageRef::Oci { .. } | ImageRef::OciArchive { .. }) {
@@ -266,15 +287,25 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
         return Err(Error::Refused { warnings: warnings.into_iter().filter(|w| w.level == Level::Warning).collect() });
     }
 
+    // A registry output is written to a temporary layout first (the new blobs only:
+    // the base's stay where they are) and pushed from there.
+    let mut push_tmp = None;
     let (out_dir, archive_tmp) = match &plan.output {
         Output::Layout { dir, .. } => (dir.clone(), None),
         Output::Archive { file, .. } => {
             let tmp = crate::write::archive::prepare(file)?;
             (tmp.path().join("layout"), Some(tmp))
         }
+        Output::Registry { .. } => {
+            let tmp = tempfile::Builder::new().prefix("ocicompose-push-").tempdir().map_err(Error::io("create temporary folder in", std::env::temp_dir()))?;
+            let dir = tmp.path().join("layout");
+            push_tmp = Some(tmp);
+            (dir, None)
+        }
     };
+    let carry_base = push_tmp.is_none();
     let writer = Mutex::new(LayoutWriter::create(&out_dir)?);
-    let images: Vec<WrittenImage> = prepared.par_iter().map(|p| write_image(spec, p, &writer, progress)).collect::<Result<_>>()?;
+    let images: Vec<WrittenImage> = prepared.par_iter().map(|p| write_image(spec, p, &writer, carry_base, progress)).collect::<Result<_>>()?;
 
     progress.report(Stage::Commit, 0, 1)?;
     let annotations: HashMap<String, String> = spec.annotations.clone().into_iter().collect();
@@ -319,6 +350,21 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
     if let (Some(tmp), Output::Archive { file, .. }) = (archive_tmp, &plan.output) {
         crate::write::archive::finish(tmp, file)?;
     }
+    let mut push_stats = None;
+    if let Output::Registry { reference, .. } = &plan.output {
+        let push_images: Vec<crate::registry::PushImage<'_>> = prepared
+            .iter()
+            .zip(&images)
+            .map(|(p, i)| {
+                let mut new_blobs: Vec<(String, u64)> = i.layers.iter().filter(|l| l.new).map(|l| (l.digest.clone(), l.size)).collect();
+                new_blobs.push((i.config_digest.clone(), i.config_size));
+                crate::registry::PushImage { base_layers: &p.base.layers, new_blobs, manifest: (i.descriptor.digest().to_string(), i.descriptor.media_type().to_string()) }
+            })
+            .collect();
+        let report = |done: u64, total: u64| progress.report(Stage::CopyBlobs, done, total);
+        push_stats = Some(crate::registry::push(reference, &out_dir, &push_images, &(top.digest().to_string(), top.media_type().to_string()), &tags, &report)?);
+    }
+    drop(push_tmp);
     progress.report(Stage::Commit, 1, 1).ok();
 
     let first = &prepared[0];
@@ -354,6 +400,7 @@ fn run(spec: &ComposeSpec, plan: &Plan, options: &ComposeOptions, strict: bool, 
         warnings,
         entries,
         stats,
+        push: push_stats,
     })
 }
 
@@ -431,7 +478,7 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
         (r, &a.image, digest)
     }));
     for (reference, written, digest) in named {
-        let by_digest = matches!(reference, ImageRef::Oci { selector: Selector::Digest(_), .. } | ImageRef::OciArchive { selector: Selector::Digest(_), .. });
+        let by_digest = matches!(reference, ImageRef::Oci { selector: Selector::Digest(_), .. } | ImageRef::OciArchive { selector: Selector::Digest(_), .. } | ImageRef::Docker { selector: Selector::Digest(_), .. });
         if let (false, Some(digest)) = (by_digest, digest) {
             warnings.push(Warning::new(WarningCode::MutableReference, written.clone(), None, format!("named by tag, not digest; it resolved to {digest}")));
         }
@@ -530,11 +577,12 @@ struct WrittenImage {
     platform: Option<String>,
     descriptor: Descriptor,
     config_digest: String,
+    config_size: u64,
     layers: Vec<LayerReport>,
     stats: Stats,
 }
 
-fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, progress: &Progress) -> Result<WrittenImage> {
+fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, carry_base: bool, progress: &Progress) -> Result<WrittenImage> {
     let level = spec.compression_level.unwrap_or(6);
     let groups = layer_groups(&p.merged, &p.whiteouts, spec.layer_per_artifact, spec.artifacts.len());
     let total_entries: u64 = groups.iter().map(|g| (g.1.len() + g.2.len()) as u64).sum();
@@ -548,9 +596,10 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, p
         written.push((*group, layer));
     }
 
-    // The base's blobs, carried over byte for byte.
+    // The base's blobs, carried over byte for byte (a push moves them itself).
     let base_layers = p.base.layers.len() as u64;
-    for (i, l) in p.base.layers.iter().enumerate() {
+    for (i, l) in p.base.layers.iter().enumerate().filter(|_| carry_base) {
+        l.fetch()?;
         writer.lock().expect("layout writer lock").stage_existing(&l.location, &l.digest(), l.descriptor.size())?;
         progress.report(Stage::CopyBlobs, i as u64 + 1, base_layers)?;
     }
@@ -598,7 +647,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, p
         stats.content_bytes += l.content_bytes;
         stats.new_layer_bytes += l.size;
     }
-    Ok(WrittenImage { platform: p.platform.clone(), descriptor: d, config_digest, layers, stats })
+    Ok(WrittenImage { platform: p.platform.clone(), descriptor: d, config_digest, config_size, layers, stats })
 }
 
 fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Result<Tree> {
@@ -611,6 +660,15 @@ fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Resul
         .map(|(i, l)| {
             let digest = l.digest();
             let ops = match crate::cache::load(&digest) {
+                // Known registry layer: nothing to read. Its digest names it, and its
+                // bytes are verified whenever they are read.
+                Some(ops) if l.remote.is_some() => ops,
+                // A registry layer seen for the first time: streamed once, not kept.
+                None if l.remote.is_some() => {
+                    let ops = crate::registry::index_layer(l, BASE_LAYER_ID + i, limits)?;
+                    crate::cache::store(&digest, &ops);
+                    ops
+                }
                 // Known layer: only verify the blob, at hashing speed.
                 Some(ops) => {
                     let (found, size) = crate::digest::HashingReader::new(l.location.open()?).finish().map_err(Error::io("read layer", &l.location.file))?;
@@ -780,9 +838,7 @@ fn generated_time(options: &ComposeOptions, base: &oci_spec::image::ImageConfigu
 }
 
 fn output_tag(spec: &ComposeSpec, plan: &Plan, base: &Image) -> Result<String> {
-    let out_tag = match &plan.output {
-        Output::Layout { tag, .. } | Output::Archive { tag, .. } => tag.clone(),
-    };
+    let out_tag = plan.output.tag();
     if let Some(t) = out_tag.or_else(|| spec.tag.clone()) {
         return Ok(t);
     }

@@ -110,6 +110,23 @@ pub enum Error {
     /// document size); the message names the limit and how to raise it.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// A registry could not be reached or answered something unusable (after the
+    /// retries); the message names the registry and the request.
+    #[error("registry {registry}: {message}")]
+    Registry {
+        /// `HOST[:PORT]` of the registry.
+        registry: String,
+        /// What failed, and what to check.
+        message: String,
+    },
+    /// A registry refused the credentials (or their absence); never includes a secret.
+    #[error("registry {registry}: authentication failed: {message}")]
+    Auth {
+        /// `HOST[:PORT]` of the registry.
+        registry: String,
+        /// What was refused and where the credentials came from.
+        message: String,
+    },
 }
 
 fn summary(warnings: &[Warning]) -> String {
@@ -162,11 +179,16 @@ pub enum ErrorKind {
     RequirementFailed = 12,
     /// See [`Error::LimitExceeded`].
     LimitExceeded = 13,
+    // -- registries --
+    /// See [`Error::Registry`].
+    Registry = 14,
+    /// See [`Error::Auth`].
+    Auth = 15,
 }
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::Spec,
         ErrorKind::Reference,
         ErrorKind::NotFound,
@@ -180,6 +202,8 @@ impl ErrorKind {
         ErrorKind::Cancelled,
         ErrorKind::RequirementFailed,
         ErrorKind::LimitExceeded,
+        ErrorKind::Registry,
+        ErrorKind::Auth,
     ];
 
     /// The snake_case name used in reports, Python's `.code` and C's status names.
@@ -198,6 +222,8 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::RequirementFailed => "requirement_failed",
             ErrorKind::LimitExceeded => "limit_exceeded",
+            ErrorKind::Registry => "registry",
+            ErrorKind::Auth => "auth",
         }
     }
 }
@@ -225,6 +251,8 @@ impl Error {
             Error::Cancelled => ErrorKind::Cancelled,
             Error::RequirementFailed { .. } => ErrorKind::RequirementFailed,
             Error::LimitExceeded(_) => ErrorKind::LimitExceeded,
+            Error::Registry { .. } => ErrorKind::Registry,
+            Error::Auth { .. } => ErrorKind::Auth,
         }
     }
 

@@ -101,6 +101,7 @@ pub(crate) const MAX_LAYER_METADATA_BYTES: u64 = 1 << 30;
 /// [`Error::InvalidLayer`] for a malformed stream; [`Error::UnsafePath`] for names that
 /// would escape the root; [`Error::LimitExceeded`] past one of `limits`.
 pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<LayerRead> {
+    blob.fetch()?;
     let digest = blob.digest();
     let location = format!("layer {digest} ({})", blob.location.file.display());
     let raw = HashingReader::new(blob.location.open()?);

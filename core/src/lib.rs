@@ -20,6 +20,7 @@ mod layout;
 mod merge;
 mod options;
 mod reference;
+pub(crate) mod registry;
 mod report;
 mod select;
 mod source;
@@ -37,6 +38,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use inspect::{inspect, list_files};
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use reference::{ImageRef, Selector};
+pub use registry::PushStats;
 pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
 
 pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LimitsSpec, RequireSpec, UserSpec};

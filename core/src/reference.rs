@@ -6,8 +6,11 @@
 //! | `oci-archive:FILE[:TAG]` | the same layout as a tar file |
 //! | `docker-archive:FILE[:REPO:TAG]` | `docker save` output (read only) |
 //! | `dir:DIR` | a plain directory, used as an artifact |
+//! | `docker://HOST[:PORT]/REPO[:TAG]`, `docker://HOST[:PORT]/REPO@sha256:HEX` | an image in a registry |
 //!
-//! As in skopeo, the path ends at the first `:`, so a path cannot contain one.
+//! As in skopeo, the path ends at the first `:`, so a path cannot contain one. A
+//! `docker://` name whose first component has no `.` or `:` and is not `localhost` is
+//! on Docker Hub (`docker://busybox` is `docker.io/library/busybox`), as in skopeo.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -56,20 +59,33 @@ pub enum ImageRef {
         /// The directory.
         path: PathBuf,
     },
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: an image in a registry.
+    Docker {
+        /// `HOST[:PORT]`, as written (`docker.io` for Docker Hub).
+        registry: String,
+        /// The repository inside the registry (`library/busybox`).
+        repository: String,
+        /// The tag or digest; [`Selector::Only`] means `latest`.
+        selector: Selector,
+        /// Whether to use HTTPS with certificate checks (`true` unless the spec's
+        /// `tls_verify` is `false`, which talks plain HTTP).
+        tls_verify: bool,
+    },
 }
 
 impl ImageRef {
-    /// The file or directory the reference names.
+    /// The file or directory the reference names (empty for a registry image).
     pub fn path(&self) -> &std::path::Path {
         match self {
             ImageRef::Oci { path, .. } | ImageRef::OciArchive { path, .. } | ImageRef::DockerArchive { path, .. } | ImageRef::Dir { path } => path,
+            ImageRef::Docker { .. } => std::path::Path::new(""),
         }
     }
 
     /// The tag the reference names, if any.
     pub fn tag(&self) -> Option<&str> {
         match self {
-            ImageRef::Oci { selector: Selector::Tag(t), .. } | ImageRef::OciArchive { selector: Selector::Tag(t), .. } => Some(t),
+            ImageRef::Oci { selector: Selector::Tag(t), .. } | ImageRef::OciArchive { selector: Selector::Tag(t), .. } | ImageRef::Docker { selector: Selector::Tag(t), .. } => Some(t),
             _ => None,
         }
     }
@@ -81,8 +97,57 @@ impl ImageRef {
             ImageRef::OciArchive { path, selector } => ImageRef::OciArchive { path: f(&path), selector },
             ImageRef::DockerArchive { path, repo_tag } => ImageRef::DockerArchive { path: f(&path), repo_tag },
             ImageRef::Dir { path } => ImageRef::Dir { path: f(&path) },
+            docker @ ImageRef::Docker { .. } => docker,
         }
     }
+
+    /// The same reference with `tls_verify` set (registry references only).
+    pub(crate) fn with_tls_verify(self, verify: bool) -> ImageRef {
+        match self {
+            ImageRef::Docker { registry, repository, selector, .. } => ImageRef::Docker { registry, repository, selector, tls_verify: verify },
+            other => other,
+        }
+    }
+}
+
+/// Parses what follows `docker://`: `[HOST[:PORT]/]REPO[:TAG|@sha256:HEX]`.
+fn parse_docker(reference: &str, rest: &str) -> Result<ImageRef> {
+    let (name, selector) = match rest.rsplit_once('@') {
+        Some((name, digest)) => {
+            crate::digest::sha256_hex(digest, reference).map_err(|e| bad(reference, e.to_string()))?;
+            (name, Selector::Digest(digest.to_string()))
+        }
+        None => {
+            let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+            match rest[last_slash..].rsplit_once(':') {
+                Some((_, tag)) => {
+                    if !is_valid_tag_text(tag) {
+                        return Err(bad(reference, format!("`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128)")));
+                    }
+                    (&rest[..rest.len() - tag.len() - 1], Selector::Tag(tag.to_string()))
+                }
+                None => (rest, Selector::Only),
+            }
+        }
+    };
+    let (registry, repository) = match name.split_once('/') {
+        Some((first, repo)) if first.contains('.') || first.contains(':') || first == "localhost" => (first.to_string(), repo.to_string()),
+        _ if name.contains('/') => ("docker.io".to_string(), name.to_string()),
+        _ => ("docker.io".to_string(), format!("library/{name}")),
+    };
+    if registry.is_empty() || registry.contains(['/', '@', ' ']) || registry.starts_with(':') || registry.ends_with(':') {
+        return Err(bad(reference, "want docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]"));
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && c.as_bytes()[0].is_ascii_alphanumeric()
+            && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+    };
+    if repository.is_empty() || repository.len() > 255 || !repository.split('/').all(component_ok) {
+        return Err(bad(reference, format!("`{repository}` is not a repository name (lower-case letters, digits and `._-` between `/`)")));
+    }
+    Ok(ImageRef::Docker { registry, repository, selector, tls_verify: true })
 }
 
 fn bad(reference: &str, message: impl Into<String>) -> Error {
@@ -145,10 +210,14 @@ impl FromStr for ImageRef {
                 }
                 Ok(ImageRef::Dir { path: PathBuf::from(rest) })
             }
-            "docker" | "docker-daemon" | "containers-storage" => {
-                Err(Error::Unsupported(format!("transport `{transport}:` in `{s}` (use oci:, oci-archive:, docker-archive: or dir:)")))
+            "docker" => match rest.strip_prefix("//") {
+                Some(name) => parse_docker(s, name),
+                None => Err(bad(s, "want docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX] (two slashes, as in skopeo)")),
+            },
+            "docker-daemon" | "containers-storage" => {
+                Err(Error::Unsupported(format!("transport `{transport}:` in `{s}` (use docker://, oci:, oci-archive:, docker-archive: or dir:)")))
             }
-            other => Err(bad(s, format!("unknown transport `{other}:`; use oci:, oci-archive:, docker-archive: or dir:"))),
+            other => Err(bad(s, format!("unknown transport `{other}:`; use docker://, oci:, oci-archive:, docker-archive: or dir:"))),
         }
     }
 }
@@ -177,6 +246,10 @@ impl fmt::Display for ImageRef {
                 }
             }
             ImageRef::Dir { path } => write!(f, "dir:{}", path.display()),
+            ImageRef::Docker { registry, repository, selector, .. } => {
+                write!(f, "docker://{registry}/{repository}")?;
+                sel(f, selector)
+            }
         }
     }
 }
@@ -196,6 +269,9 @@ mod tests {
             "docker-archive:save.tar:library/busybox:latest",
             "docker-archive:save.tar",
             "dir:context",
+            "docker://127.0.0.1:5000/base:1.0",
+            "docker://registry.example.invalid/team/app",
+            "docker://localhost/a/b/c:v1-2",
         ];
         for text in cases {
             let r: ImageRef = text.parse().unwrap();
@@ -209,6 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn parses_registry_references_as_skopeo_does() {
+        let r: ImageRef = format!("docker://127.0.0.1:5000/team/base@{D}").parse().unwrap();
+        assert_eq!(r, ImageRef::Docker { registry: "127.0.0.1:5000".into(), repository: "team/base".into(), selector: Selector::Digest(D.into()), tls_verify: true });
+        let r: ImageRef = "docker://busybox".parse().unwrap();
+        assert_eq!(r.to_string(), "docker://docker.io/library/busybox");
+        let r: ImageRef = "docker://org/tool:1".parse().unwrap();
+        assert!(matches!(&r, ImageRef::Docker { registry, repository, .. } if registry == "docker.io" && repository == "org/tool"));
+        assert_eq!(r.tag(), Some("1"));
+        let r: ImageRef = "docker://localhost:5000/x".parse::<ImageRef>().unwrap().with_tls_verify(false);
+        assert!(matches!(r, ImageRef::Docker { selector: Selector::Only, tls_verify: false, .. }));
+    }
+
+    #[test]
     fn rejects_bad_references() {
         let cases = [
             ("images/base", crate::ErrorKind::Reference),
@@ -216,7 +305,13 @@ mod tests {
             ("oci:base:bad tag", crate::ErrorKind::Reference),
             ("oci:base@sha256:1234", crate::ErrorKind::Reference),
             ("foo:bar", crate::ErrorKind::Reference),
-            ("docker://busybox", crate::ErrorKind::Unsupported),
+            ("docker-daemon:busybox", crate::ErrorKind::Unsupported),
+            ("docker:busybox", crate::ErrorKind::Reference),
+            ("docker://127.0.0.1:5000/Base:1", crate::ErrorKind::Reference),
+            ("docker://127.0.0.1:5000/base:bad tag", crate::ErrorKind::Reference),
+            ("docker://127.0.0.1:5000/base@sha256:12", crate::ErrorKind::Reference),
+            ("docker://127.0.0.1:5000/", crate::ErrorKind::Reference),
+            ("docker://127.0.0.1:5000/a//b", crate::ErrorKind::Reference),
             ("dir:", crate::ErrorKind::Reference),
             ("docker-archive:x.tar:", crate::ErrorKind::Reference),
         ];

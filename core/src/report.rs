@@ -32,6 +32,9 @@ pub struct ComposeReport {
     pub entries: Vec<EntryReport>,
     /// Counts and sizes.
     pub stats: Stats,
+    /// For a `docker://` output: what the push moved (uploaded, mounted, copied, found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<crate::PushStats>,
 }
 
 /// One platform's image.

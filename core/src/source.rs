@@ -35,11 +35,25 @@ pub(crate) struct LayerBlob {
     pub location: BlobLocation,
     /// How it is compressed (from the media type; gzip is also recognised by its magic).
     pub compression: Compression,
+    /// For a registry image: where to fetch it from, on first use, into `location`.
+    pub remote: Option<std::sync::Arc<crate::registry::RemoteLayer>>,
 }
 
 impl LayerBlob {
     pub(crate) fn digest(&self) -> String {
         self.descriptor.digest().to_string()
+    }
+
+    /// Makes sure `location` holds the blob: a registry blob is downloaded (verified)
+    /// the first time; a local one is there already.
+    ///
+    /// # Errors
+    /// As the download can fail.
+    pub(crate) fn fetch(&self) -> Result<()> {
+        match &self.remote {
+            Some(remote) => remote.ensure_local(self),
+            None => Ok(()),
+        }
     }
 }
 
@@ -100,7 +114,7 @@ impl PlatformWanted {
     }
 }
 
-fn platform_text(p: &Platform) -> String {
+pub(crate) fn platform_text(p: &Platform) -> String {
     match p.variant() {
         Some(v) => format!("{}/{}/{v}", p.os(), p.architecture()),
         None => format!("{}/{}", p.os(), p.architecture()),
@@ -128,6 +142,7 @@ pub(crate) fn open_image(reference: &ImageRef, written: &str, platform: &Platfor
             resolve(&store, selector, written, platform)
         }
         ImageRef::DockerArchive { path, repo_tag } => open_docker_archive(path, repo_tag.as_deref(), written),
+        ImageRef::Docker { .. } => crate::registry::open_image(reference, written, platform),
         ImageRef::Dir { .. } => Err(Error::Reference { reference: written.to_string(), message: "dir: is only accepted for artifacts".into() }),
     }
 }
@@ -142,6 +157,7 @@ pub(crate) fn platforms_of(reference: &ImageRef) -> Result<Option<Vec<String>>> 
     let store: Box<dyn BlobStore> = match reference {
         ImageRef::Oci { path, .. } => Box::new(LayoutDir::open(path)?),
         ImageRef::OciArchive { path, .. } => Box::new(ArchiveStore::open(path)?),
+        ImageRef::Docker { .. } => return crate::registry::platforms_of(reference),
         _ => return Ok(None),
     };
     let index = store.index()?;
@@ -174,6 +190,7 @@ pub(crate) fn named_digest(reference: &ImageRef, written: &str) -> Result<Option
         ImageRef::OciArchive { path, .. } => Box::new(ArchiveStore::open(path)?),
         ImageRef::DockerArchive { path, repo_tag } => return Ok(Some(open_docker_archive(path, repo_tag.as_deref(), written)?.manifest_digest)),
         ImageRef::Dir { .. } => return Ok(None),
+        ImageRef::Docker { .. } => return crate::registry::named_digest(reference).map(Some),
     };
     let index = store.index()?;
     let top = index.manifests();
@@ -220,7 +237,7 @@ fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str, platform: 
         }
         Selector::Only => (top.iter().collect(), None),
     };
-    let chosen = choose(&candidates, platform, store, written)?;
+    let chosen = choose(&candidates, platform, &store.describe(), written)?;
     let tag = tag.or_else(|| tag_of(chosen).cloned());
     load_manifest(store, chosen, written, platform, tag, 0, &chosen.digest().to_string())
 }
@@ -234,9 +251,9 @@ fn list_tags(descs: &[Descriptor]) -> String {
     }
 }
 
-fn choose<'a>(candidates: &[&'a Descriptor], platform: &PlatformWanted, store: &dyn BlobStore, written: &str) -> Result<&'a Descriptor> {
+pub(crate) fn choose<'a>(candidates: &[&'a Descriptor], platform: &PlatformWanted, describe: &str, written: &str) -> Result<&'a Descriptor> {
     match candidates {
-        [] => Err(Error::NotFound { what: "manifest", message: format!("{} lists no manifests", store.describe()) }),
+        [] => Err(Error::NotFound { what: "manifest", message: format!("{describe} lists no manifests") }),
         [only] if !platform.explicit || only.platform().as_ref().is_none_or(|p| platform.matches(p)) => Ok(only),
         _ => {
             let with_platform: Vec<&&Descriptor> = candidates.iter().filter(|d| d.platform().is_some()).collect();
@@ -276,7 +293,7 @@ fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platfo
         if candidates.len() != index.manifests().len() {
             return Err(Error::invalid_image(written, format!("index {} lists itself", desc.digest())));
         }
-        let chosen = choose(&candidates, platform, store, written)?;
+        let chosen = choose(&candidates, platform, &store.describe(), written)?;
         return load_manifest(store, chosen, written, platform, tag, depth + 1, named);
     }
     if media_type == "application/vnd.docker.distribution.manifest.v1+json" || media_type == "application/vnd.docker.distribution.manifest.v1+prettyjws" {
@@ -293,12 +310,12 @@ fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platfo
             what: "blob",
             message: format!("layer {} of {written} is not in {}", d.digest(), store.describe()),
         })?;
-        layers.push(LayerBlob { compression: compression_of(d.media_type(), written)?, descriptor: d.clone(), location: loc });
+        layers.push(LayerBlob { compression: compression_of(d.media_type(), written)?, descriptor: d.clone(), location: loc, remote: None });
     }
     Ok(Image { reference: written.to_string(), manifest_digest: desc.digest().to_string(), named_digest: named.to_string(), manifest, config_raw, config, tag, layers })
 }
 
-fn is_index_media_type(mt: &str) -> bool {
+pub(crate) fn is_index_media_type(mt: &str) -> bool {
     mt == "application/vnd.oci.image.index.v1+json" || mt == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
 
@@ -469,7 +486,7 @@ fn open_docker_archive(path: &Path, repo_tag: Option<&str>, written: &str) -> Re
             .size(size)
             .build()
             .expect("descriptor fields are set");
-        layers.push(LayerBlob { descriptor, location, compression: if gz { Compression::Gzip } else { Compression::None } });
+        layers.push(LayerBlob { descriptor, location, compression: if gz { Compression::Gzip } else { Compression::None }, remote: None });
     }
     let config_desc = oci_spec::image::DescriptorBuilder::default()
         .media_type(MediaType::ImageConfig)

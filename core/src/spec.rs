@@ -87,6 +87,10 @@ pub struct ComposeSpec {
     /// also set it).
     #[serde(default)]
     pub resolve_base_symlinks: bool,
+    /// `false` talks plain HTTP to the registries of `docker://` references (a local
+    /// test registry); default `true`: HTTPS with certificate checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_verify: Option<bool>,
     /// Safety limits on each input layer (decompressed bytes, entry count).
     #[serde(default, skip_serializing_if = "LimitsSpec::is_default")]
     pub limits: LimitsSpec,

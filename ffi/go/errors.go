@@ -30,6 +30,8 @@ const (
 	StatusCancelled         Status = C.OCICOMPOSE_STATUS_CANCELLED
 	StatusRequirementFailed Status = C.OCICOMPOSE_STATUS_REQUIREMENT_FAILED
 	StatusLimitExceeded     Status = C.OCICOMPOSE_STATUS_LIMIT_EXCEEDED
+	StatusRegistry          Status = C.OCICOMPOSE_STATUS_REGISTRY
+	StatusAuth              Status = C.OCICOMPOSE_STATUS_AUTH
 	StatusNullArgument      Status = C.OCICOMPOSE_STATUS_NULL_ARGUMENT
 	StatusInvalidUTF8       Status = C.OCICOMPOSE_STATUS_INVALID_UTF8
 	StatusInvalidArgument   Status = C.OCICOMPOSE_STATUS_INVALID_ARGUMENT
@@ -51,6 +53,8 @@ var (
 	ErrCancelled         error = StatusCancelled         // the progress callback returned false: nothing written
 	ErrRequirementFailed error = StatusRequirementFailed // the spec's require checks failed: nothing written
 	ErrLimitExceeded     error = StatusLimitExceeded     // an input exceeds a safety limit
+	ErrRegistry          error = StatusRegistry          // a registry is unreachable or kept failing
+	ErrAuth              error = StatusAuth              // a registry refused the credentials (or their absence)
 	ErrNullArgument      error = StatusNullArgument      // a NULL pointer reached the C ABI (a bug of this package)
 	ErrInvalidUTF8       error = StatusInvalidUTF8       // a string argument is not valid UTF-8
 	ErrInvalidArgument   error = StatusInvalidArgument   // an argument is out of range, or a string holds a NUL byte

@@ -292,7 +292,7 @@ func TestErrorsHaveTheirStatus(t *testing.T) {
 		{"NUL byte", func() error { _, err := Compose("{}\x00"); return err }, ErrInvalidArgument},
 		{"negative jobs", func() error { _, err := Compose(`{"base": "oci:b", "output": "oci:o"}`, WithJobs(-1)); return err }, ErrInvalidArgument},
 		{"no transport", func() error { _, err := ListFiles("no-transport", ""); return err }, ErrReference},
-		{"docker transport", func() error { _, err := Inspect("docker://debian:12", ""); return err }, ErrUnsupported},
+		{"docker-daemon transport", func() error { _, err := Inspect("docker-daemon:debian:12", ""); return err }, ErrUnsupported},
 		{"missing layout", func() error { _, err := ListFiles(missingLayout, ""); return err }, ErrNotFound},
 	}
 	for _, c := range cases {

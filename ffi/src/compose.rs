@@ -257,6 +257,7 @@ mod tests {
             inputs: Vec::new(),
             layers: Vec::new(),
             platforms: Vec::new(),
+            push: None,
             warnings: vec![ocicompose::Warning {
                 code: ocicompose::WarningCode::EmptySelection,
                 level: ocicompose::Level::Warning,

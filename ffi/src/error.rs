@@ -55,6 +55,13 @@ pub enum ocicompose_status {
     /// An input exceeds a safety limit (decompressed bytes, entry count, name or document
     /// size); the message names the limit and how to raise it.
     LimitExceeded = 13,
+    // -- registries --
+    /// A registry could not be reached or kept failing after the retries; the message
+    /// names the registry and the request.
+    Registry = 14,
+    /// A registry refused the credentials (or their absence); the message names the
+    /// registry and where the credentials came from, never a secret.
+    Auth = 15,
     // -- the C boundary only --
     /// A required pointer argument was NULL; the message names it.
     NullArgument = 100,
@@ -70,7 +77,7 @@ pub enum ocicompose_status {
 impl ocicompose_status {
     /// Every status, in number order. A function rather than a constant, which cbindgen
     /// would try to export as a macro.
-    pub(crate) fn all() -> [ocicompose_status; 18] {
+    pub(crate) fn all() -> [ocicompose_status; 20] {
         [
             ocicompose_status::Ok,
             ocicompose_status::Spec,
@@ -86,6 +93,8 @@ impl ocicompose_status {
             ocicompose_status::Cancelled,
             ocicompose_status::RequirementFailed,
             ocicompose_status::LimitExceeded,
+            ocicompose_status::Registry,
+            ocicompose_status::Auth,
             ocicompose_status::NullArgument,
             ocicompose_status::InvalidUtf8,
             ocicompose_status::InvalidArgument,
@@ -109,6 +118,8 @@ impl ocicompose_status {
             ErrorKind::Cancelled => ocicompose_status::Cancelled,
             ErrorKind::RequirementFailed => ocicompose_status::RequirementFailed,
             ErrorKind::LimitExceeded => ocicompose_status::LimitExceeded,
+            ErrorKind::Registry => ocicompose_status::Registry,
+            ErrorKind::Auth => ocicompose_status::Auth,
             // `ErrorKind` is non-exhaustive. A kind added to the core without a status
             // here fails `every_core_kind_has_the_same_number_and_name` below, so this
             // arm is only reachable from a build that skipped the tests.
@@ -140,6 +151,8 @@ impl ocicompose_status {
             ocicompose_status::Cancelled => "cancelled",
             ocicompose_status::RequirementFailed => "requirement_failed",
             ocicompose_status::LimitExceeded => "limit_exceeded",
+            ocicompose_status::Registry => "registry",
+            ocicompose_status::Auth => "auth",
             ocicompose_status::NullArgument => "null_argument",
             ocicompose_status::InvalidUtf8 => "invalid_utf8",
             ocicompose_status::InvalidArgument => "invalid_argument",

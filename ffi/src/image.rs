@@ -128,7 +128,7 @@ mod tests {
         // Both fail while parsing the reference, before any image is read.
         let (status, message) = list(c"nonsense-without-transport");
         assert_eq!(status, ocicompose_status::Reference, "{message}");
-        let (status, message) = list(c"docker://debian:12");
+        let (status, message) = list(c"docker-daemon:debian:12");
         assert_eq!(status, ocicompose_status::Unsupported, "{message}");
         assert!(message.contains("docker"), "{message}");
     }

@@ -52,6 +52,8 @@ fn status_c_name(status: ocicompose_status) -> &'static CStr {
         ocicompose_status::Cancelled => c"cancelled",
         ocicompose_status::RequirementFailed => c"requirement_failed",
         ocicompose_status::LimitExceeded => c"limit_exceeded",
+        ocicompose_status::Registry => c"registry",
+        ocicompose_status::Auth => c"auth",
         ocicompose_status::NullArgument => c"null_argument",
         ocicompose_status::InvalidUtf8 => c"invalid_utf8",
         ocicompose_status::InvalidArgument => c"invalid_argument",

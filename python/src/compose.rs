@@ -93,7 +93,7 @@ impl Bridge {
 ///   ``runtime_paths``, ``platform``, ``platforms``, ``layer_per_artifact``,
 ///   ``compression_level``, and the customisation fields ``files``, ``users``,
 ///   ``groups``, ``config``, ``annotations``, ``remove``, ``require``,
-///   ``resolve_base_symlinks`` and ``limits`` (dicts and lists, as in the JSON spec). A keyword the
+///   ``resolve_base_symlinks``, ``limits`` and ``tls_verify`` (dicts and lists, as in the JSON spec). A keyword the
 ///   spec does not know is a ``TypeError``.
 ///
 /// Args:

@@ -110,6 +110,18 @@ fn class_spec(kind: ErrorKind) -> Option<ClassSpec> {
             "An input exceeds a safety limit (decompressed bytes, entry count, name or document \
              size); the message names the limit and how to raise it.",
         ),
+        ErrorKind::Registry => (
+            "RegistryError",
+            Builtin::None,
+            "A registry could not be reached or kept failing after the retries; the message \
+             names the registry and the request.",
+        ),
+        ErrorKind::Auth => (
+            "AuthError",
+            Builtin::None,
+            "A registry refused the credentials (or their absence); the message names the \
+             registry and where the credentials came from, never a secret.",
+        ),
         // A kind added to the core later falls back to the base class, whose `code`
         // still carries the kind's name.
         _ => return None,
@@ -121,7 +133,7 @@ const BASE_DOC: &str = "Base class of every error ocicompose raises.\n\n\
 ``code`` is the core's stable error-kind name (``spec``, ``reference``, ``not_found``, \
 ``digest_mismatch``, ``invalid_image``, ``invalid_layer``, ``unsupported``, \
 ``unsafe_path``, ``io``, ``refused``, ``cancelled``, ``requirement_failed``, \
-``limit_exceeded``): the same names as the C status \
+``limit_exceeded``, ``registry``, ``auth``): the same names as the C status \
 codes and the CLI.";
 
 /// The created classes: the base first, then one per kind in `ErrorKind::ALL` order.

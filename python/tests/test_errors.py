@@ -29,6 +29,8 @@ KINDS = {
     "cancelled": (ocicompose.CancelledError, None),
     "requirement_failed": (ocicompose.RequirementFailedError, None),
     "limit_exceeded": (ocicompose.LimitExceededError, None),
+    "registry": (ocicompose.RegistryError, None),
+    "auth": (ocicompose.AuthError, None),
 }
 
 

@@ -520,7 +520,7 @@ static void test_image_errors(void) {
     CHECK(list_status("no-transport-here", &message) == OCICOMPOSE_STATUS_REFERENCE);
     free(message);
     message = NULL;
-    CHECK(list_status("docker://debian:12", &message) == OCICOMPOSE_STATUS_UNSUPPORTED);
+    CHECK(list_status("docker-daemon:debian:12", &message) == OCICOMPOSE_STATUS_UNSUPPORTED);
     CHECK(message != NULL && strstr(message, "docker") != NULL);
     free(message);
     message = NULL;

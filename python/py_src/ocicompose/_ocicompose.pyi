@@ -26,6 +26,8 @@ __all__ = [
     "CancelledError",
     "RequirementFailedError",
     "LimitExceededError",
+    "RegistryError",
+    "AuthError",
     "compose",
     "list_files",
     "inspect",
@@ -176,6 +178,10 @@ class RequirementFailedError(Error):
 
 class LimitExceededError(Error): ...
 
+class RegistryError(Error): ...
+
+class AuthError(Error): ...
+
 def compose(
     spec: Union[Mapping[str, Any], str, os.PathLike[str], None] = None,
     *,
@@ -203,6 +209,7 @@ def compose(
     tags: Sequence[str] = ...,
     resolve_base_symlinks: bool = ...,
     limits: Mapping[str, int] = ...,
+    tls_verify: Optional[bool] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 

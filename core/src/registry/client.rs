@@ -1,0 +1,371 @@
+//! A blocking client for the OCI distribution API: one registry, its credentials and
+//! tokens, retries.
+//!
+//! Every request goes through [`Client::request`]: it adds the `Authorization` header
+//! known for the request's scope, answers a `401` challenge once (basic credentials, or
+//! a bearer token fetched from the challenge's realm), and retries `429`, `5xx` and
+//! dropped connections with exponential backoff. A body is given as a function that
+//! opens it, so a retry sends it again from the start.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ureq::http::{Response, StatusCode};
+use ureq::Body;
+
+use super::auth::{self, Credentials};
+use crate::digest::{self, HashingReader};
+use crate::error::{Error, Result};
+
+/// How many times a failed request is tried in all (first try included).
+const ATTEMPTS: u32 = 5;
+/// The first pause between tries; it doubles each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The manifest media types asked for, most wanted first.
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// Opens a request body again: its reader and length.
+pub(crate) type BodyFn<'a> = &'a (dyn Fn() -> Result<(Box<dyn Read + Send>, u64)> + Sync);
+
+/// A connection to one registry.
+pub(crate) struct Client {
+    agent: ureq::Agent,
+    /// `HOST[:PORT]` as the reference writes it.
+    pub registry: String,
+    /// `https://HOST[:PORT]` (or `http://` without TLS).
+    base: String,
+    credentials: Option<Credentials>,
+    /// Authorization header values by scope (`*` for basic credentials).
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.base)
+    }
+}
+
+impl Client {
+    /// A client for `registry` (`HOST[:PORT]`), with the user's stored credentials.
+    ///
+    /// # Errors
+    /// [`Error::Auth`] when an auth file's entry for it is malformed.
+    pub(crate) fn new(registry: &str, tls_verify: bool) -> Result<Client> {
+        let host = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
+        let base = format!("{}://{host}", if tls_verify { "https" } else { "http" });
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .user_agent(format!("ocicompose/{}", crate::VERSION))
+            .build();
+        Ok(Client { agent: config.into(), registry: registry.to_string(), base, credentials: auth::find(registry)?, tokens: Mutex::new(HashMap::new()) })
+    }
+
+    /// True when both talk to the same registry (so a blob can be mounted across).
+    pub(crate) fn same_registry(&self, other: &Client) -> bool {
+        self.base == other.base
+    }
+
+    /// `BASE/v2/REPO/PATH`.
+    pub(crate) fn url(&self, repository: &str, path: &str) -> String {
+        format!("{}/v2/{repository}/{path}", self.base)
+    }
+
+    /// A `Location` header made absolute.
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}/{}", self.base, location.trim_start_matches('/'))
+        }
+    }
+
+    pub(crate) fn error(&self, message: impl Into<String>) -> Error {
+        Error::Registry { registry: self.registry.clone(), message: message.into() }
+    }
+
+    fn auth_error(&self, message: impl Into<String>) -> Error {
+        Error::Auth { registry: self.registry.clone(), message: message.into() }
+    }
+
+    fn header_for(&self, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().expect("token lock");
+        tokens.get(scope).or_else(|| tokens.get("*")).cloned()
+    }
+
+    /// Sends one request. `scope` is the token scope it needs (`repository:R:pull`);
+    /// `retry` false tries once (an upload retries from a new session instead).
+    ///
+    /// # Errors
+    /// [`Error::Auth`] when the registry refuses the credentials or asks for some that
+    /// are not stored; [`Error::Registry`] when it cannot be reached, or keeps failing.
+    pub(crate) fn request(&self, method: &str, url: &str, scope: &str, headers: &[(&str, &str)], body: Option<BodyFn<'_>>, retry: bool) -> Result<Response<Body>> {
+        let what = format!("{method} {}", url.strip_prefix(&self.base).unwrap_or(url));
+        let mut attempt = 0;
+        let mut challenged = false;
+        loop {
+            attempt += 1;
+            let mut builder = ureq::http::Request::builder().method(method).uri(url);
+            for (k, v) in headers {
+                builder = builder.header(*k, *v);
+            }
+            if let Some(h) = self.header_for(scope) {
+                builder = builder.header("Authorization", h);
+            }
+            let sent = match body {
+                None => builder.body(()).map_err(|e| self.error(format!("{what}: {e}"))).map(|r| self.agent.run(r)),
+                Some(open) => {
+                    let (reader, len) = open()?;
+                    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                        builder = builder.header("Content-Type", "application/octet-stream");
+                    }
+                    builder
+                        .header("Content-Length", len.to_string())
+                        .body(ureq::SendBody::from_owned_reader(reader))
+                        .map_err(|e| self.error(format!("{what}: {e}")))
+                        .map(|r| self.agent.run(r))
+                }
+            }?;
+            let transient = match sent {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::UNAUTHORIZED {
+                        if challenged {
+                            return Err(self.auth_error(self.refused_message(&what)));
+                        }
+                        challenged = true;
+                        self.answer_challenge(&resp, scope, &what)?;
+                        attempt -= 1;
+                        continue;
+                    }
+                    if status == StatusCode::FORBIDDEN {
+                        return Err(self.auth_error(format!("{what}: access denied (403); the account may not {}", if scope.contains("push") { "push to this repository" } else { "pull this repository" })));
+                    }
+                    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        format!("{what}: HTTP {status}")
+                    } else {
+                        return Ok(resp);
+                    }
+                }
+                // A name that does not resolve will not resolve on a retry either.
+                Err(e @ ureq::Error::HostNotFound) => return Err(self.error(format!("{what}: {e} (check the registry's host name)"))),
+                Err(e) => format!("{what}: {e}"),
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return Err(self.error(format!("{transient} (after {attempt} attempt(s); is the registry running and reachable? a plain-HTTP registry needs tls_verify: false / --insecure)")));
+            }
+            std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
+        }
+    }
+
+    fn refused_message(&self, what: &str) -> String {
+        match &self.credentials {
+            Some(c) => format!("{what}: the registry refused the credentials stored in {}; log in again (podman login {} / docker login {})", c.source, self.registry, self.registry),
+            None => format!("{what}: the registry wants credentials and none are stored for it; log in (podman login {} / docker login {}) or set REGISTRY_AUTH_FILE", self.registry, self.registry),
+        }
+    }
+
+    fn answer_challenge(&self, resp: &Response<Body>, scope: &str, what: &str) -> Result<()> {
+        let header = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let challenge = auth::parse_challenge(header).ok_or_else(|| self.auth_error(format!("{what}: HTTP 401 without a WWW-Authenticate challenge")))?;
+        match challenge.scheme.as_str() {
+            "basic" => {
+                let creds = self.credentials.as_ref().ok_or_else(|| self.auth_error(self.refused_message(what)))?;
+                self.tokens.lock().expect("token lock").insert("*".into(), creds.basic_header());
+                Ok(())
+            }
+            "bearer" => {
+                let realm = challenge.param("realm").ok_or_else(|| self.auth_error(format!("{what}: the bearer challenge names no realm")))?;
+                let mut req = self.agent.get(realm);
+                if let Some(service) = challenge.param("service") {
+                    req = req.query("service", service);
+                }
+                let scopes: Vec<&str> = if scope.is_empty() { challenge.param("scope").map(|s| s.split(' ').collect()).unwrap_or_default() } else { scope.split(' ').collect() };
+                for s in scopes {
+                    req = req.query("scope", s);
+                }
+                if let Some(c) = &self.credentials {
+                    req = req.header("Authorization", c.basic_header());
+                }
+                let mut token_resp = req.call().map_err(|e| self.error(format!("fetching a token from the realm of {what}: {e}")))?;
+                if token_resp.status() == StatusCode::UNAUTHORIZED || token_resp.status() == StatusCode::FORBIDDEN {
+                    return Err(self.auth_error(self.refused_message(what)));
+                }
+                if !token_resp.status().is_success() {
+                    return Err(self.error(format!("the token service of {what} answered HTTP {}", token_resp.status())));
+                }
+                let body = token_resp.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| self.error(format!("reading a token for {what}: {e}")))?;
+                let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|_| self.error(format!("the token service of {what} answered something that is not JSON")))?;
+                let token = doc.get("token").or_else(|| doc.get("access_token")).and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or_else(|| self.error(format!("the token service of {what} gave no token")))?;
+                self.tokens.lock().expect("token lock").insert(scope.to_string(), format!("Bearer {token}"));
+                Ok(())
+            }
+            other => Err(self.auth_error(format!("{what}: unsupported authentication scheme `{other}`"))),
+        }
+    }
+
+    /// Fetches a manifest or index by tag or digest: its bytes, media type and digest.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown tag or digest; [`Error::DigestMismatch`] when
+    /// the bytes do not match the digest asked for or announced.
+    pub(crate) fn manifest(&self, repository: &str, reference: &str) -> Result<(Vec<u8>, String, String)> {
+        let url = self.url(repository, &format!("manifests/{reference}"));
+        let mut resp = self.request("GET", &url, &pull_scope(repository), &[("Accept", MANIFEST_ACCEPT)], None, true)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(Error::NotFound { what: "manifest", message: format!("docker://{}/{repository} has no {reference}", self.registry) });
+        }
+        if !resp.status().is_success() {
+            return Err(self.error(format!("GET manifest {repository}:{reference}: HTTP {}", resp.status())));
+        }
+        let media_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
+        let announced = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let bytes = resp.body_mut().with_config().limit(crate::layout::MAX_JSON_BYTES).read_to_vec().map_err(|e| self.error(format!("reading manifest {repository}:{reference}: {e}")))?;
+        let found = digest::sha256_of(&bytes);
+        let location = format!("docker://{}/{repository}", self.registry);
+        let expected = if reference.starts_with("sha256:") { Some(reference.to_string()) } else { announced.filter(|d| d.starts_with("sha256:")) };
+        if let Some(expected) = expected {
+            if expected != found {
+                return Err(Error::DigestMismatch { digest: expected, location, message: format!("the manifest served hashes to {found}") });
+            }
+        }
+        Ok((bytes, media_type, found))
+    }
+
+    /// Opens a blob for streaming (unverified: the caller hashes what it reads).
+    pub(crate) fn blob_reader(&self, repository: &str, digest: &str) -> Result<Box<dyn Read + Send>> {
+        let url = self.url(repository, &format!("blobs/{digest}"));
+        let resp = self.request("GET", &url, &pull_scope(repository), &[], None, true)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(Error::NotFound { what: "blob", message: format!("{digest} is not in docker://{}/{repository}", self.registry) });
+        }
+        if !resp.status().is_success() {
+            return Err(self.error(format!("GET blob {digest} of {repository}: HTTP {}", resp.status())));
+        }
+        Ok(Box::new(resp.into_body().into_reader()))
+    }
+
+    /// Reads a small blob (a config) and checks its digest and size.
+    pub(crate) fn blob_bytes(&self, repository: &str, digest: &str, size: u64) -> Result<Vec<u8>> {
+        if size > crate::layout::MAX_JSON_BYTES {
+            return Err(Error::invalid_image(format!("docker://{}/{repository}", self.registry), format!("blob {digest} declares {size} bytes, too many for a JSON document")));
+        }
+        let mut reader = HashingReader::new(self.blob_reader(repository, digest)?.take(size + 1));
+        let mut bytes = Vec::with_capacity(size as usize);
+        reader.read_to_end(&mut bytes).map_err(|e| self.error(format!("reading blob {digest}: {e}")))?;
+        let (found, n) = reader.finish().map_err(|e| self.error(format!("reading blob {digest}: {e}")))?;
+        digest::check(digest, size, &found, n, &format!("docker://{}/{repository}", self.registry))?;
+        Ok(bytes)
+    }
+
+    /// Downloads a blob to `dest` (through a temporary file beside it), verifying
+    /// digest and size while streaming; a dropped connection starts it over.
+    pub(crate) fn download(&self, repository: &str, digest: &str, size: u64, dest: &Path) -> Result<()> {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create temporary file in", dir))?;
+            let mut reader = HashingReader::new(self.blob_reader(repository, digest)?.take(size + 1));
+            match std::io::copy(&mut reader, tmp.as_file_mut()) {
+                Ok(_) => {
+                    let (found, n) = reader.finish().map_err(Error::io("read blob", dest))?;
+                    digest::check(digest, size, &found, n, &format!("docker://{}/{repository}", self.registry))?;
+                    tmp.persist(dest).map_err(|e| Error::io("rename", dest)(e.error))?;
+                    return Ok(());
+                }
+                Err(e) if attempt < ATTEMPTS => {
+                    let _ = e;
+                    std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
+                }
+                Err(e) => return Err(self.error(format!("downloading blob {digest} of {repository}: {e} (after {attempt} attempts)"))),
+            }
+        }
+    }
+
+    /// True when the repository has the blob.
+    pub(crate) fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool> {
+        let url = self.url(repository, &format!("blobs/{digest}"));
+        let resp = self.request("HEAD", &url, &push_scope(repository), &[], None, true)?;
+        match resp.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(self.error(format!("HEAD blob {digest} of {repository}: HTTP {s}"))),
+        }
+    }
+
+    /// Asks the registry to mount `digest` from repository `from` into `repository`.
+    /// `Ok(None)`: mounted. `Ok(Some(location))`: the registry did not mount it and
+    /// opened an upload session at `location` instead.
+    pub(crate) fn mount(&self, repository: &str, digest: &str, from: &str) -> Result<Option<String>> {
+        let url = format!("{}?mount={digest}&from={from}", self.url(repository, "blobs/uploads/"));
+        let scope = format!("{} {}", push_scope(repository), pull_scope(from));
+        let resp = self.request("POST", &url, &scope, &[("Content-Length", "0")], None, true)?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(None),
+            StatusCode::ACCEPTED => Ok(resp.headers().get("location").and_then(|v| v.to_str().ok()).map(|l| self.absolute(l))),
+            s => Err(self.error(format!("mounting blob {digest} from {from} into {repository}: HTTP {s}"))),
+        }
+    }
+
+    /// Uploads a blob in one PUT. `session` is an upload already opened (by a refused
+    /// mount); a failure starts again from a new session, with the body reopened.
+    pub(crate) fn upload(&self, repository: &str, digest: &str, body: BodyFn<'_>, mut session: Option<String>) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = (|| -> Result<()> {
+                let location = match session.take() {
+                    Some(l) => l,
+                    None => {
+                        let resp = self.request("POST", &self.url(repository, "blobs/uploads/"), &push_scope(repository), &[("Content-Length", "0")], None, true)?;
+                        if resp.status() != StatusCode::ACCEPTED {
+                            return Err(self.error(format!("starting an upload to {repository}: HTTP {}", resp.status())));
+                        }
+                        let l = resp.headers().get("location").and_then(|v| v.to_str().ok()).ok_or_else(|| self.error(format!("the upload to {repository} has no Location")))?;
+                        self.absolute(l)
+                    }
+                };
+                let sep = if location.contains('?') { '&' } else { '?' };
+                let url = format!("{location}{sep}digest={digest}");
+                let resp = self.request("PUT", &url, &push_scope(repository), &[], Some(body), false)?;
+                match resp.status() {
+                    StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+                    s => Err(self.error(format!("uploading blob {digest} to {repository}: HTTP {s}"))),
+                }
+            })();
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e @ (Error::Auth { .. } | Error::DigestMismatch { .. } | Error::NotFound { .. } | Error::Io { .. })) => return Err(e),
+                Err(e) if attempt >= ATTEMPTS => return Err(e),
+                Err(_) => std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)),
+            }
+        }
+    }
+
+    /// Puts a manifest or index under a tag or its digest; returns the digest the
+    /// registry announces (or ours, when it announces none).
+    pub(crate) fn put_manifest(&self, repository: &str, reference: &str, bytes: &[u8], media_type: &str) -> Result<()> {
+        let url = self.url(repository, &format!("manifests/{reference}"));
+        let owned = bytes.to_vec();
+        let open = move || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(owned.clone())), owned.len() as u64)) };
+        let resp = self.request("PUT", &url, &push_scope(repository), &[("Content-Type", media_type)], Some(&open), true)?;
+        if !resp.status().is_success() {
+            return Err(self.error(format!("PUT manifest {repository}:{reference}: HTTP {}", resp.status())));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+pub(crate) fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
