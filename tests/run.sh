@@ -10,7 +10,8 @@ log() { printf '\n=== %s\n' "$*" >&2; }
 # --- system packages --------------------------------------------------------------
 need=()
 for pair in umoci:umoci skopeo:skopeo podman:podman runc:runc go:golang-go valgrind:valgrind \
-            debootstrap:debootstrap pigz:pigz openssl:openssl pkg-config:pkg-config; do
+            debootstrap:debootstrap pigz:pigz openssl:openssl pkg-config:pkg-config \
+            docker-registry:docker-registry htpasswd:apache2-utils; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -91,7 +91,7 @@ struct ComposeArgs {
     /// The spec file (JSON); its relative references resolve against its folder.
     #[arg(value_name = "SPEC.json", conflicts_with_all = ["base", "artifact", "include", "exclude"])]
     spec: Option<PathBuf>,
-    /// Where to write (overrides the spec's `output`): oci:DIR[:TAG] or oci-archive:FILE[:TAG].
+    /// Where to write (overrides the spec's `output`): oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST[:PORT]/REPO[:TAG].
     #[arg(long, value_name = "REF")]
     output: Option<String>,
     /// Write the compose report (JSON) to FILE.
@@ -127,6 +127,10 @@ struct ComposeArgs {
     /// Refuse to compose when any input's digest differs from the one this report recorded.
     #[arg(long, value_name = "REPORT.json")]
     locked: Option<PathBuf>,
+    /// Talk plain HTTP to the registries of docker:// references (a local test
+    /// registry), as the spec's `"tls_verify": false`.
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -225,7 +229,9 @@ fn hint(kind: ErrorKind) -> Option<&'static str> {
             "a spec is JSON: {\"base\": REF, \"artifacts\": [{\"image\": REF, \"include\": [GLOB], \"exclude\": [GLOB]}], \
              \"output\": REF} plus optional tag, tag_suffix, runtime_paths, strict, platform; unknown fields are errors",
         ),
-        ErrorKind::Reference => Some("write oci:DIR[:TAG], oci:DIR@sha256:HEX, oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] or dir:DIR"),
+        ErrorKind::Reference => Some("write docker://HOST[:PORT]/REPO[:TAG], oci:DIR[:TAG], oci:DIR@sha256:HEX, oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] or dir:DIR"),
+        ErrorKind::Registry => Some("check that the registry runs and is reachable; a plain-HTTP registry needs --insecure (\"tls_verify\": false)"),
+        ErrorKind::Auth => Some("log in with `podman login HOST` or `docker login HOST`, or point REGISTRY_AUTH_FILE at an auth.json"),
         ErrorKind::Refused => Some("nothing was written; narrow the include patterns (or exclude the paths above), or drop --strict / \"strict\": true to accept the warnings"),
         ErrorKind::Unsupported => Some("convert the image first, e.g. `skopeo copy docker://IMAGE oci:DIR:TAG`"),
         _ => None,
@@ -285,6 +291,9 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<ComposeSpec, Failure
     }
     if let Some(platform) = &args.platform {
         spec.platform = Some(platform.clone());
+    }
+    if args.insecure {
+        spec.tls_verify = Some(false);
     }
     spec.validate()?;
     Ok(spec)
@@ -386,7 +395,19 @@ fn summary(report: &ComposeReport) -> String {
         human_bytes(report.stats.new_layer_bytes),
         s(serious),
         report.stats.elapsed_ms,
-    )
+    ) + &match &report.push {
+        Some(p) => format!(
+            "\npushed: {} blob{} uploaded ({}), {} mounted, {} copied across registries ({}), {} already there",
+            p.uploaded_blobs,
+            s(p.uploaded_blobs as usize),
+            human_bytes(p.uploaded_bytes),
+            p.mounted_blobs,
+            p.copied_blobs,
+            human_bytes(p.copied_bytes),
+            p.existing_blobs
+        ),
+        None => String::new(),
+    }
 }
 
 fn run_ls(args: &LsArgs) -> Result<(), Failure> {

@@ -1,0 +1,387 @@
+//! Composes against a real registry: Debian's `docker-registry` (the distribution
+//! registry) on 127.0.0.1, filesystem storage in a temporary folder, with and without
+//! htpasswd basic auth, seeded with skopeo from layouts built here. A counting proxy in
+//! front of it measures the bytes each way; the registry's access log shows which
+//! requests were made. Skipped, with a message, when docker-registry or skopeo is
+//! missing (the README's test command installs both).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ocicompose::build::{ImageBuilder, LayerBuilder};
+use support::{path_text, run, run_ok};
+
+fn tools_present() -> bool {
+    let found = |c: &str| Command::new("sh").args(["-c", &format!("command -v {c}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = found("docker-registry") && found("skopeo") && found("htpasswd");
+    if !ok {
+        eprintln!("skipped: docker-registry, skopeo or htpasswd is missing (apt-get install docker-registry skopeo apache2-utils)");
+    }
+    ok
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A registry process; stopped (killed) when dropped.
+struct Registry {
+    child: Arc<Mutex<Option<Child>>>,
+    port: u16,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path, htpasswd: Option<&Path>) -> Registry {
+        let port = free_port();
+        let storage = dir.join("storage");
+        std::fs::create_dir_all(&storage).unwrap();
+        let auth = htpasswd.map(|f| format!("auth:\n  htpasswd:\n    realm: test-registry\n    path: {}\n", path_text(f))).unwrap_or_default();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}", path_text(&storage)),
+        )
+        .unwrap();
+        let reg = Registry { child: Arc::new(Mutex::new(None)), port, config, log: dir.join("registry.log") };
+        reg.restart();
+        reg
+    }
+
+    /// Starts the process (again), on the same port and storage, and waits for it.
+    fn restart(&self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new("docker-registry").arg("serve").arg(&self.config).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("start docker-registry");
+        *self.child.lock().unwrap() = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "the registry did not start: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&self) {
+        stop_child(&self.child);
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+fn stop_child(child: &Mutex<Option<Child>>) {
+    if let Some(mut c) = child.lock().unwrap().take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A TCP proxy in front of the registry that counts the bytes each way, and can stop
+/// the registry once the client has sent more than a threshold.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+    kill_after: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    fn start(target: u16, registry: Arc<Mutex<Option<Child>>>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, down, kill_after) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(u64::MAX)));
+        let (u, d, k) = (up.clone(), down.clone(), kill_after.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let pipe = |mut from: TcpStream, mut to: TcpStream, count: Arc<AtomicU64>, kill: Option<(Arc<AtomicU64>, Arc<Mutex<Option<Child>>>)>| {
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 << 10];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let total = count.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+                            if let Some((limit, child)) = &kill {
+                                if total > limit.load(Ordering::SeqCst) {
+                                    stop_child(child);
+                                    break;
+                                }
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                };
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap(), u.clone(), Some((k.clone(), registry.clone())));
+                pipe(server, client, d.clone(), None);
+            }
+        });
+        Proxy { port, up, down, kill_after }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn reset(&self) -> (u64, u64) {
+        (self.up.swap(0, Ordering::SeqCst), self.down.swap(0, Ordering::SeqCst))
+    }
+}
+
+/// Bytes that do not compress, so sizes on the wire are sizes of content.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A base with one 3 MiB layer, and an artifact with a small tool and an 8 MiB file.
+fn build_images(dir: &Path) -> (u64, String) {
+    let mut base_layer = LayerBuilder::new();
+    base_layer.file("bin/sh", b"#!fake shell\n".to_vec()).file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec()).file("usr/share/base.bin", noise(3 << 20, 7));
+    let mut base = ImageBuilder::new();
+    base.layer(base_layer).cmd(["/bin/sh"]);
+    let built = base.write_layout(&dir.join("base"), Some("1")).unwrap();
+    let mut tool_layer = LayerBuilder::new();
+    tool_layer.file("usr/bin/tool", b"#!/bin/sh\necho tool\n".to_vec()).file("usr/share/big.bin", noise(8 << 20, 11));
+    let mut tool = ImageBuilder::new();
+    tool.layer(tool_layer);
+    tool.write_layout(&dir.join("tool"), Some("1")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("base/index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("base/blobs/sha256").join(&manifest_digest[7..])).unwrap()).unwrap();
+    let _ = built;
+    (manifest["layers"][0]["size"].as_u64().unwrap(), manifest["layers"][0]["digest"].as_str().unwrap().to_string())
+}
+
+fn seed(images: &Path, registry: &str, creds: Option<&str>) {
+    for name in ["base", "tool"] {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "-q", "--dest-tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.args(["--dest-creds", c]);
+        }
+        cmd.arg(format!("oci:{}:1", path_text(&images.join(name)))).arg(format!("docker://{registry}/lib/{name}:1"));
+        run_ok(&mut cmd).unwrap();
+    }
+}
+
+fn ocicompose(cache: &Path, auth_file: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocicompose"));
+    cmd.env("OCICOMPOSE_CACHE_DIR", cache).env("REGISTRY_AUTH_FILE", auth_file).env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+fn compose_args(base: &str, artifact: &str, include: &str, output: &str) -> Vec<String> {
+    ["compose", "--base", base, "--artifact", artifact, "--include", include, "--output", output].iter().map(|s| s.to_string()).collect()
+}
+
+fn skopeo_digest(reference: &str, creds: Option<&str>) -> Result<String, String> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--raw", "--tls-verify=false"]);
+    if let Some(c) = creds {
+        cmd.args(["--creds", c]);
+    }
+    let raw = run(cmd.arg(reference));
+    if !raw.status.success() {
+        return Err(String::from_utf8_lossy(&raw.stderr).into_owned());
+    }
+    use sha2_free::sha256_hex;
+    Ok(format!("sha256:{}", sha256_hex(&raw.stdout)))
+}
+
+/// sha256 through the coreutils tool, so the test needs no hashing crate.
+mod sha2_free {
+    pub fn sha256_hex(bytes: &[u8]) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    }
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn registry_to_registry_moves_only_new_bytes_and_equals_the_layout_compose() {
+    if !tools_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    let (base_size, base_digest) = build_images(&images);
+    let reg = Registry::start(&tmp.path().join("reg"), None);
+    let proxy = Proxy::start(reg.port, reg.child.clone());
+    seed(&images, &reg.host(), None);
+    let p = proxy.host();
+    let cache = tmp.path().join("cache");
+    let no_auth = tmp.path().join("no-auth.json");
+
+    // First compose: the base's file index is not cached, so its layer is streamed once.
+    proxy.reset();
+    let mut args = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{p}/app/custom:v1"));
+    args.extend(["--insecure".into(), "--report".into(), path_text(&tmp.path().join("r1.json"))]);
+    let digest = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
+    let (up, down) = proxy.reset();
+    let r1 = report(&tmp.path().join("r1.json"));
+    assert_eq!(r1["manifest_digest"], digest.as_str());
+    assert_eq!(r1["push"]["mounted_blobs"], 1, "{}", r1["push"]);
+    assert_eq!(r1["push"]["uploaded_blobs"], 2, "new layer and config: {}", r1["push"]);
+    assert_eq!(r1["push"]["copied_blobs"], 0);
+    let uploaded = r1["push"]["uploaded_bytes"].as_u64().unwrap();
+    eprintln!("first compose: {up} B sent, {down} B received; base layer {base_size} B; uploaded blobs {uploaded} B");
+    assert!(up < base_size / 4, "sent {up} B, more than a quarter of the {base_size} B base layer: it was uploaded");
+    assert!(up >= uploaded, "sent {up} B, less than the {uploaded} B of new blobs");
+    // The artifact's layer (8 MiB of noise) is read; the base layer once, for its index.
+    let artifact = 8u64 << 20;
+    assert!(down >= base_size + artifact && down < base_size + artifact + (1 << 20), "received {down} B: want the base layer ({base_size} B) once and the artifact layer");
+    // Mounted, never uploaded: a mount request for the base layer, no PUT of it.
+    let log = reg.access_log();
+    assert!(log.contains(&format!("mount={base_digest}")), "no mount request in the registry log");
+    assert!(!log.lines().any(|l| l.contains("PUT") && l.contains(&format!("digest={base_digest}"))), "the base layer was PUT");
+
+    // Second compose (another tag): the base's index is cached, no base layer bytes move.
+    let mut args = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{p}/app/custom:v2"));
+    args.push("--insecure".into());
+    let again = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
+    let (up2, down2) = proxy.reset();
+    eprintln!("second compose: {up2} B sent, {down2} B received");
+    assert_eq!(again, digest, "the same inputs give the same image");
+    assert!(down2 >= artifact && down2 < artifact + base_size / 4, "received {down2} B: the base layer ({base_size} B) was read again despite the cache");
+    assert!(up2 < 64 << 10, "sent {up2} B although every blob was there");
+
+    // What skopeo sees is what was pushed; the pull back is the same manifest.
+    assert_eq!(skopeo_digest(&format!("docker://{}/app/custom:v1", reg.host()), None).unwrap(), digest);
+    let pulled = tmp.path().join("pulled");
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{}/app/custom:v1", reg.host()), &format!("oci:{}:v1", path_text(&pulled))])).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+
+    // The same docker:// inputs composed into a layout give the same manifest.
+    let out = tmp.path().join("out");
+    let mut args = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("oci:{}:v1", path_text(&out)));
+    args.push("--insecure".into());
+    assert_eq!(run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim(), digest);
+    // And the layout-to-layout compose writes the same new layer (its manifest differs
+    // only in the references it records: the base.name annotation and history).
+    let local = tmp.path().join("local");
+    let mut args = compose_args(&format!("oci:{}:1", path_text(&images.join("base"))), &format!("oci:{}:1", path_text(&images.join("tool"))), "/usr/bin/tool", &format!("oci:{}:v1", path_text(&local)));
+    args.extend(["--report".into(), path_text(&tmp.path().join("r3.json"))]);
+    run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap();
+    let r3 = report(&tmp.path().join("r3.json"));
+    assert_eq!(r3["layers"], r1["layers"], "the layers (base and new) differ from the layout compose's");
+}
+
+#[test]
+fn wrong_or_missing_credentials_give_an_auth_error_naming_the_registry() {
+    if !tools_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    build_images(&images);
+    let htpasswd = tmp.path().join("htpasswd");
+    run_ok(Command::new("htpasswd").args(["-Bbc", &path_text(&htpasswd), "alice", "R1ghtSecret"])).unwrap();
+    let reg = Registry::start(&tmp.path().join("reg"), Some(&htpasswd));
+    seed(&images, &reg.host(), Some("alice:R1ghtSecret"));
+    let h = reg.host();
+    let cache = tmp.path().join("cache");
+    let auth = |user: &str, secret: &str| -> PathBuf {
+        let f = tmp.path().join(format!("auth-{}.json", secret.len() + user.len() * 100));
+        let token = std::process::Command::new("sh").args(["-c", &format!("printf '%s' '{user}:{secret}' | base64 -w0")]).output().unwrap().stdout;
+        std::fs::write(&f, format!(r#"{{"auths": {{"{h}": {{"auth": "{}"}}}}}}"#, String::from_utf8(token).unwrap())).unwrap();
+        f
+    };
+    let mut args = compose_args(&format!("docker://{h}/lib/base:1"), &format!("docker://{h}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{h}/app/custom:v1"));
+    args.push("--insecure".into());
+
+    for (file, expect) in [(auth("alice", "Wr0ngSecret!"), "refused the credentials"), (tmp.path().join("absent.json"), "none are stored")] {
+        let started = Instant::now();
+        let out = run(ocicompose(&cache, &file).args(&args));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+        assert!(stderr.contains(&format!("registry {h}: authentication failed")) && stderr.contains(expect), "{stderr}");
+        assert!(!stderr.contains("Wr0ngSecret") && !stderr.contains("R1ghtSecret"), "a secret was printed: {stderr}");
+        assert!(skopeo_digest(&format!("docker://{h}/app/custom:v1"), Some("alice:R1ghtSecret")).is_err(), "something was pushed");
+    }
+    let digest = run_ok(ocicompose(&cache, &auth("alice", "R1ghtSecret")).args(&args)).unwrap().trim().to_string();
+    assert_eq!(skopeo_digest(&format!("docker://{h}/app/custom:v1"), Some("alice:R1ghtSecret")).unwrap(), digest);
+}
+
+#[test]
+fn an_interrupted_push_keeps_the_old_tag_and_a_retry_succeeds() {
+    if !tools_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    build_images(&images);
+    let reg = Registry::start(&tmp.path().join("reg"), None);
+    let proxy = Proxy::start(reg.port, reg.child.clone());
+    seed(&images, &reg.host(), None);
+    let p = proxy.host();
+    let cache = tmp.path().join("cache");
+    let no_auth = tmp.path().join("no-auth.json");
+    let tag = format!("docker://{}/app/custom:stable", reg.host());
+    let mut small = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{p}/app/custom:stable"));
+    small.push("--insecure".into());
+    let old = run_ok(ocicompose(&cache, &no_auth).args(&small)).unwrap().trim().to_string();
+
+    // The new image carries the 8 MiB file: stop the registry once 2 MiB went up.
+    let mut big = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/**", &format!("docker://{p}/app/custom:stable"));
+    big.extend(["--insecure".into(), "--include".into(), "/usr/share/big.bin".into()]);
+    proxy.reset();
+    proxy.kill_after.store(2 << 20, Ordering::SeqCst);
+    let started = Instant::now();
+    let out = run(ocicompose(&cache, &no_auth).args(&big));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("registry {p}")), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(120), "took {:?}", started.elapsed());
+    eprintln!("interrupted push failed as expected: {}", stderr.lines().find(|l| l.starts_with("error")).unwrap_or(""));
+
+    proxy.kill_after.store(u64::MAX, Ordering::SeqCst);
+    reg.restart();
+    assert_eq!(skopeo_digest(&tag, None).unwrap(), old, "the tag moved although the push failed");
+    let new = run_ok(ocicompose(&cache, &no_auth).args(&big)).unwrap().trim().to_string();
+    assert_ne!(new, old);
+    assert_eq!(skopeo_digest(&tag, None).unwrap(), new);
+    // The retried image is whole: skopeo copies every blob of it, verifying each.
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &tag, &format!("oci:{}:x", path_text(&tmp.path().join("check")))])).unwrap();
+}
