@@ -369,3 +369,122 @@ pub(crate) fn pull_scope(repository: &str) -> String {
 pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A one-request-per-connection HTTP server: `answer(method, path, authorization)`
+    /// gives status, extra headers and body.
+    fn serve(answer: impl Fn(&str, &str, &str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + 'static) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+                let mut authorization = String::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") {
+                            authorization = v.trim().to_string();
+                        }
+                    }
+                }
+                let (status, headers, body) = answer(&method, &path, &authorization);
+                let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        port
+    }
+
+    const MANIFEST: &[u8] = br#"{"schemaVersion":2}"#;
+
+    #[test]
+    fn exchanges_credentials_for_a_bearer_token_and_retries_a_busy_registry() {
+        let busy = Arc::new(AtomicUsize::new(1));
+        let tokens_issued = Arc::new(AtomicUsize::new(0));
+        let (b, t) = (busy.clone(), tokens_issued.clone());
+        let port = Arc::new(AtomicUsize::new(0));
+        let p = port.clone();
+        let basic = Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() }.basic_header();
+        let bound = serve(move |_, path, auth| {
+            let realm = format!("http://127.0.0.1:{}/token", p.load(Ordering::SeqCst));
+            if path.starts_with("/token") {
+                assert!(path.contains("service=test") && path.contains("scope=repository%3Ateam%2Fapp%3Apull"), "{path}");
+                if auth != basic {
+                    return (401, vec![], Vec::new());
+                }
+                t.fetch_add(1, Ordering::SeqCst);
+                return (200, vec![], br#"{"token":"tok123"}"#.to_vec());
+            }
+            if auth != "Bearer tok123" {
+                return (401, vec![("WWW-Authenticate".into(), format!(r#"Bearer realm="{realm}",service="test",scope="repository:team/app:pull""#))], Vec::new());
+            }
+            if b.fetch_sub(1, Ordering::SeqCst) == 1 {
+                return (503, vec![], Vec::new());
+            }
+            (200, vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into())], MANIFEST.to_vec())
+        });
+        port.store(bound as usize, Ordering::SeqCst);
+        let host = format!("127.0.0.1:{bound}");
+        let mut client = Client::new(&host, false).unwrap();
+        client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() });
+        let (bytes, media_type, digest) = client.manifest("team/app", "1").unwrap();
+        assert_eq!(bytes, MANIFEST);
+        assert_eq!(media_type, "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(digest, digest::sha256_of(MANIFEST));
+        assert_eq!(tokens_issued.load(Ordering::SeqCst), 1);
+        // The token is kept for the scope: a second request asks for none.
+        client.manifest("team/app", "1").unwrap();
+        assert_eq!(tokens_issued.load(Ordering::SeqCst), 1);
+
+        // Wrong credentials: an auth error naming the registry and the file, not the secret.
+        let mut wrong = Client::new(&host, false).unwrap();
+        wrong.credentials = Some(Credentials { user: "alice".into(), secret: "nope-secret".into(), source: "/x/auth.json".into() });
+        let err = wrong.manifest("team/app", "1").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Auth);
+        let text = err.to_string();
+        assert!(text.contains(&host) && text.contains("/x/auth.json") && !text.contains("nope-secret"), "{text}");
+    }
+
+    #[test]
+    fn a_manifest_that_does_not_match_its_digest_is_refused() {
+        let port = serve(|_, _, _| (200, vec![("Docker-Content-Digest".into(), format!("sha256:{}", "0".repeat(64)))], MANIFEST.to_vec()));
+        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        assert_eq!(client.manifest("a", "1").unwrap_err().kind(), crate::ErrorKind::DigestMismatch);
+        let want = format!("sha256:{}", "1".repeat(64));
+        assert_eq!(client.manifest("a", &want).unwrap_err().kind(), crate::ErrorKind::DigestMismatch);
+    }
+
+    #[test]
+    fn an_unreachable_registry_is_a_registry_error_after_the_retries() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let started = std::time::Instant::now();
+        let err = client.manifest("a", "1").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Registry);
+        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")) && err.to_string().contains("5 attempt"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+}
