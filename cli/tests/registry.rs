@@ -385,3 +385,53 @@ fn an_interrupted_push_keeps_the_old_tag_and_a_retry_succeeds() {
     // The retried image is whole: skopeo copies every blob of it, verifying each.
     run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &tag, &format!("oci:{}:x", path_text(&tmp.path().join("check")))])).unwrap();
 }
+
+#[test]
+fn a_base_in_another_registry_is_streamed_across_and_several_platforms_push_an_index() {
+    if !tools_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    let (base_size, _) = build_images(&images);
+    // A two-platform base, as an index.
+    let platform_image = |arch: &str| {
+        let mut layer = LayerBuilder::new();
+        layer.file("bin/sh", format!("#!fake {arch} shell\n").into_bytes()).file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec());
+        let mut image = ImageBuilder::new();
+        image.layer(layer).platform("linux", arch, None).cmd(["/bin/sh"]);
+        image
+    };
+    ImageBuilder::write_index(&[platform_image("amd64"), platform_image("arm64")], &images.join("multi"), Some("1")).unwrap();
+    let source = Registry::start(&tmp.path().join("source"), None);
+    let target = Registry::start(&tmp.path().join("target"), None);
+    seed(&images, &source.host(), None);
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--all", "--dest-tls-verify=false", &format!("oci:{}:1", path_text(&images.join("multi"))), &format!("docker://{}/lib/multi:1", source.host())])).unwrap();
+    let (s, t) = (source.host(), target.host());
+    let cache = tmp.path().join("cache");
+    let no_auth = tmp.path().join("no-auth.json");
+
+    // Another registry: the base layer goes registry to registry.
+    let mut args = compose_args(&format!("docker://{s}/lib/base:1"), &format!("docker://{s}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{t}/app/custom:v1"));
+    args.extend(["--insecure".into(), "--report".into(), path_text(&tmp.path().join("r.json"))]);
+    let digest = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
+    let r = report(&tmp.path().join("r.json"));
+    assert_eq!(r["push"]["copied_blobs"], 1, "{}", r["push"]);
+    assert_eq!(r["push"]["copied_bytes"], base_size);
+    assert_eq!(r["push"]["mounted_blobs"], 0);
+    assert_eq!(skopeo_digest(&format!("docker://{t}/app/custom:v1"), None).unwrap(), digest);
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{t}/app/custom:v1"), &format!("oci:{}:v1", path_text(&tmp.path().join("pulled")))])).unwrap();
+
+    // Two platforms: both manifests, then the index under the tag.
+    let mut args = compose_args(&format!("docker://{s}/lib/multi:1"), &format!("docker://{s}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{s}/app/multi:v1"));
+    args.extend(["--insecure".into(), "--report".into(), path_text(&tmp.path().join("m.json"))]);
+    let digest = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
+    let m = report(&tmp.path().join("m.json"));
+    assert_eq!(m["platforms"].as_array().unwrap().len(), 2);
+    assert_eq!(skopeo_digest(&format!("docker://{s}/app/multi:v1"), None).unwrap(), digest);
+    for p in m["platforms"].as_array().unwrap() {
+        let d = p["manifest_digest"].as_str().unwrap();
+        assert_eq!(skopeo_digest(&format!("docker://{s}/app/multi@{d}"), None).unwrap(), d);
+    }
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--all", "--src-tls-verify=false", &format!("docker://{s}/app/multi:v1"), &format!("oci:{}:v1", path_text(&tmp.path().join("multi-pulled")))])).unwrap();
+}
