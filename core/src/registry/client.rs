@@ -114,7 +114,9 @@ impl Client {
             for (k, v) in headers {
                 builder = builder.header(*k, *v);
             }
-            if let Some(h) = self.header_for(scope) {
+            // Credentials and tokens go to this registry only, never to a host an
+            // upload `Location` names.
+            if let Some(h) = self.header_for(scope).filter(|_| url.starts_with(&format!("{}/", self.base))) {
                 builder = builder.header("Authorization", h);
             }
             let sent = match body {
@@ -466,6 +468,27 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::Auth);
         let text = err.to_string();
         assert!(text.contains(&host) && text.contains("/x/auth.json") && !text.contains("nope-secret"), "{text}");
+    }
+
+    #[test]
+    fn credentials_never_follow_an_upload_location_to_another_host() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let elsewhere = serve(move |_, _, auth| {
+            s.lock().unwrap().push(auth.to_string());
+            (201, vec![], Vec::new())
+        });
+        let registry = serve(move |_, _, auth| {
+            if auth.is_empty() {
+                return (401, vec![("WWW-Authenticate".into(), r#"Basic realm="r""#.into())], Vec::new());
+            }
+            (202, vec![("Location".into(), format!("http://127.0.0.1:{elsewhere}/upload/1"))], Vec::new())
+        });
+        let mut client = Client::new(&format!("127.0.0.1:{registry}"), false).unwrap();
+        client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() });
+        let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(b"x".to_vec())), 1)) };
+        client.upload("a", &digest::sha256_of(b"x"), &open, None).unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![String::new()]);
     }
 
     #[test]
