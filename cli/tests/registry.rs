@@ -94,6 +94,10 @@ impl Drop for Registry {
     }
 }
 
+/// The client-to-server byte count past which the proxy stops the registry, and the
+/// registry process.
+type KillSwitch = (Arc<AtomicU64>, Arc<Mutex<Option<Child>>>);
+
 /// A TCP proxy in front of the registry that counts the bytes each way, and can stop
 /// the registry once the client has sent more than a threshold.
 struct Proxy {
@@ -116,7 +120,7 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
-                let pipe = |mut from: TcpStream, mut to: TcpStream, count: Arc<AtomicU64>, kill: Option<(Arc<AtomicU64>, Arc<Mutex<Option<Child>>>)>| {
+                let pipe = |mut from: TcpStream, mut to: TcpStream, count: Arc<AtomicU64>, kill: Option<KillSwitch>| {
                     std::thread::spawn(move || {
                         let mut buf = vec![0u8; 64 << 10];
                         loop {

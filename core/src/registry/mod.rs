@@ -110,7 +110,7 @@ pub(crate) fn open_image(reference: &ImageRef, written: &str, platform: &Platfor
         let index: ImageIndex = parse(&manifest_bytes, &format!("{written} index {named}"))?;
         let candidates: Vec<&Descriptor> = index.manifests().iter().collect();
         let chosen = source::choose(&candidates, platform, &format!("index {named} of {written}"), written)?;
-        if source::is_index_media_type(&chosen.media_type().to_string()) {
+        if source::is_index_media_type(chosen.media_type().as_ref()) {
             return Err(Error::Unsupported(format!("{written}: an index inside an index ({})", chosen.digest())));
         }
         let digest = chosen.digest().to_string();
@@ -121,7 +121,7 @@ pub(crate) fn open_image(reference: &ImageRef, written: &str, platform: &Platfor
         return Err(Error::Unsupported(format!("Docker schema 1 manifest in {written} (convert it with skopeo copy)")));
     }
     let manifest: ImageManifest = parse(&manifest_bytes, &format!("{written} manifest {manifest_digest}"))?;
-    let config_bytes = client.blob_bytes(repository, &manifest.config().digest().to_string(), manifest.config().size())?;
+    let config_bytes = client.blob_bytes(repository, manifest.config().digest().as_ref(), manifest.config().size())?;
     let config_raw: serde_json::Value = parse(&config_bytes, &format!("{written} config {}", manifest.config().digest()))?;
     let config: Option<ImageConfiguration> = serde_json::from_value(config_raw.clone()).ok();
     let scratch = Arc::new(tempfile::Builder::new().prefix("ocicompose-pull-").tempdir().map_err(Error::io("create temporary folder in", std::env::temp_dir()))?);
