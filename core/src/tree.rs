@@ -101,22 +101,38 @@ impl Tree {
     /// Inserts a node, making room: a non-directory ancestor becomes an implicit
     /// directory, and a directory replaced by a non-directory loses its children.
     pub(crate) fn put(&mut self, path: String, node: Node) {
-        let ancestors: Vec<String> = entry::ancestors(&path).map(str::to_string).collect();
-        for a in ancestors {
-            match self.nodes.get(&a) {
-                Some(n) if n.meta.is_dir() => {}
-                _ => {
-                    let mtime = node.meta.mtime;
-                    let inode = self.next_inode;
-                    self.next_inode += 1;
-                    self.nodes.insert(a, Node { meta: Metadata::directory(mtime), data: DataRef::None, inode, implicit: true, hardlink: false });
-                }
+        // Every node's ancestors are directories (only this function inserts), so a
+        // parent that is a directory means nothing to add: one lookup for nearly every
+        // entry, since layers list parents first. Otherwise look each one up without
+        // allocating, and allocate only to insert.
+        let parent_is_dir = match path.rfind('/') {
+            Some(i) => self.nodes.get(&path[..i]).is_some_and(|n| n.meta.is_dir()),
+            None => true,
+        };
+        for a in entry::ancestors(&path).filter(|_| !parent_is_dir) {
+            if self.nodes.get(a).is_some_and(|n| n.meta.is_dir()) {
+                continue;
             }
+            let mtime = node.meta.mtime;
+            let inode = self.next_inode;
+            self.next_inode += 1;
+            self.nodes.insert(a.to_string(), Node { meta: Metadata::directory(mtime), data: DataRef::None, inode, implicit: true, hardlink: false });
         }
-        if !node.meta.is_dir() {
+        if !node.meta.is_dir() && self.has_children(&path) {
             self.remove_children(&path);
         }
         self.nodes.insert(path, node);
+    }
+
+    /// True when some entry lies under `dir`. Keys that sort between `dir` and its
+    /// children (`dir-x`, `dir.d`: `-` and `.` sort before `/`) are stepped over.
+    fn has_children(&self, dir: &str) -> bool {
+        use std::ops::Bound;
+        self.nodes
+            .range::<str, _>((Bound::Excluded(dir), Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(dir))
+            .any(|k| k.as_bytes().get(dir.len()) == Some(&b'/'))
     }
 
     /// Removes `path` and everything under it.
