@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
 use rayon::prelude::*;
@@ -32,7 +32,7 @@ use crate::spec::ComposeSpec;
 use crate::tree::{Node, Strictness, Tree};
 use crate::warn::{self, RuntimePaths};
 use crate::warning::{Level, Warning, WarningCode};
-use crate::write;
+use crate::write::{self, precompress::Precompressor};
 
 /// Annotation naming the base image's manifest digest.
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
@@ -257,6 +257,8 @@ struct Prepared {
     warnings: Vec<Warning>,
     replaced: BTreeSet<String>,
     spools: Vec<Option<File>>,
+    /// Large selected files, compressed while they were read.
+    pre: Arc<Precompressor>,
     config: serde_json::Value,
     generated_mtime: u64,
 }
@@ -426,8 +428,13 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
 
     // Read every layer, in parallel: the base's for their metadata only, the
     // artifacts' with the content their rules select spooled.
-    let base_tree = read_base(&base, &plan.limits, progress)?;
-    let (artifact_trees, mut spools) = read_artifacts(&artifacts, plan, progress)?;
+    // Both at once: the base's side is mostly serial (applying its layers to one tree),
+    // and runs in the gaps the artifacts' decompression leaves on the pool.
+    let pre = Precompressor::new(spec.compression_level.unwrap_or(6)).map_err(Error::io("create spool file in", std::env::temp_dir()))?;
+    let (base_tree, artifacts_read) = rayon::join(|| read_base(&base, &plan.limits, progress), || read_artifacts(&artifacts, plan, &pre, progress));
+    let base_tree = base_tree?;
+    let (artifact_trees, mut spools) = artifacts_read?;
+    pre.finish().map_err(Error::io("write spool in", std::env::temp_dir()))?;
 
     let generated_mtime = generated_time(options, &base_config);
     let pairs: Vec<ArtifactTree<'_>> = artifact_trees
@@ -442,7 +449,9 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
 
     let whiteouts = removals(spec, &base_tree, &merged)?;
     if !spec.users.is_empty() || !spec.groups.is_empty() {
-        let view = final_tree(&base_tree, &merged, &whiteouts);
+        let mut copy = Tree::new(0);
+        copy.nodes = base_tree.nodes.clone();
+        let view = final_tree(copy, &merged, &whiteouts);
         let mut files = BTreeMap::new();
         for key in [customize::PASSWD, customize::GROUP, customize::SHADOW, customize::GSHADOW] {
             let found = match view.resolve(key, true).and_then(|r| view.nodes.get(&r)) {
@@ -463,7 +472,9 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
 
     let mut config = base.config_raw.clone();
     crate::configure::apply(&mut config, &spec.config)?;
-    let view = final_tree(&base_tree, &merged, &whiteouts);
+    drop(pairs);
+    drop(artifact_trees);
+    let view = final_tree(base_tree, &merged, &whiteouts);
     let facts = checks::FinalConfig::from_raw(&config, &base.config_raw);
     let content = |_: &str, node: &Node| -> Result<Vec<u8>> { node_content(&base, node, &spools, &plan.limits) };
     warnings.extend(checks::final_image_warnings(&view, &facts, &content)?);
@@ -484,13 +495,14 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
         }
     }
     warnings.sort_by(|a, b| (a.path.as_str(), a.code, a.artifact).cmp(&(b.path.as_str(), b.code, b.artifact)));
-    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, config, generated_mtime })
+    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, pre, config, generated_mtime })
 }
 
 /// The image as it will run: the base with the removals and the new layer applied.
-fn final_tree(base: &Tree, merged: &Merged, whiteouts: &[String]) -> Tree {
+/// It takes the base's tree, which for a large base is too big to copy.
+fn final_tree(base: Tree, merged: &Merged, whiteouts: &[String]) -> Tree {
     let mut view = Tree::new(u64::MAX / 2);
-    view.nodes = base.nodes.clone();
+    view.nodes = base.nodes;
     for w in whiteouts {
         view.remove_subtree(w);
     }
@@ -591,7 +603,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, c
     for (group, keys, whiteouts) in &groups {
         let mut tick = |n: u64| progress.report(Stage::WriteLayer, done + n, total_entries).is_ok();
         let nodes = keys.iter().map(|k| p.merged.get_key_value(k).expect("grouped keys come from the merge"));
-        let layer = write::write_layer(nodes, whiteouts, &p.spools, level, writer, &mut tick)?;
+        let layer = write::write_layer(nodes, whiteouts, &p.spools, Some(&p.pre), level, writer, &mut tick)?;
         done += layer.entries;
         written.push((*group, layer));
     }
@@ -659,6 +671,14 @@ fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Resul
         .enumerate()
         .map(|(i, l)| {
             let digest = l.digest();
+            // Metadata before reading: the cache records a verified file only if it
+            // did not change while it was read.
+            let whole_file = if l.remote.is_none() && l.location.is_whole_file() { std::fs::metadata(&l.location.file).ok() } else { None };
+            let mark_verified = |before: &Option<std::fs::Metadata>| {
+                if let Some(before) = before {
+                    crate::cache::mark_verified(&l.location.file, &digest, before);
+                }
+            };
             let ops = match crate::cache::load(&digest) {
                 // Known registry layer: nothing to read. Its digest names it, and its
                 // bytes are verified whenever they are read.
@@ -669,14 +689,18 @@ fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Resul
                     crate::cache::store(&digest, &ops);
                     ops
                 }
+                // Known layer, unchanged blob file verified by an earlier compose.
+                Some(ops) if whole_file.is_some() && crate::cache::verified_earlier(&l.location.file, &digest, l.descriptor.size()) => ops,
                 // Known layer: only verify the blob, at hashing speed.
                 Some(ops) => {
                     let (found, size) = crate::digest::HashingReader::new(l.location.open()?).finish().map_err(Error::io("read layer", &l.location.file))?;
                     crate::digest::check(&digest, l.descriptor.size(), &found, size, &l.location.file.display().to_string())?;
+                    mark_verified(&whole_file);
                     ops
                 }
                 None => {
                     let ops = layer::read_layer(l, BASE_LAYER_ID + i, &|_, _| false, limits)?.ops;
+                    mark_verified(&whole_file);
                     crate::cache::store(&digest, &ops);
                     ops
                 }
@@ -703,7 +727,7 @@ fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Resul
 /// Inode numbers of each input start at a multiple of this, so they never collide.
 const INODE_SPACE: u64 = 1 << 40;
 
-fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, progress: &Progress) -> Result<(Vec<Tree>, Vec<Option<File>>)> {
+fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, pre: &Arc<Precompressor>, progress: &Progress) -> Result<(Vec<Tree>, Vec<Option<File>>)> {
     let mut jobs: Vec<(usize, &LayerBlob)> = Vec::new();
     for (i, a) in artifacts.iter().enumerate() {
         if let ArtifactSource::Image(img) = a {
@@ -717,7 +741,7 @@ fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, progress: &Progress
         .enumerate()
         .map(|(id, (artifact, blob))| {
             let selection = &plan.artifacts[*artifact].1;
-            let read = layer::read_layer(blob, id, &|_, path| selection.is_selected(path), &plan.limits)?;
+            let read = layer::read_layer_with(blob, id, &|_, path| selection.is_selected(path), &plan.limits, Some(pre))?;
             progress.report(Stage::ReadArtifacts, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
             Ok(read)
         })

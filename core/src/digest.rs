@@ -97,6 +97,17 @@ impl<W: Write> HashingWriter<W> {
         HashingWriter { inner, hasher: Sha256::new(), count: 0 }
     }
 
+    /// Hashes bytes that reach the inner writer some other way (already compressed).
+    pub(crate) fn hash_only(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.count += bytes.len() as u64;
+    }
+
+    /// The inner writer.
+    pub(crate) fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// The inner writer, the digest and the byte count.
     pub(crate) fn finish(self) -> (W, String, u64) {
         (self.inner, format_sha256(self.hasher), self.count)

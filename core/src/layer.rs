@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
@@ -22,6 +23,7 @@ use crate::entry::{normalize_path, EntryKind, Metadata, Xattr};
 use crate::error::{Error, Result};
 use crate::source::{Compression, LayerBlob};
 use crate::spec::LimitsSpec;
+use crate::write::precompress::{self, FileChunker, Precompressor};
 
 /// Where the content of a regular file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,9 @@ pub(crate) const MAX_ENTRY_HEADER_BYTES: u64 = 1 << 20;
 /// allow terabytes.
 pub(crate) const MAX_LAYER_METADATA_BYTES: u64 = 1 << 30;
 
+/// Blobs from this size on are inflated on a thread of their own.
+const THREADED_INFLATE_MIN: u64 = 8 << 20;
+
 /// Reads a layer blob. `want(ordinal, path)` says which regular files to spool; `layer`
 /// is the id that [`DataRef`]s of this layer carry.
 ///
@@ -101,6 +106,12 @@ pub(crate) const MAX_LAYER_METADATA_BYTES: u64 = 1 << 30;
 /// [`Error::InvalidLayer`] for a malformed stream; [`Error::UnsafePath`] for names that
 /// would escape the root; [`Error::LimitExceeded`] past one of `limits`.
 pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<LayerRead> {
+    read_layer_with(blob, layer, want, limits, None)
+}
+
+/// As [`read_layer`], and large wanted files are also compressed by `pre` as they
+/// stream by (see [`crate::write::precompress`]).
+pub(crate) fn read_layer_with(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits, pre: Option<&Arc<Precompressor>>) -> Result<LayerRead> {
     blob.fetch()?;
     let digest = blob.digest();
     let location = format!("layer {digest} ({})", blob.location.file.display());
@@ -108,7 +119,9 @@ pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &st
     let mut buffered = BufReader::with_capacity(256 << 10, raw);
     // A failure to read the file is the machine's, not the layer's: name the file.
     buffered.fill_buf().map_err(Error::io("read layer", &blob.location.file))?;
-    let (read, buffered) = match read_stream(buffered, blob.compression == Compression::Gzip, layer, &digest, want, limits) {
+    // A large blob is worth a thread of its own for inflating, when there are cores.
+    let threaded = blob.descriptor.size() >= THREADED_INFLATE_MIN && rayon::current_num_threads() > 1;
+    let (read, buffered) = match read_stream_with(buffered, blob.compression == Compression::Gzip, layer, &digest, want, limits, pre, threaded) {
         Ok(done) => done,
         Err(e @ (Error::InvalidLayer { .. } | Error::UnsafePath { .. } | Error::Unsupported(_))) => {
             // A blob that is not what its descriptor says is a digest mismatch, even
@@ -130,23 +143,130 @@ pub(crate) fn read_layer(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64, &st
 ///
 /// # Errors
 /// As [`read_layer`], without the digest check.
-pub(crate) fn read_stream<R: BufRead>(mut buffered: R, gzip: bool, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(LayerRead, R)> {
+pub(crate) fn read_stream<R: BufRead + Send>(buffered: R, gzip: bool, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(LayerRead, R)> {
+    read_stream_with(buffered, gzip, layer, digest, want, limits, None, false)
+}
+
+/// As [`read_stream`]; with `threaded`, a gzip stream is decompressed on a thread of
+/// its own (see [`read_gzip_threaded`]).
+#[allow(clippy::too_many_arguments)]
+fn read_stream_with<R: BufRead + Send>(
+    mut buffered: R,
+    gzip: bool,
+    layer: usize,
+    digest: &str,
+    want: &(dyn Fn(u64, &str) -> bool + Sync),
+    limits: &Limits,
+    pre: Option<&Arc<Precompressor>>,
+    threaded: bool,
+) -> Result<(LayerRead, R)> {
     let head = buffered.fill_buf().map_err(|e| Error::invalid_layer(digest, format!("reading: {e}")))?;
     let gzip = gzip || head.starts_with(&[0x1f, 0x8b]);
-    if gzip {
+    if gzip && threaded {
+        read_gzip_threaded(buffered, layer, digest, want, limits, pre)
+    } else if gzip {
         let decoder = MultiGzDecoder::new(buffered);
-        let (ops, spool, mut decoder, used) = read_tar(decoder, layer, digest, want, limits)?;
-        // What follows the tar's end inside the gzip stream is read too (so the blob is
-        // hashed whole), and counts against the same limit.
-        let left = limits.max_bytes.saturating_sub(used);
-        let drained = io::copy(&mut (&mut decoder).take(left.saturating_add(1)), &mut io::sink()).map_err(|e| Error::invalid_layer(digest, format!("gzip stream: {e}")))?;
-        if drained > left {
-            return Err(too_many_bytes(digest, limits));
-        }
+        let (ops, spool, mut decoder, used) = read_tar(decoder, layer, digest, want, limits, pre)?;
+        drain_gzip(&mut decoder, used, digest, limits)?;
         Ok((LayerRead { ops, spool }, decoder.into_inner()))
     } else {
-        let (ops, spool, buffered, _) = read_tar(buffered, layer, digest, want, limits)?;
+        let (ops, spool, buffered, _) = read_tar(buffered, layer, digest, want, limits, pre)?;
         Ok((LayerRead { ops, spool }, buffered))
+    }
+}
+
+/// Reads what follows the tar's end inside the gzip stream (so the blob is hashed
+/// whole); it counts against the same limit as the tar.
+fn drain_gzip(decoder: &mut impl Read, used: u64, digest: &str, limits: &Limits) -> Result<()> {
+    let left = limits.max_bytes.saturating_sub(used);
+    let drained = io::copy(&mut decoder.take(left.saturating_add(1)), &mut io::sink()).map_err(|e| Error::invalid_layer(digest, format!("gzip stream: {e}")))?;
+    if drained > left {
+        return Err(too_many_bytes(digest, limits));
+    }
+    Ok(())
+}
+
+/// Decompressed blocks the inflating thread may run ahead of the tar parser.
+const INFLATE_AHEAD: usize = 8;
+const INFLATE_BLOCK: usize = 256 << 10;
+
+/// Reads a gzip layer with the reading, hashing and inflating of the blob on a thread of
+/// its own, a few blocks ahead of the tar parsing and spooling on this one: a large
+/// layer is one stream, and this splits its cost over two cores. The parser stops the
+/// inflater at a limit by hanging up, so it never runs more than [`INFLATE_AHEAD`]
+/// blocks past what the limits allow.
+fn read_gzip_threaded<R: BufRead + Send>(buffered: R, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits, pre: Option<&Arc<Precompressor>>) -> Result<(LayerRead, R)> {
+    std::thread::scope(|scope| {
+        let (blocks, received) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(INFLATE_AHEAD);
+        let inflater = scope.spawn(move || {
+            let mut decoder = MultiGzDecoder::new(buffered);
+            loop {
+                let mut block = vec![0u8; INFLATE_BLOCK];
+                let (filled, error) = fill(&mut decoder, &mut block);
+                block.truncate(filled);
+                // The parser hung up (done, or stopped at a limit or an error): stop.
+                if filled > 0 && blocks.send(Ok(block)).is_err() {
+                    break;
+                }
+                if let Some(e) = error {
+                    let _ = blocks.send(Err(e));
+                    break;
+                }
+                if filled < INFLATE_BLOCK {
+                    break; // end of the stream
+                }
+            }
+            decoder.into_inner()
+        });
+        let mut reader = ChannelReader { blocks: received, current: Vec::new(), at: 0 };
+        let (ops, spool, mut reader, used) = match read_tar(&mut reader, layer, digest, want, limits, pre) {
+            Ok((ops, spool, _, used)) => (ops, spool, reader, used),
+            Err(e) => return Err(e), // dropping the reader hangs up: the inflater stops
+        };
+        drain_gzip(&mut reader, used, digest, limits)?;
+        drop(reader);
+        let rest = inflater.join().map_err(|_| Error::invalid_layer(digest, "the inflating thread failed"))?;
+        Ok((LayerRead { ops, spool }, rest))
+    })
+}
+
+/// Reads into `block` until it is full, the stream ends or an error: how much was read,
+/// and the error if one stopped it.
+fn fill(from: &mut impl Read, block: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut filled = 0;
+    while filled < block.len() {
+        match from.read(&mut block[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
+}
+
+/// The receiving end of [`read_gzip_threaded`]'s blocks, as a reader.
+struct ChannelReader {
+    blocks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.blocks.recv() {
+                Ok(block) => {
+                    self.current = block?;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0), // the inflater is done: end of stream
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -250,13 +370,14 @@ struct TarState<'a> {
     spool_len: u64,
     last_data_end: u64,
     metadata_bytes: u64,
+    pre: Option<&'a Arc<Precompressor>>,
 }
 
-fn read_tar<R: Read>(reader: R, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(Vec<Op>, Option<File>, R, u64)> {
+fn read_tar<R: Read>(reader: R, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits, pre: Option<&Arc<Precompressor>>) -> Result<(Vec<Op>, Option<File>, R, u64)> {
     let meter = Rc::new(Meter::default());
     let tolerant = TolerantEof { inner: reader, meter: meter.clone(), max_bytes: limits.max_bytes, zeros_left: 0 };
     let mut archive = tar::Archive::new(tolerant);
-    let mut state = TarState { meter: &meter, limits, layer, digest, ops: Vec::new(), spool: None, spool_len: 0, last_data_end: 0, metadata_bytes: 0 };
+    let mut state = TarState { meter: &meter, limits, layer, digest, ops: Vec::new(), spool: None, spool_len: 0, last_data_end: 0, metadata_bytes: 0, pre };
     let bad = |m: String| Error::invalid_layer(digest, m);
     let fail = |e: io::Error, what: String| meter.error(e, &what, digest, limits);
     let mut entries = archive.entries().map_err(|e| fail(e, "not a tar stream".into()))?;
@@ -389,7 +510,14 @@ fn read_entry<R: Read>(st: &mut TarState<'_>, entry: &mut tar::Entry<'_, R>, ord
                 Some(s) => s,
                 None => st.spool.insert(io::BufWriter::with_capacity(256 << 10, tempfile::tempfile().map_err(Error::io("create spool file in", std::env::temp_dir()))?)),
             };
-            let copied = io::copy(entry, out).map_err(|e| st.meter.error(e, &format!("reading {name}"), digest, st.limits))?;
+            let copied = match st.pre.filter(|_| meta.size >= precompress::MIN_FILE) {
+                Some(pre) => copy_chunked(entry, out, FileChunker::new(pre, (st.layer, st.spool_len))),
+                None => io::copy(entry, out).map_err(Copy::Read),
+            }
+            .map_err(|e| match e {
+                Copy::Read(e) => st.meter.error(e, &format!("reading {name}"), digest, st.limits),
+                Copy::Write(e) => Error::io("write spool in", std::env::temp_dir())(e),
+            })?;
             // Past the stream's end TolerantEof gives zeros: a short file must not pass
             // as one padded with them.
             if copied != meta.size || st.meter.end.get().is_some_and(|eof| eof < st.last_data_end) {
@@ -406,6 +534,33 @@ fn read_entry<R: Read>(st: &mut TarState<'_>, entry: &mut tar::Entry<'_, R>, ord
     };
     st.ops.push(Op::Add { path, meta, data, ordinal });
     Ok(())
+}
+
+/// Which side of a copy into the spool failed: reading is the layer's fault (or its
+/// limits'), writing the machine's.
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies a large file's content into the spool and, chunk by chunk, to the
+/// precompressor.
+fn copy_chunked(from: &mut impl Read, to: &mut impl io::Write, mut chunker: FileChunker<'_>) -> std::result::Result<u64, Copy> {
+    let mut buf = vec![0u8; 256 << 10];
+    let mut copied = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        if let Err(e) = to.write_all(&buf[..n]).and_then(|()| chunker.push(&buf[..n])) {
+            return Err(Copy::Write(e));
+        }
+        copied += n as u64;
+    }
+    chunker.finish().map(|()| copied).map_err(Copy::Write)
 }
 
 /// True for plain decimal digits that fit a u64 (no sign, no space, not empty).
@@ -624,6 +779,72 @@ mod tests {
         let limits = Limits { max_bytes: 1 << 20, ..Limits::default() };
         let err = read_stream(&bomb[..], true, 0, "sha256:test", &|_, _| false, &limits).map(|_| ()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
+    }
+
+    /// Reads a gzip stream both ways: inflated on this thread and on a thread of its own.
+    fn read_gzip_both_ways(gz: &[u8], limits: &Limits) -> [Result<(Vec<(String, EntryKind)>, usize)>; 2] {
+        [false, true].map(|threaded| {
+            read_stream_with(gz, true, 0, "sha256:test", &|_, _| true, limits, None, threaded).map(|(r, rest)| (paths(&r.ops), rest.len()))
+        })
+    }
+
+    #[test]
+    fn a_threaded_inflate_reads_and_fails_exactly_as_the_plain_one() {
+        // Several inflater blocks of content, so the channel fills and the parser waits.
+        let big: Vec<u8> = (0..3 * INFLATE_BLOCK + 123).map(|i| (i * 7 % 251) as u8).collect();
+        let tar = [file("a", &big), file("b", b"x"), end()].concat();
+        let gz = gzip(&tar);
+        let [plain, threaded] = read_gzip_both_ways(&gz, &Limits::default());
+        let plain = plain.unwrap();
+        assert_eq!(plain.0, vec![("a".to_string(), EntryKind::File), ("b".to_string(), EntryKind::File)]);
+        assert_eq!(plain, threaded.unwrap(), "the same entries, and the blob read to its end");
+
+        // Broken streams: truncated, corrupted in the middle, a bomb past the limit.
+        let truncated = &gz[..gz.len() / 2];
+        let mut corrupt = gz.clone();
+        let mid = corrupt.len() / 2;
+        corrupt[mid..mid + 64].fill(0xff);
+        let bomb = gzip(&[tar.clone(), vec![0u8; 8 << 20]].concat());
+        let small = Limits { max_bytes: 1 << 20, ..Limits::default() };
+        for (what, gz, limits, kind) in [
+            ("truncated", truncated, Limits::default(), ErrorKind::InvalidLayer),
+            ("corrupt", &corrupt[..], Limits::default(), ErrorKind::InvalidLayer),
+            ("bomb", &bomb[..], small, ErrorKind::LimitExceeded),
+        ] {
+            let [plain, threaded] = read_gzip_both_ways(gz, &limits);
+            let (plain, threaded) = (plain.unwrap_err(), threaded.unwrap_err());
+            assert_eq!(plain.kind(), kind, "{what}: {plain}");
+            assert_eq!(threaded.kind(), kind, "{what}: {threaded}");
+        }
+    }
+
+    #[test]
+    fn large_wanted_files_are_precompressed_as_they_are_read() {
+        let size = precompress::MIN_FILE as usize + 1000;
+        let large: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+        let tar = [file("small", b"s"), file("large", &large), end()].concat();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let pre = Precompressor::new(6).unwrap();
+            let (read, _) = read_stream_with(&tar[..], false, 3, "sha256:test", &|_, _| true, &Limits::default(), Some(&pre), false).unwrap();
+            pre.finish().unwrap();
+            let offset = read.ops.iter().find_map(|op| match op {
+                Op::Add { path, data: DataRef::Spool { layer: 3, offset }, .. } if path == "large" => Some(*offset),
+                _ => None,
+            });
+            let offset = offset.expect("the large file is spooled");
+            // Only the large file was compressed, whole, in the writer's chunks.
+            assert!(pre.take((3, 0), 1).is_none(), "the small file is left to the writer");
+            let segments = pre.take((3, offset), precompress::chunk_count(size as u64)).expect("every chunk is there");
+            let mut raw = flate2::Decompress::new(false);
+            let mut back = Vec::with_capacity(size + 1024);
+            for s in &segments {
+                let bytes = pre.read(s).unwrap();
+                raw.decompress_vec(&bytes, &mut back, flate2::FlushDecompress::Sync).unwrap();
+            }
+            assert!(back == large, "the chunks inflate, in order, to the file");
+            assert_eq!(segments.iter().map(|s| s.crc.amount() as usize).sum::<usize>(), size);
+        });
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-/// The stages a compose reports progress for, in order.
+/// The stages a compose reports progress for, in order, except that the base's and the
+/// artifacts' layers are read at the same time, so their reports interleave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum Stage {

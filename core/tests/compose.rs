@@ -849,6 +849,53 @@ fn same_inputs_and_any_job_count_give_the_same_digest() {
 }
 
 #[test]
+fn large_files_and_layers_give_the_same_digest_for_any_job_count() {
+    // Files from 4 MiB on are compressed while they are read, and layers from 8 MiB on
+    // are inflated on a thread of their own: neither may change a byte of the output.
+    let fx = Fx::new();
+    let base = fx.image("base", &base_image());
+    let noisy = |seed: u64, len: usize| -> Vec<u8> {
+        let mut x = seed;
+        (0..len).map(|i| { x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); if i % 2 == 0 { (x >> 56) as u8 } else { b'a' + (i % 7) as u8 } }).collect()
+    };
+    let big = noisy(1, (9 << 20) + 4321);
+    let other = noisy(2, (5 << 20) + 1);
+    let art = fx.image("big", &image_of(vec![layer(vec![
+        Entry::dir("/opt"),
+        Entry::file("/opt/a-small", "small"),
+        Entry::file("/opt/big.bin", big.clone()),
+        Entry::file("/opt/m-small", "between"),
+        Entry::file("/opt/other.bin", other.clone()),
+        Entry::file("/opt/skipped.bin", noisy(3, 5 << 20)),
+    ])]));
+    let mut digests = BTreeSet::new();
+    for (i, jobs) in [1usize, 2, 3].into_iter().enumerate() {
+        let out = format!("oci:{}", fx.path(&format!("out{i}")).display());
+        let report = compose(&spec(&base, &[(&art, &["/opt/**"], &["/opt/skipped.bin"])], &out), &options(jobs)).unwrap();
+        digests.insert(report.manifest_digest.clone());
+        let listed = files(&out);
+        assert!(listed.contains_key("/opt/big.bin") && listed.contains_key("/opt/other.bin") && !listed.contains_key("/opt/skipped.bin"));
+    }
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    // The content itself, read back through a standard decoder.
+    let report = compose(&spec(&base, &[(&art, &["/opt/**"], &["/opt/skipped.bin"])], &format!("oci:{}", fx.path("check").display())), &options(2)).unwrap();
+    let last = report.layers.last().unwrap();
+    let gz = fs::read(blob_path(&fx.path("check"), &last.digest)).unwrap();
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap();
+    let mut archive = tar::Archive::new(&tar[..]);
+    let mut found = BTreeMap::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        found.insert(entry.path().unwrap().to_string_lossy().into_owned(), data);
+    }
+    assert!(found["opt/big.bin"] == big && found["opt/other.bin"] == other);
+    assert_eq!(found["opt/m-small"], b"between");
+}
+
+#[test]
 fn an_existing_output_layout_keeps_its_other_tags() {
     let fx = Fx::new();
     let (base, art) = tools_fixture(&fx);

@@ -13,12 +13,15 @@ use std::io::{self, Write};
 use crate::digest::HashingWriter;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
-use crate::layer::open_data;
+use crate::layer::{open_data, DataRef};
 use crate::layout::LayoutWriter;
 use crate::merge::OutNode;
 
 pub(crate) mod archive;
 mod pgzip;
+pub(crate) mod precompress;
+
+use precompress::Precompressor;
 
 /// Keeps path order, except that the paths of a hardlinked file that sort before its
 /// original (the path that was not itself a hardlink entry) are moved to just after it,
@@ -69,7 +72,8 @@ pub(crate) struct WrittenLayer {
 }
 
 /// Writes `nodes` (sorted by path) as one tar+gzip layer blob staged in `out`.
-/// `tick` is called after each entry and returns false to cancel.
+/// `tick` is called after each entry and returns false to cancel. Files that `pre`
+/// compressed while the artifacts were read are spliced in rather than compressed again.
 ///
 /// # Errors
 /// [`Error::Io`] for write failures, [`Error::Cancelled`] when `tick` says so.
@@ -77,6 +81,7 @@ pub(crate) fn write_layer<'a>(
     nodes: impl Iterator<Item = (&'a String, &'a OutNode)>,
     whiteouts: &[String],
     spools: &[Option<File>],
+    pre: Option<&Precompressor>,
     level: u32,
     out: &std::sync::Mutex<LayoutWriter>,
     tick: &mut dyn FnMut(u64) -> bool,
@@ -149,7 +154,14 @@ pub(crate) fn write_layer<'a>(
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(meta.size);
                 let reader = open_data(&node.data, meta.size, spools, path)?;
-                builder.append_data(&mut header, path, reader).map_err(io_err(path))?;
+                let segments = match (&node.data, pre) {
+                    (DataRef::Spool { layer, offset }, Some(pre)) if meta.size >= precompress::MIN_FILE => pre.take((*layer, *offset), precompress::chunk_count(meta.size)).map(|s| (pre, s)),
+                    _ => None,
+                };
+                match segments {
+                    Some((pre, segments)) => append_spliced(&mut builder, &mut header, path, reader, meta.size, pre, segments).map_err(io_err(path))?,
+                    None => builder.append_data(&mut header, path, reader).map_err(io_err(path))?,
+                }
                 content_bytes += meta.size;
                 if node.inode != u64::MAX {
                     first_of_inode.insert(node.inode, path.to_string());
@@ -190,6 +202,42 @@ pub(crate) fn write_layer<'a>(
     Ok(WrittenLayer { digest, diff_id, size, entries, content_bytes })
 }
 
+/// Appends a regular file whose content `pre` already compressed: the header goes
+/// through tar-rs as usual, the raw content only through the diff_id's hasher, the
+/// compressed chunks straight into the gzip stream, and the padding as usual.
+fn append_spliced<W: Write>(
+    builder: &mut tar::Builder<HashingWriter<pgzip::ParallelGzip<W>>>,
+    header: &mut tar::Header,
+    path: &str,
+    mut raw: impl io::Read,
+    size: u64,
+    pre: &Precompressor,
+    segments: Vec<precompress::Segment>,
+) -> io::Result<()> {
+    // tar-rs pads after the bytes it copies itself, none here: this writes the header
+    // (with any long-name entry before it) and nothing else. A test below checks it.
+    builder.append_data(header, path, io::empty())?;
+    let out = builder.get_mut();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut tail: Vec<u8> = Vec::with_capacity(2 * pgzip::WINDOW + buf.len());
+    let mut left = size;
+    while left > 0 {
+        let want = (buf.len() as u64).min(left) as usize;
+        let n = raw.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "content ended early"));
+        }
+        out.hash_only(&buf[..n]);
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 2 * pgzip::WINDOW {
+            tail.drain(..tail.len() - pgzip::WINDOW);
+        }
+        left -= n as u64;
+    }
+    out.get_mut().splice(segments.into_iter().map(|s| pre.read(&s).map(|bytes| (bytes, s.crc))), &tail)?;
+    let pad = (512 - size % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize])
+}
 
 #[cfg(test)]
 mod tests {
@@ -204,12 +252,81 @@ mod tests {
         let node = OutNode { meta: Metadata::directory(0), data: DataRef::None, inode: 1, artifact: Some(0), selected: true, needed_by: None, custom: false, hardlink: false };
         for name in ["etc/.wh.passwd", ".wh..wh..opq", "a/.wh.x/b"] {
             let key = name.to_string();
-            let err = write_layer(std::iter::once((&key, &node)), &[], &[], 1, &writer, &mut |_| true).map(|_| ()).unwrap_err();
+            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, 1, &writer, &mut |_| true).map(|_| ()).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{name}: {err}");
         }
         // Real whiteouts still are.
         let key = "etc".to_string();
-        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], 1, &writer, &mut |_| true).unwrap();
+        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, 1, &writer, &mut |_| true).unwrap();
         assert_eq!(layer.entries, 2);
+    }
+
+    /// The staged blob of `digest`, wherever the writer staged it under `root`.
+    fn staged_blob(root: &std::path::Path, digest: &str) -> Vec<u8> {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        let staging = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(".ocicompose-staging-")).unwrap();
+        std::fs::read(staging.join(hex)).unwrap()
+    }
+
+    #[test]
+    fn precompressed_files_are_spliced_into_the_same_tar() {
+        use std::io::Read;
+        use std::os::unix::fs::FileExt;
+        let size = precompress::MIN_FILE as usize + 3 * 1024 + 17;
+        let content: Vec<u8> = (0..size).map(|i| ((i / 7) % 251) as u8).collect();
+        let spool = tempfile::tempfile().unwrap();
+        spool.write_all_at(&content, 0).unwrap();
+        let spools = [Some(spool)];
+        // A name over 100 bytes: tar-rs writes a GNU long-name entry before the header.
+        let long = format!("opt/{}/data.bin", "d".repeat(120));
+        let file = OutNode {
+            meta: Metadata { kind: EntryKind::File, mode: 0o644, uid: 0, gid: 0, size: size as u64, mtime: 0, link_target: None, device: None, xattrs: vec![] },
+            data: DataRef::Spool { layer: 0, offset: 0 },
+            inode: 7,
+            artifact: Some(0),
+            selected: true,
+            needed_by: None,
+            custom: false,
+            hardlink: false,
+        };
+        let small = OutNode { meta: Metadata { size: 3, ..file.meta.clone() }, data: DataRef::Inline(std::sync::Arc::new(b"abc".to_vec())), inode: 8, ..file.clone() };
+        let small2 = OutNode { inode: 9, ..small.clone() };
+        let (before, after) = ("opt".to_string(), "zz".to_string());
+        let nodes = [(&before, &small), (&long, &file), (&after, &small2)];
+
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (plain, spliced, root, _writer) = pool.install(|| {
+            let root = tmp.path().join("out");
+            let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
+            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, 6, &writer, &mut |_| true).unwrap();
+            let pre = Precompressor::new(6).unwrap();
+            let mut chunker = precompress::FileChunker::new(&pre, (0, 0));
+            chunker.push(&content).unwrap();
+            chunker.finish().unwrap();
+            pre.finish().unwrap();
+            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), 6, &writer, &mut |_| true).unwrap();
+            assert!(pre.take((0, 0), precompress::chunk_count(size as u64)).is_none(), "the writer used the chunks");
+            (plain, spliced, root, writer) // the writer keeps its staging folder
+        });
+        // The same tar inside (so the same diff_id), compressed differently.
+        assert_eq!(plain.diff_id, spliced.diff_id);
+        assert_ne!(plain.digest, spliced.digest);
+        let gz = staged_blob(&root, &spliced.digest);
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap(); // checks CRC and length
+        assert_eq!(crate::digest::sha256_of(&tar), spliced.diff_id);
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            seen.push((entry.path().unwrap().to_string_lossy().into_owned(), data.len()));
+            if data.len() == size {
+                assert!(data == content);
+            }
+        }
+        assert_eq!(seen, vec![("opt".to_string(), 3), (long.clone(), size), ("zz".to_string(), 3)]);
     }
 }
