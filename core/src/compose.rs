@@ -699,8 +699,8 @@ fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Resul
                     ops
                 }
                 None => {
+                    // (read_layer records the verified blob itself.)
                     let ops = layer::read_layer(l, BASE_LAYER_ID + i, &|_, _| false, limits)?.ops;
-                    mark_verified(&whole_file);
                     crate::cache::store(&digest, &ops);
                     ops
                 }
