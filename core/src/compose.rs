@@ -28,7 +28,7 @@ use crate::entry::EntryKind;
 use crate::report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
 use crate::select::Selection;
 use crate::source::{self, Image, LayerBlob, PlatformWanted};
-use crate::spec::ComposeSpec;
+use crate::spec::{ComposeSpec, LayerCompressionSpec};
 use crate::tree::{Node, Strictness, Tree};
 use crate::warn::{self, RuntimePaths};
 use crate::warning::{Level, Warning, WarningCode};
@@ -257,8 +257,8 @@ struct Prepared {
     warnings: Vec<Warning>,
     replaced: BTreeSet<String>,
     spools: Vec<Option<File>>,
-    /// Large selected files, compressed while they were read.
-    pre: Arc<Precompressor>,
+    /// Large selected files, compressed while they were read (gzip layers only).
+    pre: Option<Arc<Precompressor>>,
     config: serde_json::Value,
     generated_mtime: u64,
 }
@@ -430,11 +430,16 @@ fn prepare(spec: &ComposeSpec, plan: &Plan, platform: Option<&str>, options: &Co
     // artifacts' with the content their rules select spooled.
     // Both at once: the base's side is mostly serial (applying its layers to one tree),
     // and runs in the gaps the artifacts' decompression leaves on the pool.
-    let pre = Precompressor::new(spec.compression_level.unwrap_or(6)).map_err(Error::io("create spool file in", std::env::temp_dir()))?;
-    let (base_tree, artifacts_read) = rayon::join(|| read_base(&base, &plan.limits, progress), || read_artifacts(&artifacts, plan, &pre, progress));
+    let pre = match new_layer_level(spec) {
+        Some(level) => Some(Precompressor::new(level).map_err(Error::io("create spool file in", std::env::temp_dir()))?),
+        None => None,
+    };
+    let (base_tree, artifacts_read) = rayon::join(|| read_base(&base, &plan.limits, progress), || read_artifacts(&artifacts, plan, pre.as_ref(), progress));
     let base_tree = base_tree?;
     let (artifact_trees, mut spools) = artifacts_read?;
-    pre.finish().map_err(Error::io("write spool in", std::env::temp_dir()))?;
+    if let Some(pre) = &pre {
+        pre.finish().map_err(Error::io("write spool in", std::env::temp_dir()))?;
+    }
 
     let generated_mtime = generated_time(options, &base_config);
     let pairs: Vec<ArtifactTree<'_>> = artifact_trees
@@ -594,8 +599,17 @@ struct WrittenImage {
     stats: Stats,
 }
 
+/// The gzip level of new layers, `None` for plain tar layers.
+fn new_layer_level(spec: &ComposeSpec) -> Option<u32> {
+    match spec.layer_compression {
+        Some(LayerCompressionSpec::None) => None,
+        Some(LayerCompressionSpec::Gzip) | None => Some(spec.compression_level.unwrap_or(6)),
+    }
+}
+
 fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, carry_base: bool, progress: &Progress) -> Result<WrittenImage> {
-    let level = spec.compression_level.unwrap_or(6);
+    let level = new_layer_level(spec);
+    let new_media_type = if level.is_some() { MediaType::ImageLayerGzip } else { MediaType::ImageLayer };
     let groups = layer_groups(&p.merged, &p.whiteouts, spec.layer_per_artifact, spec.artifacts.len());
     let total_entries: u64 = groups.iter().map(|g| (g.1.len() + g.2.len()) as u64).sum();
     let mut written = Vec::new();
@@ -603,7 +617,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, c
     for (group, keys, whiteouts) in &groups {
         let mut tick = |n: u64| progress.report(Stage::WriteLayer, done + n, total_entries).is_ok();
         let nodes = keys.iter().map(|k| p.merged.get_key_value(k).expect("grouped keys come from the merge"));
-        let layer = write::write_layer(nodes, whiteouts, &p.spools, Some(&p.pre), level, writer, &mut tick)?;
+        let layer = write::write_layer(nodes, whiteouts, &p.spools, p.pre.as_deref(), level, writer, &mut tick)?;
         done += layer.entries;
         written.push((*group, layer));
     }
@@ -621,7 +635,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, c
     let (config_digest, config_size) = writer.lock().expect("layout writer lock").stage_bytes(&config_bytes)?;
     let mut layer_descs: Vec<Descriptor> = p.base.layers.iter().map(oci_layer_descriptor).collect();
     for (_, l) in &written {
-        layer_descs.push(descriptor(MediaType::ImageLayerGzip, &l.digest, l.size, None));
+        layer_descs.push(descriptor(new_media_type.clone(), &l.digest, l.size, None));
     }
     let mut annotations: HashMap<String, String> = spec.annotations.clone().into_iter().collect();
     annotations.insert(BASE_DIGEST.to_string(), p.base.manifest_digest.clone());
@@ -654,7 +668,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, c
         .collect();
     let mut stats = Stats { base_layers, ..Stats::default() };
     for (_, l) in &written {
-        layers.push(LayerReport { digest: l.digest.clone(), diff_id: l.diff_id.clone(), size: l.size, media_type: MediaType::ImageLayerGzip.to_string(), new: true });
+        layers.push(LayerReport { digest: l.digest.clone(), diff_id: l.diff_id.clone(), size: l.size, media_type: new_media_type.to_string(), new: true });
         stats.entries += l.entries;
         stats.content_bytes += l.content_bytes;
         stats.new_layer_bytes += l.size;
@@ -727,7 +741,7 @@ fn read_base(base: &Image, limits: &layer::Limits, progress: &Progress) -> Resul
 /// Inode numbers of each input start at a multiple of this, so they never collide.
 const INODE_SPACE: u64 = 1 << 40;
 
-fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, pre: &Arc<Precompressor>, progress: &Progress) -> Result<(Vec<Tree>, Vec<Option<File>>)> {
+fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, pre: Option<&Arc<Precompressor>>, progress: &Progress) -> Result<(Vec<Tree>, Vec<Option<File>>)> {
     let mut jobs: Vec<(usize, &LayerBlob)> = Vec::new();
     for (i, a) in artifacts.iter().enumerate() {
         if let ArtifactSource::Image(img) = a {
@@ -741,7 +755,7 @@ fn read_artifacts(artifacts: &[ArtifactSource], plan: &Plan, pre: &Arc<Precompre
         .enumerate()
         .map(|(id, (artifact, blob))| {
             let selection = &plan.artifacts[*artifact].1;
-            let read = layer::read_layer_with(blob, id, &|_, path| selection.is_selected(path), &plan.limits, Some(pre))?;
+            let read = layer::read_layer_with(blob, id, &|_, path| selection.is_selected(path), &plan.limits, pre)?;
             progress.report(Stage::ReadArtifacts, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
             Ok(read)
         })

@@ -41,7 +41,7 @@ pub use reference::{ImageRef, Selector};
 pub use registry::PushStats;
 pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
 
-pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LimitsSpec, RequireSpec, UserSpec};
+pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
 
 /// The library's version, as Cargo knows it.

@@ -54,6 +54,11 @@ pub struct ComposeSpec {
     /// gzip level of the new layer(s), 0 to 9 (default 6, as gzip and pigz).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression_level: Option<u32>,
+    /// How the new layer(s) are stored: `gzip` (the default) or `none` (a plain tar,
+    /// media type `application/vnd.oci.image.layer.v1.tar`: no compression cost, for a
+    /// registry or store that compresses on its own, or a local layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_compression: Option<LayerCompressionSpec>,
     /// Files placed in the new layer (not run), after the artifacts and winning over them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileSpec>,
@@ -114,6 +119,28 @@ pub struct ArtifactSpec {
     /// Overrides the spec-wide `resolve_base_symlinks` for this artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_base_symlinks: Option<bool>,
+}
+
+/// How new layers are stored (the spec's `layer_compression`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LayerCompressionSpec {
+    /// `tar+gzip`, compressed on every core (the default).
+    Gzip,
+    /// A plain `tar`.
+    None,
+}
+
+impl TryFrom<String> for LayerCompressionSpec {
+    type Error = String;
+
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        match value.as_str() {
+            "gzip" => Ok(LayerCompressionSpec::Gzip),
+            "none" => Ok(LayerCompressionSpec::None),
+            other => Err(format!("layer_compression `{other}` is not known: use `gzip` (the default) or `none` (a plain tar)")),
+        }
+    }
 }
 
 /// Limits that stop a hostile layer (a decompression bomb, a tar of endless entries)
@@ -386,6 +413,9 @@ impl ComposeSpec {
             if level > 9 {
                 return Err(Error::spec("compression_level", format!("{level} is not a gzip level (0 to 9)")));
             }
+            if self.layer_compression == Some(LayerCompressionSpec::None) {
+                return Err(Error::spec("compression_level", "is a gzip level, and layer_compression is `none`; leave one of them out"));
+            }
         }
         for (field, value) in [("limits.max_layer_bytes", self.limits.max_layer_bytes), ("limits.max_layer_entries", self.limits.max_layer_entries)] {
             if value == Some(0) {
@@ -536,6 +566,8 @@ mod tests {
             (r#"{"base": "oci:b", "output": "oci:o", "tag": "-x"}"#, "tag"),
             (r#"{"base": "oci:b", "output": "oci:o", "tag_suffix": "a b"}"#, "tag_suffix"),
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 11}"#, "compression_level"),
+            (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 6, "layer_compression": "none"}"#, "compression_level"),
+            (r#"{"base": "oci:b", "output": "oci:o", "layer_compression": "zstd"}"#, "layer_compression"),
             (r#"{"base": "oci:b", "output": "oci:o""#, "line 1"),
         ];
         for (text, field) in cases {

@@ -896,6 +896,32 @@ fn large_files_and_layers_give_the_same_digest_for_any_job_count() {
 }
 
 #[test]
+fn layer_compression_none_writes_a_plain_tar_layer() {
+    let fx = Fx::new();
+    let (base, art) = tools_fixture(&fx);
+    let mut s = spec(&base, &[(&art, &["/usr/bin/**"], &[])], &fx.out());
+    s.layer_compression = Some(ocicompose::LayerCompressionSpec::None);
+    let plain = run(&s);
+    let new = plain.layers.last().unwrap();
+    assert!(new.new);
+    assert_eq!(new.media_type, "application/vnd.oci.image.layer.v1.tar");
+    assert_eq!(new.digest, new.diff_id, "an uncompressed layer's digest is its diff_id");
+    let blob = fs::read(blob_path(&fx.path("out"), &new.digest)).unwrap();
+    let mut archive = tar::Archive::new(&blob[..]);
+    let names: Vec<String> = archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n == "usr/bin/tool"), "{names:?}");
+    let manifest = read_json(&blob_path(&fx.path("out"), &plain.manifest_digest));
+    assert_eq!(manifest["layers"].as_array().unwrap().last().unwrap()["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+    // The same files as the gzip default, which is another layer with the same diff_id.
+    s.layer_compression = None;
+    s.output = format!("oci:{}", fx.path("gz").display());
+    let gz = run(&s);
+    assert_eq!(gz.layers.last().unwrap().diff_id, new.diff_id);
+    assert_ne!(gz.layers.last().unwrap().digest, new.digest);
+    assert_eq!(files(&format!("{}:out", s.output)), files(&format!("{}:out", fx.out())));
+}
+
+#[test]
 fn an_existing_output_layout_keeps_its_other_tags() {
     let fx = Fx::new();
     let (base, art) = tools_fixture(&fx);

@@ -71,7 +71,8 @@ pub(crate) struct WrittenLayer {
     pub content_bytes: u64,
 }
 
-/// Writes `nodes` (sorted by path) as one tar+gzip layer blob staged in `out`.
+/// Writes `nodes` (sorted by path) as one tar+gzip layer blob staged in `out`, gzip at
+/// `level`, or a plain tar when `level` is `None`.
 /// `tick` is called after each entry and returns false to cancel. Files that `pre`
 /// compressed while the artifacts were read are spliced in rather than compressed again.
 ///
@@ -82,7 +83,7 @@ pub(crate) fn write_layer<'a>(
     whiteouts: &[String],
     spools: &[Option<File>],
     pre: Option<&Precompressor>,
-    level: u32,
+    level: Option<u32>,
     out: &std::sync::Mutex<LayoutWriter>,
     tick: &mut dyn FnMut(u64) -> bool,
 ) -> Result<WrittenLayer> {
@@ -101,7 +102,10 @@ pub(crate) fn write_layer<'a>(
     let tmp = out.lock().expect("layout writer lock").temp_file()?;
     let file = tmp.reopen().map_err(Error::io("open", tmp.path()))?;
     let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-    let gz = pgzip::ParallelGzip::new(compressed, level).map_err(Error::io("write", tmp.path()))?;
+    let gz = match level {
+        Some(level) => pgzip::ParallelGzip::new(compressed, level).map_err(Error::io("write", tmp.path()))?,
+        None => pgzip::ParallelGzip::plain(compressed),
+    };
     let uncompressed = HashingWriter::new(gz);
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Complete);
@@ -252,12 +256,12 @@ mod tests {
         let node = OutNode { meta: Metadata::directory(0), data: DataRef::None, inode: 1, artifact: Some(0), selected: true, needed_by: None, custom: false, hardlink: false };
         for name in ["etc/.wh.passwd", ".wh..wh..opq", "a/.wh.x/b"] {
             let key = name.to_string();
-            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, 1, &writer, &mut |_| true).map(|_| ()).unwrap_err();
+            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, Some(1), &writer, &mut |_| true).map(|_| ()).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{name}: {err}");
         }
         // Real whiteouts still are.
         let key = "etc".to_string();
-        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, 1, &writer, &mut |_| true).unwrap();
+        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, Some(1), &writer, &mut |_| true).unwrap();
         assert_eq!(layer.entries, 2);
     }
 
@@ -299,13 +303,13 @@ mod tests {
         let (plain, spliced, root, _writer) = pool.install(|| {
             let root = tmp.path().join("out");
             let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
-            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, 6, &writer, &mut |_| true).unwrap();
+            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, Some(6), &writer, &mut |_| true).unwrap();
             let pre = Precompressor::new(6).unwrap();
             let mut chunker = precompress::FileChunker::new(&pre, (0, 0));
             chunker.push(&content).unwrap();
             chunker.finish().unwrap();
             pre.finish().unwrap();
-            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), 6, &writer, &mut |_| true).unwrap();
+            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), Some(6), &writer, &mut |_| true).unwrap();
             assert!(pre.take((0, 0), precompress::chunk_count(size as u64)).is_none(), "the writer used the chunks");
             (plain, spliced, root, writer) // the writer keeps its staging folder
         });
