@@ -2,7 +2,8 @@
 //! registry's `WWW-Authenticate` header asks for.
 //!
 //! Credentials are looked up as podman and skopeo do (containers-auth.json(5)):
-//! `$REGISTRY_AUTH_FILE` when set, else `$XDG_RUNTIME_DIR/containers/auth.json`,
+//! `$REGISTRY_AUTH_FILE` when set, else `$XDG_RUNTIME_DIR/containers/auth.json` (without
+//! that variable `/run/containers/UID/auth.json`, where `podman login` writes as root),
 //! `$HOME/.config/containers/auth.json`, then Docker's `$DOCKER_CONFIG/config.json`
 //! (default `~/.docker/config.json`). The first file with an entry for the registry
 //! wins. Secrets never reach a message: [`Credentials`] prints as its source only.
@@ -40,8 +41,15 @@ fn auth_files() -> Vec<PathBuf> {
         return vec![PathBuf::from(file)];
     }
     let mut files = Vec::new();
-    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        files.push(PathBuf::from(run).join("containers/auth.json"));
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(run) => files.push(PathBuf::from(run).join("containers/auth.json")),
+        // Where podman and skopeo keep it without XDG_RUNTIME_DIR (root, services).
+        None => {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(me) = std::fs::metadata("/proc/self") {
+                files.push(PathBuf::from(format!("/run/containers/{}/auth.json", me.uid())));
+            }
+        }
     }
     let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(home) = &home {
