@@ -293,6 +293,10 @@ func TestErrorsHaveTheirStatus(t *testing.T) {
 		{"negative jobs", func() error { _, err := Compose(`{"base": "oci:b", "output": "oci:o"}`, WithJobs(-1)); return err }, ErrInvalidArgument},
 		{"no transport", func() error { _, err := ListFiles("no-transport", ""); return err }, ErrReference},
 		{"docker-daemon transport", func() error { _, err := Inspect("docker-daemon:debian:12", ""); return err }, ErrUnsupported},
+		{"unreachable registry", func() error {
+			_, err := Compose(`{"base": "docker://127.0.0.1:1/lib/base:1", "tls_verify": false, "output": "docker://127.0.0.1:1/app/x:1"}`)
+			return err
+		}, ErrRegistry},
 		{"missing layout", func() error { _, err := ListFiles(missingLayout, ""); return err }, ErrNotFound},
 	}
 	for _, c := range cases {

@@ -618,6 +618,25 @@ static void test_limit_exceeded(void) {
     free(dir);
 }
 
+/* A docker:// reference to a registry that is not there: a registry error naming it
+ * (after the retries), and the status has its name. */
+static void test_registry_unreachable(void) {
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    const char *json = "{\"base\": \"docker://127.0.0.1:1/lib/base:1\", \"tls_verify\": false, "
+                       "\"output\": \"docker://127.0.0.1:1/app/x:1\"}";
+    CHECK_STATUS(ocicompose_spec_from_json(json, NULL, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, NULL, &result, &err), err, OCICOMPOSE_STATUS_REGISTRY);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "127.0.0.1:1") != NULL);
+    CHECK(strcmp(ocicompose_status_name(OCICOMPOSE_STATUS_REGISTRY), "registry") == 0);
+    CHECK(strcmp(ocicompose_status_name(OCICOMPOSE_STATUS_AUTH), "auth") == 0);
+    CHECK(result == NULL);
+    ocicompose_result_free(result); /* NULL unless a check above failed */
+    ocicompose_error_free(err);
+    ocicompose_spec_free(spec);
+}
+
 /* Several threads compose at once, sharing one options object; each gets the image. */
 #define THREADS 3
 struct thread_job {
@@ -691,6 +710,7 @@ static const struct test tests[] = {
     {"io_error", test_io_error},
     {"requirement_failed", test_requirement_failed},
     {"limit_exceeded", test_limit_exceeded},
+    {"registry_unreachable", test_registry_unreachable},
     {"threads", test_threads},
 };
 
