@@ -135,7 +135,7 @@ struct ComposeArgs {
 
 #[derive(Args)]
 struct LsArgs {
-    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] or dir:DIR.
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG], dir:DIR or docker://HOST/REPO[:TAG] (HTTPS).
     #[arg(value_name = "REF")]
     reference: String,
     /// Show type, mode, owner, size and link target.
@@ -148,7 +148,7 @@ struct LsArgs {
 
 #[derive(Args)]
 struct InspectArgs {
-    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REPO:TAG].
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] or docker://HOST/REPO[:TAG] (HTTPS).
     #[arg(value_name = "REF")]
     reference: String,
     /// The platform to pick from an image index, os/arch[/variant].

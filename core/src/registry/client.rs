@@ -149,6 +149,13 @@ impl Client {
                         return Err(self.auth_error(format!("{what}: access denied (403); the account may not {}", if scope.contains("push") { "push to this repository" } else { "pull this repository" })));
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        // A registry that says how long to wait (in seconds, up to a
+                        // minute) is obeyed, instead of the backoff.
+                        let wait = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok()).filter(|s| *s <= 60);
+                        if let (Some(secs), true) = (wait, retry && attempt < ATTEMPTS) {
+                            std::thread::sleep(Duration::from_secs(secs));
+                            continue;
+                        }
                         format!("{what}: HTTP {status}")
                     } else {
                         return Ok(resp);
@@ -489,6 +496,23 @@ mod tests {
         let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(b"x".to_vec())), 1)) };
         client.upload("a", &digest::sha256_of(b"x"), &open, None).unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![String::new()]);
+    }
+
+    #[test]
+    fn a_rate_limited_request_waits_as_long_as_the_registry_asks() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let port = serve(move |_, _, _| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                return (429, vec![("Retry-After".into(), "1".into())], Vec::new());
+            }
+            (200, vec![], MANIFEST.to_vec())
+        });
+        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(client.manifest("a", "1").unwrap().0, MANIFEST);
+        assert!(started.elapsed() >= std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]
