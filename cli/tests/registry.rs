@@ -439,3 +439,82 @@ fn a_base_in_another_registry_is_streamed_across_and_several_platforms_push_an_i
     }
     run_ok(Command::new("skopeo").args(["copy", "-q", "--all", "--src-tls-verify=false", &format!("docker://{s}/app/multi:v1"), &format!("oci:{}:v1", path_text(&tmp.path().join("multi-pulled")))])).unwrap();
 }
+
+/// The real corpus's `images/` folder, or `None` (with the reason printed).
+fn corpus() -> Option<PathBuf> {
+    let root = match std::env::var_os("OCICOMPOSE_CORPUS") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.corpus"),
+    };
+    let images = root.join("images");
+    for name in ["debian-base", "tools"] {
+        if !images.join(name).join("index.json").is_file() {
+            eprintln!("skipped: the real corpus is not at {} ({name} is missing); `bash tests/run.sh` builds it", images.display());
+            return None;
+        }
+    }
+    Some(images)
+}
+
+/// The "done when", as a test: Debian and jq from a registry, composed into the
+/// same registry with docker:// references only, moving only the new layer; podman
+/// pulls the result from the registry and runs jq in it.
+#[test]
+fn debian_and_jq_composed_in_the_registry_run_in_podman() {
+    let Some(corpus) = corpus() else { return };
+    if !tools_present() {
+        return;
+    }
+    let root = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")));
+    let podman_ok = Command::new("sh").args(["-c", "command -v podman && command -v runc"]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::start(&tmp.path().join("reg"), None);
+    let h = reg.host();
+    for (name, tag, to) in [("debian-base", "bookworm", "library/debian:bookworm"), ("tools", "latest", "tools/jq:1")] {
+        run_ok(Command::new("skopeo").args(["copy", "-q", "--dest-tls-verify=false", &format!("oci:{}:{tag}", path_text(&corpus.join(name))), &format!("docker://{h}/{to}")])).unwrap();
+    }
+    let out = tmp.path().join("r.json");
+    let digest = run_ok(ocicompose(&tmp.path().join("cache"), &tmp.path().join("no-auth.json")).args([
+        "compose",
+        "--insecure",
+        "--base",
+        &format!("docker://{h}/library/debian:bookworm"),
+        "--artifact",
+        &format!("docker://{h}/tools/jq:1"),
+        "--include",
+        "/usr/bin/jq",
+        "--include",
+        "/usr/lib/x86_64-linux-gnu/libjq.so*",
+        "--include",
+        "/usr/lib/x86_64-linux-gnu/libonig.so*",
+        "--output",
+        &format!("docker://{h}/app/debian:bookworm_jq"),
+        "--report",
+        &path_text(&out),
+    ]))
+    .unwrap()
+    .trim()
+    .to_string();
+    let r = report(&out);
+    let base_layers = r["layers"].as_array().unwrap().iter().filter(|l| l["new"] == false).count() as u64;
+    assert_eq!(r["push"]["mounted_blobs"], base_layers, "{}", r["push"]);
+    assert_eq!(r["push"]["uploaded_blobs"], 2, "{}", r["push"]);
+    let new_bytes: u64 = r["layers"].as_array().unwrap().iter().filter(|l| l["new"] == true).map(|l| l["size"].as_u64().unwrap()).sum();
+    assert!(r["push"]["uploaded_bytes"].as_u64().unwrap() < new_bytes + (64 << 10), "{}", r["push"]);
+    assert_eq!(skopeo_digest(&format!("docker://{h}/app/debian:bookworm_jq"), None).unwrap(), digest);
+    if root != Some(true) || !podman_ok {
+        eprintln!("skipped the podman run: needs root, podman and runc");
+        return;
+    }
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(tmp.path().join("storage")).arg("--runroot").arg(tmp.path().join("run"));
+        c.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc", "--events-backend", "file"]);
+        c
+    };
+    run_ok(podman().args(["pull", "-q", "--tls-verify=false", &format!("docker://{h}/app/debian:bookworm_jq")])).unwrap();
+    let digests = run_ok(podman().args(["images", "--format", "{{.Digest}}"])).unwrap();
+    assert!(digests.contains(&digest), "podman has {digests}, not {digest}");
+    let ran = run_ok(podman().args(["run", "--rm", "--pull", "never", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", &format!("{h}/app/debian:bookworm_jq"), "sh", "-c", "echo '{\"a\": [1, 2, 3]}' | jq -c '.a | map(. * 2)'"])).unwrap();
+    assert_eq!(ran.trim(), "[2,4,6]");
+}
