@@ -24,10 +24,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::entry::Metadata;
+use crate::entry::{EntryKind, Metadata, Xattr};
 use crate::layer::{DataRef, Op};
 
-const FORMAT: &str = "ocicompose-layer-index-v3";
+const FORMAT: &str = "ocicompose-layer-index-v4";
 const VERIFIED_FORMAT: &str = "ocicompose-verified-blob-v1";
 /// How many files of one digest are remembered (one per layout holding the blob).
 const MAX_STAMPS: usize = 8;
@@ -47,9 +47,25 @@ struct CachedLayer {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum CachedOp {
-    Add(String, Metadata, u64),
+    Add(String, CachedMeta, u64),
     Whiteout(String),
     Opaque(String),
+}
+
+/// [`Metadata`] as a JSON array: matching field names was a third of the loading.
+#[derive(Serialize, Deserialize)]
+struct CachedMeta(EntryKind, u32, u64, u64, u64, u64, Option<String>, Option<(u32, u32)>, Vec<Xattr>);
+
+impl From<&Metadata> for CachedMeta {
+    fn from(m: &Metadata) -> CachedMeta {
+        CachedMeta(m.kind, m.mode, m.uid, m.gid, m.size, m.mtime, m.link_target.clone(), m.device, m.xattrs.clone())
+    }
+}
+
+impl From<CachedMeta> for Metadata {
+    fn from(CachedMeta(kind, mode, uid, gid, size, mtime, link_target, device, xattrs): CachedMeta) -> Metadata {
+        Metadata { kind, mode, uid, gid, size, mtime, link_target, device, xattrs }
+    }
 }
 
 /// What identifies one version of a file: if any of it changed, so may the bytes.
@@ -168,7 +184,7 @@ pub(crate) fn load(digest: &str) -> Option<Vec<Op>> {
     // layer reader would have refused (`..`, not normalised) makes the entry unusable.
     let well_formed = |p: &str| crate::entry::normalize_path(p).is_ok_and(|n| n == p);
     let bad = cached.ops.iter().any(|op| match op {
-        CachedOp::Add(path, meta, _) => !well_formed(path) || path.is_empty() || (meta.kind == crate::entry::EntryKind::Hardlink && !meta.link_target.as_deref().is_some_and(well_formed)),
+        CachedOp::Add(path, meta, _) => !well_formed(path) || path.is_empty() || (meta.0 == EntryKind::Hardlink && !meta.6.as_deref().is_some_and(well_formed)),
         CachedOp::Whiteout(path) => !well_formed(path) || path.is_empty(),
         CachedOp::Opaque(path) => !well_formed(path),
     });
@@ -180,7 +196,7 @@ pub(crate) fn load(digest: &str) -> Option<Vec<Op>> {
             .ops
             .into_iter()
             .map(|op| match op {
-                CachedOp::Add(path, meta, ordinal) => Op::Add { path, meta, data: DataRef::None, ordinal },
+                CachedOp::Add(path, meta, ordinal) => Op::Add { path, meta: meta.into(), data: DataRef::None, ordinal },
                 CachedOp::Whiteout(path) => Op::Whiteout(path),
                 CachedOp::Opaque(path) => Op::Opaque(path),
             })
@@ -198,7 +214,7 @@ pub(crate) fn store(digest: &str, ops: &[Op]) {
         ops: ops
             .iter()
             .map(|op| match op {
-                Op::Add { path, meta, ordinal, .. } => CachedOp::Add(path.clone(), meta.clone(), *ordinal),
+                Op::Add { path, meta, ordinal, .. } => CachedOp::Add(path.clone(), meta.into(), *ordinal),
                 Op::Whiteout(p) => CachedOp::Whiteout(p.clone()),
                 Op::Opaque(p) => CachedOp::Opaque(p.clone()),
             })
@@ -210,7 +226,6 @@ pub(crate) fn store(digest: &str, ops: &[Op]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::EntryKind;
 
     #[test]
     fn round_trips_and_ignores_damage() {

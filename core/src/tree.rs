@@ -42,6 +42,10 @@ pub(crate) enum Strictness {
 pub(crate) struct Tree {
     pub nodes: BTreeMap<String, Node>,
     next_inode: u64,
+    /// A directory known to be in the tree, with all its ancestors: the parent of the
+    /// last entry put. Layers list siblings together, so most entries' parent is this
+    /// one and needs no lookup. Emptied by every removal.
+    last_dir: String,
 }
 
 /// Symlinks followed in one resolution before giving up (as Linux's 40).
@@ -51,7 +55,7 @@ impl Tree {
     /// An empty tree whose inode numbers start at `first_inode` (so trees of different
     /// inputs never share one).
     pub(crate) fn new(first_inode: u64) -> Tree {
-        Tree { nodes: BTreeMap::new(), next_inode: first_inode }
+        Tree { nodes: BTreeMap::new(), next_inode: first_inode, last_dir: String::new() }
     }
 
     /// Applies one layer's operations.
@@ -102,47 +106,56 @@ impl Tree {
     /// directory, and a directory replaced by a non-directory loses its children.
     pub(crate) fn put(&mut self, path: String, node: Node) {
         // Every node's ancestors are directories (only this function inserts), so a
-        // parent that is a directory means nothing to add: one lookup for nearly every
-        // entry, since layers list parents first. Otherwise look each one up without
-        // allocating, and allocate only to insert.
-        let parent_is_dir = match path.rfind('/') {
-            Some(i) => self.nodes.get(&path[..i]).is_some_and(|n| n.meta.is_dir()),
-            None => true,
-        };
-        for a in entry::ancestors(&path).filter(|_| !parent_is_dir) {
-            if self.nodes.get(a).is_some_and(|n| n.meta.is_dir()) {
-                continue;
+        // parent that is a directory means nothing to add: no lookup at all when it is
+        // the last entry's parent, one otherwise. Else each ancestor is looked up
+        // without allocating, and allocated only to be inserted.
+        if let Some(i) = path.rfind('/') {
+            let parent = &path[..i];
+            if self.last_dir != parent {
+                if !self.nodes.get(parent).is_some_and(|n| n.meta.is_dir()) {
+                    for a in entry::ancestors(&path) {
+                        if self.nodes.get(a).is_some_and(|n| n.meta.is_dir()) {
+                            continue;
+                        }
+                        let mtime = node.meta.mtime;
+                        let inode = self.next_inode;
+                        self.next_inode += 1;
+                        // A file there becomes a directory: it had no children to lose.
+                        self.nodes.insert(a.to_string(), Node { meta: Metadata::directory(mtime), data: DataRef::None, inode, implicit: true, hardlink: false });
+                    }
+                }
+                self.last_dir.clear();
+                self.last_dir.push_str(parent);
             }
-            let mtime = node.meta.mtime;
-            let inode = self.next_inode;
-            self.next_inode += 1;
-            self.nodes.insert(a.to_string(), Node { meta: Metadata::directory(mtime), data: DataRef::None, inode, implicit: true, hardlink: false });
         }
-        if !node.meta.is_dir() && self.has_children(&path) {
-            self.remove_children(&path);
+        // A new path has no children (they would need it as their directory); a
+        // directory replaced by something else loses them.
+        let is_dir = node.meta.is_dir();
+        match self.nodes.entry(path) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(node);
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let was_dir = e.get().meta.is_dir();
+                e.insert(node);
+                if was_dir && !is_dir {
+                    let key = e.key().clone();
+                    self.remove_children(&key);
+                }
+            }
         }
-        self.nodes.insert(path, node);
-    }
-
-    /// True when some entry lies under `dir`. Keys that sort between `dir` and its
-    /// children (`dir-x`, `dir.d`: `-` and `.` sort before `/`) are stepped over.
-    fn has_children(&self, dir: &str) -> bool {
-        use std::ops::Bound;
-        self.nodes
-            .range::<str, _>((Bound::Excluded(dir), Bound::Unbounded))
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(dir))
-            .any(|k| k.as_bytes().get(dir.len()) == Some(&b'/'))
     }
 
     /// Removes `path` and everything under it.
     pub(crate) fn remove_subtree(&mut self, path: &str) {
+        self.last_dir.clear();
         self.remove_children(path);
         self.nodes.remove(path);
     }
 
     /// Removes everything under `dir` (the empty string is the root).
     pub(crate) fn remove_children(&mut self, dir: &str) {
+        self.last_dir.clear();
         if dir.is_empty() {
             self.nodes.clear();
             return;
@@ -329,6 +342,24 @@ mod tests {
         assert_eq!(keys(&t), vec!["f", "f/inner", "p"]);
         assert!(t.nodes["f"].meta.is_dir() && t.nodes["f"].implicit);
         assert_eq!(t.nodes["p"].meta.kind, EntryKind::File);
+    }
+
+    #[test]
+    fn a_remembered_parent_is_forgotten_when_it_stops_being_a_directory() {
+        let mut t = Tree::new(0);
+        // Each op list is one layer; within it the parent of the last entry is remembered.
+        t.apply(vec![add("a", dir()), add("a/b", file(1)), add("a/c", file(1))], "l1", Strictness::Fail).unwrap();
+        // The directory becomes a file, then an entry under it arrives in the same layer:
+        // the file must turn back into a directory, not stay a file with a child.
+        t.apply(vec![add("a", file(2)), add("a/d", file(3))], "l2", Strictness::Fail).unwrap();
+        assert_eq!(keys(&t), vec!["a", "a/d"]);
+        assert!(t.nodes["a"].meta.is_dir() && t.nodes["a"].implicit);
+        // A whiteout of the remembered directory, then an entry under it.
+        t.apply(vec![add("a/e", file(4))], "l3", Strictness::Fail).unwrap();
+        t.remove_subtree("a");
+        t.apply(vec![add("a/f", file(5))], "l4", Strictness::Fail).unwrap();
+        assert_eq!(keys(&t), vec!["a", "a/f"]);
+        assert!(t.nodes["a"].meta.is_dir());
     }
 
     #[test]
