@@ -91,7 +91,7 @@ impl Bridge {
 /// * no spec, and its fields as keywords instead: ``base``, ``artifacts`` (a list of
 ///   ``Artifact`` or dicts), ``output``, ``tag``, ``tag_suffix``, ``tags``,
 ///   ``runtime_paths``, ``platform``, ``platforms``, ``layer_per_artifact``,
-///   ``compression_level``, and the customisation fields ``files``, ``users``,
+///   ``compression_level``, ``layer_compression``, and the customisation fields ``files``, ``users``,
 ///   ``groups``, ``config``, ``annotations``, ``remove``, ``require``,
 ///   ``resolve_base_symlinks``, ``limits`` and ``tls_verify`` (dicts and lists, as in the JSON spec). A keyword the
 ///   spec does not know is a ``TypeError``.

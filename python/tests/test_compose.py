@@ -108,6 +108,22 @@ def test_every_spec_field_is_a_keyword(images: Images, tmp_path: Path) -> None:
     assert ("runtime_path_overwritten", "/etc/ssl/certs/ca-certificates.crt") in codes, "runtime_paths was ignored"
 
 
+def test_layer_compression_none_writes_a_plain_tar_layer(images: Images, tmp_path: Path) -> None:
+    plain = ocicompose.compose(
+        base=images.base,
+        artifacts=[images.tools_artifact()],
+        output=f"oci:{tmp_path / 'plain'}",
+        layer_compression="none",
+    )
+    gz = ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'gz'}")
+    new_plain, new_gz = plain.layers[-1], gz.layers[-1]
+    assert new_plain.new and new_plain.media_type == "application/vnd.oci.image.layer.v1.tar"
+    assert new_gz.media_type == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert new_plain.digest == new_plain.diff_id == new_gz.diff_id, "the same tar, stored as it is"
+    with pytest.raises(ocicompose.SpecError, match="layer_compression"):
+        ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'x'}", layer_compression="zstd")
+
+
 def test_json_text_and_files_are_the_same_spec(images: Images, tmp_path: Path) -> None:
     from_dict = ocicompose.compose(images.spec(f"oci:{tmp_path / 'a'}"))
     from_text = ocicompose.compose(json.dumps(images.spec(f"oci:{tmp_path / 'b'}")))

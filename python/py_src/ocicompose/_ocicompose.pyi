@@ -3,7 +3,7 @@
 import builtins
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Optional, Union, final
+from typing import Any, Literal, Optional, Union, final
 
 __all__ = [
     "__version__",
@@ -198,6 +198,7 @@ def compose(
     platform: Optional[str] = ...,
     layer_per_artifact: bool = ...,
     compression_level: Optional[int] = ...,
+    layer_compression: Optional[Literal["gzip", "none"]] = ...,
     files: Sequence[Mapping[str, Any]] = ...,
     groups: Sequence[Mapping[str, Any]] = ...,
     users: Sequence[Mapping[str, Any]] = ...,
