@@ -199,7 +199,7 @@ fn drain_gzip(decoder: &mut impl Read, used: u64, digest: &str, limits: &Limits)
 }
 
 /// Decompressed blocks the inflating thread may run ahead of the tar parser.
-const INFLATE_AHEAD: usize = 8;
+const INFLATE_AHEAD: usize = 4;
 const INFLATE_BLOCK: usize = 256 << 10;
 
 /// Reads a gzip layer with the reading, hashing and inflating of the blob on a thread of
@@ -523,7 +523,10 @@ fn read_entry<R: Read>(st: &mut TarState<'_>, entry: &mut tar::Entry<'_, R>, ord
                 None => st.spool.insert(io::BufWriter::with_capacity(256 << 10, tempfile::tempfile().map_err(Error::io("create spool file in", std::env::temp_dir()))?)),
             };
             let copied = match st.pre.filter(|_| meta.size >= precompress::MIN_FILE) {
-                Some(pre) => copy_chunked(entry, out, FileChunker::new(pre, (st.layer, st.spool_len))),
+                Some(pre) => match out.get_ref().try_clone() {
+                    Ok(source) => copy_chunked(entry, out, FileChunker::new(pre, (st.layer, st.spool_len), Arc::new(source), st.spool_len)),
+                    Err(e) => Err(Copy::Write(e)),
+                },
                 None => io::copy(entry, out).map_err(Copy::Read),
             }
             .map_err(|e| match e {
@@ -555,8 +558,9 @@ enum Copy {
     Write(io::Error),
 }
 
-/// Copies a large file's content into the spool and, chunk by chunk, to the
-/// precompressor.
+/// Copies a large file's content into the spool and hands it, chunk by chunk, to the
+/// precompressor, which reads it back from there: each piece is flushed to the file
+/// before it is counted.
 fn copy_chunked(from: &mut impl Read, to: &mut impl io::Write, mut chunker: FileChunker<'_>) -> std::result::Result<u64, Copy> {
     let mut buf = vec![0u8; 256 << 10];
     let mut copied = 0u64;
@@ -567,7 +571,7 @@ fn copy_chunked(from: &mut impl Read, to: &mut impl io::Write, mut chunker: File
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Copy::Read(e)),
         };
-        if let Err(e) = to.write_all(&buf[..n]).and_then(|()| chunker.push(&buf[..n])) {
+        if let Err(e) = to.write_all(&buf[..n]).and_then(|()| to.flush()).and_then(|()| chunker.wrote(n)) {
             return Err(Copy::Write(e));
         }
         copied += n as u64;

@@ -305,8 +305,9 @@ mod tests {
             let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
             let plain = write_layer(nodes.iter().copied(), &[], &spools, None, Some(6), &writer, &mut |_| true).unwrap();
             let pre = Precompressor::new(6).unwrap();
-            let mut chunker = precompress::FileChunker::new(&pre, (0, 0));
-            chunker.push(&content).unwrap();
+            let source = std::sync::Arc::new(spools[0].as_ref().unwrap().try_clone().unwrap());
+            let mut chunker = precompress::FileChunker::new(&pre, (0, 0), source, 0);
+            chunker.wrote(content.len()).unwrap();
             chunker.finish().unwrap();
             pre.finish().unwrap();
             let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), Some(6), &writer, &mut |_| true).unwrap();

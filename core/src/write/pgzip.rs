@@ -167,26 +167,45 @@ pub(crate) fn tail(chunk: &[u8]) -> &[u8] {
 /// Deflates one chunk as raw deflate data that ends on a byte boundary (sync flush), or
 /// with the final block when `last`.
 pub(crate) fn deflate(data: &[u8], dictionary: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
-    let mut c = Compress::new(Compression::new(level), false);
+    let mut out = Vec::new();
+    deflate_into(data, dictionary, level, last, &mut out)?;
+    // It waits in memory for its turn to be written: give back the worst case's room.
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// As [`deflate`], appending to `out`.
+pub(crate) fn deflate_into(data: &[u8], dictionary: &[u8], level: u32, last: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    // A new state per chunk: a reused one, even reset, gave other bytes depending on
+    // what that thread had compressed before, so on the scheduling (seen with zlib-rs).
+    deflate_with(&mut Compress::new(Compression::new(level), false), data, dictionary, last, out)
+}
+
+fn deflate_with(c: &mut Compress, data: &[u8], dictionary: &[u8], last: bool, out: &mut Vec<u8>) -> io::Result<()> {
     if !dictionary.is_empty() {
         c.set_dictionary(dictionary).map_err(io::Error::other)?;
     }
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
-    let mut out = Vec::with_capacity(data.len() / 2 + 4096);
+    // Room for the worst case (stored blocks: 5 bytes per 16 KiB and the flush marker),
+    // so one call compresses the whole chunk. Where the output buffer fills decides
+    // where deflate cuts blocks: with less room the bytes would depend on the buffer's
+    // capacity, which depends on what was in it before.
+    out.reserve(data.len() + data.len() / 1024 + 64);
+    let start = c.total_in();
     loop {
         if out.len() == out.capacity() {
             out.reserve(out.capacity().max(4096));
         }
-        let consumed = c.total_in() as usize;
-        let status = c.compress_vec(&data[consumed..], &mut out, flush).map_err(io::Error::other)?;
-        let all_in = c.total_in() as usize == data.len();
+        let consumed = (c.total_in() - start) as usize;
+        let status = c.compress_vec(&data[consumed..], out, flush).map_err(io::Error::other)?;
+        let all_in = (c.total_in() - start) as usize == data.len();
         match status {
             Status::StreamEnd => break,
             _ if !last && all_in && out.len() < out.capacity() => break,
             _ => {}
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 impl<W: Write> Write for ParallelGzip<W> {
@@ -306,5 +325,20 @@ mod tests {
         assert!(back == want);
         // The bytes after the splice were compressed against the file's end: a wrong
         // dictionary there would decode to other bytes, caught by the comparison above.
+    }
+
+    #[test]
+    fn a_chunk_compresses_to_the_same_bytes_whatever_the_buffer_it_goes_to() {
+        // Where the output buffer fills decides where deflate cuts blocks: the bytes must
+        // not depend on a reused buffer's capacity (they did, and so on the scheduling).
+        let data: Vec<u8> = sample(CHUNK).iter().enumerate().map(|(i, b)| if i % 3 == 0 { (i * 7919 % 251) as u8 } else { *b }).collect();
+        let fresh = deflate(&data, &[], 6, false).unwrap();
+        for capacity in [0, 1, 4096, CHUNK / 2, 3 * CHUNK] {
+            let mut out = Vec::with_capacity(capacity);
+            out.extend_from_slice(b"prefix");
+            deflate_into(&data, &[], 6, false, &mut out).unwrap();
+            assert_eq!(&out[..6], b"prefix");
+            assert!(out[6..] == fresh[..], "capacity {capacity}");
+        }
     }
 }

@@ -11,8 +11,12 @@
 //! The pieces are made the same way as the writer's own: one chunk of the file's bytes,
 //! the previous chunk's last 32 KiB as dictionary (none for the first), ended with a sync
 //! flush. They depend only on the file's bytes, so the layer stays byte-identical for
-//! any thread count. Memory is bounded: at most [`Precompressor::max_in_flight`] chunks
-//! wait or run at a time, and the reader waits (helping the pool) when that many do.
+//! any thread count.
+//!
+//! A task reads its chunk back from the layer's spool (where the reader has just put
+//! it, so from the page cache) rather than holding it in memory: the reader never waits
+//! for the compressors, and they go on with large files while it reads on through small
+//! ones. Memory is what the running tasks hold, a chunk and its output each.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -24,7 +28,7 @@ use std::time::Duration;
 
 use flate2::Crc;
 
-use super::pgzip::{deflate, tail, CHUNK};
+use super::pgzip::{deflate_into, CHUNK, WINDOW};
 
 /// Files smaller than this are compressed by the writer with their neighbours: compressed
 /// alone they would lose the matches across files, and gain little.
@@ -50,6 +54,15 @@ struct Flight {
     error: Option<io::Error>,
 }
 
+/// Where a chunk's bytes are: in `source`, `len` bytes at `at`, preceded there by its
+/// `dictionary` bytes (the end of the chunk before, or none).
+struct ChunkAt {
+    source: Arc<File>,
+    at: u64,
+    len: usize,
+    dictionary: usize,
+}
+
 /// Deflates chunks of large files on the current rayon pool; see the module docs.
 pub(crate) struct Precompressor {
     level: u32,
@@ -58,7 +71,6 @@ pub(crate) struct Precompressor {
     files: Mutex<HashMap<FileKey, Vec<Option<Segment>>>>,
     flight: Mutex<Flight>,
     landed: Condvar,
-    max_in_flight: usize,
 }
 
 impl Precompressor {
@@ -71,22 +83,22 @@ impl Precompressor {
             files: Mutex::new(HashMap::new()),
             flight: Mutex::new(Flight::default()),
             landed: Condvar::new(),
-            max_in_flight: (rayon::current_num_threads() * 2).max(2),
         }))
     }
 
-    /// Compresses chunk `index` of the file `key` on the pool; `dictionary` is the end of
-    /// the chunk before it (empty for the first). Waits, running queued tasks on this
-    /// thread meanwhile, while too many chunks are in flight.
-    ///
-    /// # Errors
-    /// The first error an earlier chunk met (writing the spool).
-    pub(crate) fn submit(self: &Arc<Self>, key: FileKey, index: usize, chunk: Vec<u8>, dictionary: Vec<u8>) -> io::Result<()> {
-        self.wait_until(|f| f.in_flight < self.max_in_flight)?;
-        self.flight.lock().expect("precompressor lock").in_flight += 1;
+    /// Compresses chunk `index` of the file `key` on the pool, reading it from its
+    /// source when the task runs: the bytes must be in the file by now.
+    fn submit(self: &Arc<Self>, key: FileKey, index: usize, chunk: ChunkAt) -> io::Result<()> {
+        {
+            let mut flight = self.flight.lock().expect("precompressor lock");
+            if let Some(e) = flight.error.take() {
+                return Err(e);
+            }
+            flight.in_flight += 1;
+        }
         let this = Arc::clone(self);
         rayon::spawn(move || {
-            let result = this.compress(key, index, &chunk, &dictionary);
+            let result = this.compress(key, index, &chunk);
             let mut flight = this.flight.lock().expect("precompressor lock");
             flight.in_flight -= 1;
             if let Err(e) = result {
@@ -98,18 +110,27 @@ impl Precompressor {
         Ok(())
     }
 
-    fn compress(&self, key: FileKey, index: usize, chunk: &[u8], dictionary: &[u8]) -> io::Result<()> {
-        let bytes = deflate(chunk, dictionary, self.level, false)?;
+    fn compress(&self, key: FileKey, index: usize, chunk: &ChunkAt) -> io::Result<()> {
+        // Allocated per chunk and freed at once: buffers kept per thread stayed
+        // allocated through the writing that follows.
+        let mut raw = vec![0u8; chunk.dictionary + chunk.len];
+        chunk.source.read_exact_at(&mut raw, chunk.at - chunk.dictionary as u64)?;
+        let (dictionary, data) = raw.split_at(chunk.dictionary);
+        let mut out = Vec::new();
+        deflate_into(data, dictionary, self.level, false, &mut out)?;
         let mut crc = Crc::new();
-        crc.update(chunk);
-        let at = self.end.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.spool.write_all_at(&bytes, at)?;
+        crc.update(data);
+        drop(raw);
+        let at = self.end.fetch_add(out.len() as u64, Ordering::Relaxed);
+        self.spool.write_all_at(&out, at)?;
+        let len = out.len();
+        drop(out);
         let mut files = self.files.lock().expect("precompressor lock");
         let slots = files.entry(key).or_default();
         if slots.len() <= index {
             slots.resize_with(index + 1, || None);
         }
-        slots[index] = Some(Segment { at, len: bytes.len(), crc });
+        slots[index] = Some(Segment { at, len, crc });
         Ok(())
     }
 
@@ -163,46 +184,50 @@ impl Precompressor {
     }
 }
 
-/// Splits a large file's content into the writer's chunks as it streams by: each full
-/// chunk goes to the precompressor with the previous one's tail as dictionary.
+/// Cuts a large file into the writer's chunks as it reaches its spool: each full chunk
+/// goes to the precompressor, to be read back from the spool with the end of the one
+/// before as dictionary.
 pub(crate) struct FileChunker<'a> {
     pre: &'a Arc<Precompressor>,
     key: FileKey,
-    index: usize,
-    current: Vec<u8>,
-    dictionary: Vec<u8>,
+    source: Arc<File>,
+    /// Where the file starts in `source`.
+    start: u64,
+    /// How many of its bytes are in `source` so far.
+    written: u64,
+    /// How many chunks were sent.
+    sent: usize,
 }
 
 impl<'a> FileChunker<'a> {
-    pub(crate) fn new(pre: &'a Arc<Precompressor>, key: FileKey) -> FileChunker<'a> {
-        FileChunker { pre, key, index: 0, current: Vec::with_capacity(CHUNK), dictionary: Vec::new() }
+    /// A chunker for the file `key`, whose bytes go to `source` from offset `start` on.
+    pub(crate) fn new(pre: &'a Arc<Precompressor>, key: FileKey, source: Arc<File>, start: u64) -> FileChunker<'a> {
+        FileChunker { pre, key, source, start, written: 0, sent: 0 }
     }
 
-    /// Adds the next bytes of the file.
-    pub(crate) fn push(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            let n = (CHUNK - self.current.len()).min(bytes.len());
-            self.current.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
-            if self.current.len() == CHUNK {
-                self.send()?;
-            }
+    /// Says that `n` more bytes of the file are in the source now.
+    pub(crate) fn wrote(&mut self, n: usize) -> io::Result<()> {
+        self.written += n as u64;
+        while self.written - (self.sent * CHUNK) as u64 >= CHUNK as u64 {
+            self.send(CHUNK)?;
         }
         Ok(())
     }
 
-    fn send(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
-        let dictionary = std::mem::replace(&mut self.dictionary, tail(&chunk).to_vec());
-        self.pre.submit(self.key, self.index, chunk, dictionary)?;
-        self.index += 1;
+    fn send(&mut self, len: usize) -> io::Result<()> {
+        let offset = (self.sent * CHUNK) as u64;
+        let dictionary = if self.sent == 0 { 0 } else { WINDOW };
+        let chunk = ChunkAt { source: Arc::clone(&self.source), at: self.start + offset, len, dictionary };
+        self.pre.submit(self.key, self.sent, chunk)?;
+        self.sent += 1;
         Ok(())
     }
 
     /// Sends the last, partial chunk.
     pub(crate) fn finish(mut self) -> io::Result<()> {
-        if !self.current.is_empty() {
-            self.send()?;
+        let left = (self.written - (self.sent * CHUNK) as u64) as usize;
+        if left > 0 {
+            self.send(left)?;
         }
         Ok(())
     }
