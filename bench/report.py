@@ -199,7 +199,7 @@ def main():
         v = "" if t["value"] is None else f"{t['value']:.3f}"
         met = {True: "yes", False: "NO", None: "not measured"}[t["met"]]
         print(f"| {t['target']} | {v} | {t['want']} {t['limit']:.3g} | {met} |")
-    print(f"\nwritten: {args.out}")
+    print(f"\nwritten: {os.path.relpath(args.out)}")
     return 0
 
 
