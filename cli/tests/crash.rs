@@ -167,7 +167,7 @@ impl Trigger {
     fn seen(self, layout: &Path, blobs_before: usize) -> bool {
         let names = || fs::read_dir(layout).into_iter().flatten().filter_map(|e| e.ok());
         match self {
-            Trigger::StagedBlob => names().filter(|e| e.file_name().to_string_lossy().starts_with(".ocicompose-staging-")).any(|e| fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())),
+            Trigger::StagedBlob => names().filter(|e| e.file_name().to_string_lossy().starts_with(".ocicompose-staging-")).any(|e| fs::read_dir(e.path()).is_ok_and(|d| d.flatten().any(|f| f.file_name() != ".owner"))),
             Trigger::PlacedBlob => fs::read_dir(layout.join("blobs/sha256")).is_ok_and(|d| d.count() > blobs_before),
             Trigger::IndexTemp => names().any(|e| e.file_name().to_string_lossy().starts_with(".index.json.")),
         }
@@ -185,7 +185,7 @@ fn stage_hit(layout: &Path, tag: &str, finished: bool) -> &'static str {
     let staging = fs::read_dir(layout).unwrap().filter_map(|e| e.ok()).find(|e| e.file_name().to_string_lossy().starts_with(".ocicompose-staging-"));
     match staging {
         None => "killed before staging",
-        Some(s) if fs::read_dir(s.path()).unwrap().next().is_none() => "killed with staging empty (blobs moved, or none written yet)",
+        Some(s) if fs::read_dir(s.path()).unwrap().flatten().all(|f| f.file_name() == ".owner") => "killed with staging empty (blobs moved, or none written yet)",
         Some(_) => "killed while staging blobs",
     }
 }
@@ -260,6 +260,10 @@ fn sigkill_at_any_point_leaves_the_layout_valid_and_a_retry_succeeds() {
         let retry = fx.compose("out", &tag, include).output().unwrap();
         check("retry", if retry.status.success() { verify(&out, &tag) } else { Err(String::from_utf8_lossy(&retry.stderr).into_owned()) });
         check("old1 after the retry", verify(&out, "old1"));
+        // The retry cleared what the killed compose left: its staging folder (its owner
+        // file is unlocked now) and any temporary index file.
+        let left: Vec<String> = fs::read_dir(&out).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".ocicompose-staging-") || n.starts_with(".index.json.")).collect();
+        check("leftovers after the retry", if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) });
     }
     eprintln!("stages hit by the kills: {hits:#?}");
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));

@@ -160,6 +160,9 @@ pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
 pub(crate) struct LayoutWriter {
     root: PathBuf,
     staging: Option<tempfile::TempDir>,
+    /// `STAGING/.owner`, locked for as long as this writer lives: a staging folder whose
+    /// owner file can be locked by someone else was left by a writer that died.
+    _owner: Option<File>,
     created_root: bool,
     staged: Vec<String>,
 }
@@ -182,8 +185,13 @@ impl LayoutWriter {
             created_root = true;
         }
         check_blob_dirs(root)?;
-        let staging = tempfile::Builder::new().prefix(".ocicompose-staging-").tempdir_in(root).map_err(Error::io("create staging folder in", root))?;
-        Ok(LayoutWriter { root: root.to_path_buf(), staging: Some(staging), created_root, staged: Vec::new() })
+        remove_abandoned_staging(root);
+        let staging = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(root).map_err(Error::io("create staging folder in", root))?;
+        // Locked before it gets its name, so nobody can see it unlocked.
+        let owner = tempfile::NamedTempFile::new_in(staging.path()).map_err(Error::io("create owner file in", staging.path()))?;
+        owner.as_file().lock().map_err(Error::io("lock", owner.path()))?;
+        let owner = owner.persist(staging.path().join(STAGING_OWNER)).map_err(|e| Error::io("rename", staging.path())(e.error))?;
+        Ok(LayoutWriter { root: root.to_path_buf(), staging: Some(staging), _owner: Some(owner), created_root, staged: Vec::new() })
     }
 
     fn staging_dir(&self) -> &Path {
@@ -246,6 +254,7 @@ impl LayoutWriter {
         let lock = File::open(&root).map_err(Error::io("open", &root))?;
         lock.lock().map_err(Error::io("lock", &root))?;
         check_blob_dirs(&root)?;
+        remove_abandoned_index_files(&root);
         fs::create_dir_all(&blobs).map_err(Error::io("create", &blobs))?;
 
         let layout_file = root.join("oci-layout");
@@ -292,6 +301,49 @@ impl Drop for LayoutWriter {
             if self.created_root {
                 let _ = fs::remove_dir_all(&self.root);
             }
+        }
+    }
+}
+
+const STAGING_PREFIX: &str = ".ocicompose-staging-";
+const STAGING_OWNER: &str = ".owner";
+/// A staging folder without an owner file is taken for abandoned only when older than
+/// this (a writer creates its owner file right after the folder; older versions wrote
+/// none).
+const OWNERLESS_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the staging folders of writers that died (killed, or the machine stopped):
+/// their owner file is no longer locked. Best effort: a folder that cannot be read or
+/// removed stays, and never fails a compose.
+fn remove_abandoned_staging(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let is_staging = entry.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && entry.file_type().is_ok_and(|t| t.is_dir());
+        if !is_staging {
+            continue;
+        }
+        let dir = entry.path();
+        let abandoned = match File::open(dir.join(STAGING_OWNER)) {
+            Ok(owner) => owner.try_lock().is_ok(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                entry.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age > OWNERLESS_AFTER)
+            }
+            Err(_) => false,
+        };
+        if abandoned {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Removes `.index.json.*` files: the temporary files of `write_atomic`, left by a
+/// writer killed before its rename. Called under the layout's lock, which every writer
+/// of `index.json` holds, so none of them is in use.
+fn remove_abandoned_index_files(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".index.json.") && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -410,5 +462,34 @@ mod tests {
         let err = LayoutWriter::create(tmp.path()).err().unwrap();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidImage);
         assert!(tmp.path().join("precious.txt").exists());
+    }
+
+    #[test]
+    fn the_staging_folders_of_dead_writers_are_removed_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        LayoutWriter::create(&root).unwrap().commit(|_| {}).unwrap();
+        let staging = |name: &str| root.join(format!("{STAGING_PREFIX}{name}"));
+        // A dead writer: its owner file exists, nobody holds its lock.
+        fs::create_dir(staging("dead")).unwrap();
+        fs::write(staging("dead").join(STAGING_OWNER), b"").unwrap();
+        fs::write(staging("dead").join("blob-x"), b"half a blob").unwrap();
+        // A live writer (here, in this process): its lock is held.
+        let live = LayoutWriter::create(&root).unwrap();
+        let live_dir = live.staging_dir().to_path_buf();
+        // A folder just made, whose writer has not created its owner file yet.
+        fs::create_dir(staging("young")).unwrap();
+        // A temporary index file of a writer killed before its rename.
+        fs::write(root.join(".index.json.abc123"), b"{").unwrap();
+
+        let next = LayoutWriter::create(&root).unwrap();
+        assert!(!staging("dead").exists(), "the dead writer's folder is removed");
+        assert!(live_dir.join(STAGING_OWNER).exists(), "the live writer's folder is kept");
+        assert!(staging("young").exists(), "a young folder without owner is kept");
+        next.commit(|_| {}).unwrap();
+        assert!(!root.join(".index.json.abc123").exists(), "removed under the layout's lock");
+        // The live writer still commits.
+        live.commit(|_| {}).unwrap();
+        assert!(!live_dir.exists());
     }
 }
