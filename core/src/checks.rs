@@ -99,7 +99,7 @@ pub(crate) fn final_image_warnings(tree: &Tree, config: &FinalConfig, content: &
         if let Id::Name(name) = &user {
             let passwd = file_content(tree, "etc/passwd", content)?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             if !account_names(&passwd).iter().any(|(n, _)| n == name) {
-                out.push(Warning::new(WarningCode::UnknownUser, format!("/etc/passwd"), None, format!("the configured user `{name}` is not in the final /etc/passwd; the container will not start (add it under `users`)")));
+                out.push(Warning::new(WarningCode::UnknownUser, "/etc/passwd".to_string(), None, format!("the configured user `{name}` is not in the final /etc/passwd; the container will not start (add it under `users`)")));
             }
         }
         if let Some(Id::Name(name)) = &group {

@@ -189,11 +189,10 @@ impl Plan {
             Output::Registry { .. } => PathBuf::new(),
         };
         for (field, input) in std::iter::once(("base", &base)).chain(artifacts.iter().map(|(r, _)| ("artifacts", r))) {
-            if same_file(input.path(), &out_path) && (out_tag.is_none() || input.tag() == out_tag.as_deref()) && matches!(input, ImageRef::Oci { .. } | ImageRef::OciArchive { .. }) {
-                if out_tag.is_none() || matches!(input, ImageRef::OciArchive { .. }) {
+            if same_file(input.path(), &out_path) && (out_tag.is_none() || input.tag() == out_tag.as_deref()) && matches!(input, ImageRef::Oci { .. } | ImageRef::OciArchive { .. })
+                && (out_tag.is_none() || matches!(input, ImageRef::OciArchive { .. })) {
                     return Err(Error::spec("output", format!("is the same as an input ({field}); write to another folder or tag")));
                 }
-            }
         }
         // Checked here so a bad platform fails before any image is read.
         for p in spec.platform.iter().chain(&spec.platforms) {
@@ -238,7 +237,9 @@ impl Progress {
     }
 }
 
-/// An artifact, opened.
+/// An artifact, opened. (An image is much larger than a path, but there is one of
+/// these per artifact, so boxing it would buy nothing.)
+#[allow(clippy::large_enum_variant)]
 enum ArtifactSource {
     Image(Image),
     Dir(PathBuf),

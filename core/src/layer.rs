@@ -797,8 +797,11 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
     }
 
+    /// The entries read and how many bytes of the stream were left after the read.
+    type ReadBack = Result<(Vec<(String, EntryKind)>, usize)>;
+
     /// Reads a gzip stream both ways: inflated on this thread and on a thread of its own.
-    fn read_gzip_both_ways(gz: &[u8], limits: &Limits) -> [Result<(Vec<(String, EntryKind)>, usize)>; 2] {
+    fn read_gzip_both_ways(gz: &[u8], limits: &Limits) -> [ReadBack; 2] {
         [false, true].map(|threaded| {
             read_stream_with(gz, true, 0, "sha256:test", &|_, _| true, limits, None, threaded).map(|(r, rest)| (paths(&r.ops), rest.len()))
         })

@@ -167,7 +167,7 @@ pub(crate) fn platforms_of(reference: &ImageRef) -> Result<Option<Vec<String>>> 
         _ => index.manifests().iter().collect(),
     };
     let listed: Vec<Descriptor> = match top.as_slice() {
-        [one] if is_index_media_type(&one.media_type().to_string()) => {
+        [one] if is_index_media_type(one.media_type().as_ref()) => {
             let bytes = layout::read_blob(store.as_ref(), one)?;
             let nested: ImageIndex = layout::parse_json(&bytes, &format!("index {}", one.digest()))?;
             nested.manifests().clone()
@@ -239,7 +239,7 @@ fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str, platform: 
     };
     let chosen = choose(&candidates, platform, &store.describe(), written)?;
     let tag = tag.or_else(|| tag_of(chosen).cloned());
-    load_manifest(store, chosen, written, platform, tag, 0, &chosen.digest().to_string())
+    load_manifest(store, chosen, written, platform, tag, 0, chosen.digest().as_ref())
 }
 
 fn list_tags(descs: &[Descriptor]) -> String {
@@ -306,7 +306,7 @@ fn load_manifest(store: &dyn BlobStore, desc: &Descriptor, written: &str, platfo
     let config: Option<ImageConfiguration> = serde_json::from_value(config_raw.clone()).ok();
     let mut layers = Vec::with_capacity(manifest.layers().len());
     for d in manifest.layers() {
-        let loc = store.locate(&d.digest().to_string())?.ok_or_else(|| Error::NotFound {
+        let loc = store.locate(d.digest().as_ref())?.ok_or_else(|| Error::NotFound {
             what: "blob",
             message: format!("layer {} of {written} is not in {}", d.digest(), store.describe()),
         })?;

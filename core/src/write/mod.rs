@@ -49,8 +49,8 @@ fn hardlinks_after_their_target(items: Vec<(String, Option<&OutNode>)>) -> Vec<(
         }
     }
     let mut order = Vec::with_capacity(items.len());
-    for i in 0..items.len() {
-        if skip[i] {
+    for (i, &skipped) in skip.iter().enumerate() {
+        if skipped {
             continue;
         }
         order.push(i);
