@@ -171,13 +171,15 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A base with one 3 MiB layer, and an artifact with a small tool and an 8 MiB file.
+/// A base with one 3 MiB layer, and an artifact with a small tool and an 8 MiB file,
+/// written as layouts `base` and `tool` (tag `1`) under `dir`. Returns the base layer's
+/// size and digest.
 fn build_images(dir: &Path) -> (u64, String) {
     let mut base_layer = LayerBuilder::new();
     base_layer.file("bin/sh", b"#!fake shell\n".to_vec()).file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec()).file("usr/share/base.bin", noise(3 << 20, 7));
     let mut base = ImageBuilder::new();
     base.layer(base_layer).cmd(["/bin/sh"]);
-    let built = base.write_layout(&dir.join("base"), Some("1")).unwrap();
+    base.write_layout(&dir.join("base"), Some("1")).unwrap();
     let mut tool_layer = LayerBuilder::new();
     tool_layer.file("usr/bin/tool", b"#!/bin/sh\necho tool\n".to_vec()).file("usr/share/big.bin", noise(8 << 20, 11));
     let mut tool = ImageBuilder::new();
@@ -186,7 +188,6 @@ fn build_images(dir: &Path) -> (u64, String) {
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("base/index.json")).unwrap()).unwrap();
     let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("base/blobs/sha256").join(&manifest_digest[7..])).unwrap()).unwrap();
-    let _ = built;
     (manifest["layers"][0]["size"].as_u64().unwrap(), manifest["layers"][0]["digest"].as_str().unwrap().to_string())
 }
 
@@ -210,6 +211,63 @@ fn ocicompose(cache: &Path, auth_file: &Path) -> Command {
 
 fn compose_args(base: &str, artifact: &str, include: &str, output: &str) -> Vec<String> {
     ["compose", "--base", base, "--artifact", artifact, "--include", include, "--output", output].iter().map(|s| s.to_string()).collect()
+}
+
+/// `compose` of the seeded `lib/tool:1`'s `include` onto `lib/base:1`, both read from
+/// `host` over plain HTTP, into `output`.
+fn seeded_compose_args(host: &str, include: &str, output: &str) -> Vec<String> {
+    let mut args = compose_args(&format!("docker://{host}/lib/base:1"), &format!("docker://{host}/lib/tool:1"), include, output);
+    args.push("--insecure".into());
+    args
+}
+
+/// What most tests start from: the images of `build_images` in a temporary folder, a
+/// cache of the test's own, and an auth file that does not exist, so that no login of
+/// the user's is ever read.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    images: PathBuf,
+    base_size: u64,
+    base_digest: String,
+    cache: PathBuf,
+    no_auth: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = tmp.path().join("images");
+        let (base_size, base_digest) = build_images(&images);
+        let (cache, no_auth) = (tmp.path().join("cache"), tmp.path().join("no-auth.json"));
+        Fixture { tmp, images, base_size, base_digest, cache, no_auth }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// Runs `ocicompose ARGS` anonymously; the digest it prints.
+    fn compose(&self, args: &[String]) -> String {
+        run_ok(ocicompose(&self.cache, &self.no_auth).args(args)).unwrap().trim().to_string()
+    }
+
+    /// Runs `ocicompose ARGS --report NAME`; the digest it prints and the report.
+    fn compose_reported(&self, args: &[String], name: &str) -> (String, serde_json::Value) {
+        let path = self.path(name);
+        let digest = run_ok(ocicompose(&self.cache, &self.no_auth).args(args).arg("--report").arg(&path)).unwrap().trim().to_string();
+        (digest, report(&path))
+    }
+}
+
+/// `skopeo copy` of `reference` (every platform with `all`) into the layout `dir` under
+/// tag `tag`: skopeo fetches and verifies every blob, so the pushed image is whole.
+fn pull_into_layout(reference: &str, dir: &Path, tag: &str, all: bool) {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["copy", "-q", "--src-tls-verify=false"]);
+    if all {
+        cmd.arg("--all");
+    }
+    run_ok(cmd.arg(reference).arg(format!("oci:{}:{tag}", path_text(dir)))).unwrap();
 }
 
 fn skopeo_digest(reference: &str, creds: Option<&str>) -> Result<String, String> {
@@ -246,23 +304,17 @@ fn registry_to_registry_moves_only_new_bytes_and_equals_the_layout_compose() {
     if !tools_present() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let images = tmp.path().join("images");
-    let (base_size, base_digest) = build_images(&images);
-    let reg = Registry::start(&tmp.path().join("reg"), None);
+    let fx = Fixture::new();
+    let (base_size, base_digest) = (fx.base_size, &fx.base_digest);
+    let reg = Registry::start(&fx.path("reg"), None);
     let proxy = Proxy::start(reg.port, reg.child.clone());
-    seed(&images, &reg.host(), None);
+    seed(&fx.images, &reg.host(), None);
     let p = proxy.host();
-    let cache = tmp.path().join("cache");
-    let no_auth = tmp.path().join("no-auth.json");
 
     // First compose: the base's file index is not cached, so its layer is streamed once.
     proxy.reset();
-    let mut args = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{p}/app/custom:v1"));
-    args.extend(["--insecure".into(), "--report".into(), path_text(&tmp.path().join("r1.json"))]);
-    let digest = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
+    let (digest, r1) = fx.compose_reported(&seeded_compose_args(&p, "/usr/bin/tool", &format!("docker://{p}/app/custom:v1")), "r1.json");
     let (up, down) = proxy.reset();
-    let r1 = report(&tmp.path().join("r1.json"));
     assert_eq!(r1["manifest_digest"], digest.as_str());
     assert_eq!(r1["push"]["mounted_blobs"], 1, "{}", r1["push"]);
     assert_eq!(r1["push"]["uploaded_blobs"], 2, "new layer and config: {}", r1["push"]);
@@ -280,9 +332,7 @@ fn registry_to_registry_moves_only_new_bytes_and_equals_the_layout_compose() {
     assert!(!log.lines().any(|l| l.contains("PUT") && l.contains(&format!("digest={base_digest}"))), "the base layer was PUT");
 
     // Second compose (another tag): the base's index is cached, no base layer bytes move.
-    let mut args = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{p}/app/custom:v2"));
-    args.push("--insecure".into());
-    let again = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
+    let again = fx.compose(&seeded_compose_args(&p, "/usr/bin/tool", &format!("docker://{p}/app/custom:v2")));
     let (up2, down2) = proxy.reset();
     eprintln!("second compose: {up2} B sent, {down2} B received");
     assert_eq!(again, digest, "the same inputs give the same image");
@@ -291,23 +341,17 @@ fn registry_to_registry_moves_only_new_bytes_and_equals_the_layout_compose() {
 
     // What skopeo sees is what was pushed; the pull back is the same manifest.
     assert_eq!(skopeo_digest(&format!("docker://{}/app/custom:v1", reg.host()), None).unwrap(), digest);
-    let pulled = tmp.path().join("pulled");
-    run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{}/app/custom:v1", reg.host()), &format!("oci:{}:v1", path_text(&pulled))])).unwrap();
+    let pulled = fx.path("pulled");
+    pull_into_layout(&format!("docker://{}/app/custom:v1", reg.host()), &pulled, "v1", false);
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], digest.as_str());
 
     // The same docker:// inputs composed into a layout give the same manifest.
-    let out = tmp.path().join("out");
-    let mut args = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("oci:{}:v1", path_text(&out)));
-    args.push("--insecure".into());
-    assert_eq!(run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim(), digest);
+    assert_eq!(fx.compose(&seeded_compose_args(&p, "/usr/bin/tool", &format!("oci:{}:v1", path_text(&fx.path("out"))))), digest);
     // And the layout-to-layout compose writes the same new layer (its manifest differs
     // only in the references it records: the base.name annotation and history).
-    let local = tmp.path().join("local");
-    let mut args = compose_args(&format!("oci:{}:1", path_text(&images.join("base"))), &format!("oci:{}:1", path_text(&images.join("tool"))), "/usr/bin/tool", &format!("oci:{}:v1", path_text(&local)));
-    args.extend(["--report".into(), path_text(&tmp.path().join("r3.json"))]);
-    run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap();
-    let r3 = report(&tmp.path().join("r3.json"));
+    let layout = |name: &str| format!("oci:{}:1", path_text(&fx.images.join(name)));
+    let (_, r3) = fx.compose_reported(&compose_args(&layout("base"), &layout("tool"), "/usr/bin/tool", &format!("oci:{}:v1", path_text(&fx.path("local")))), "r3.json");
     assert_eq!(r3["layers"], r1["layers"], "the layers (base and new) differ from the layout compose's");
 }
 
@@ -316,27 +360,23 @@ fn wrong_or_missing_credentials_give_an_auth_error_naming_the_registry() {
     if !tools_present() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let images = tmp.path().join("images");
-    build_images(&images);
-    let htpasswd = tmp.path().join("htpasswd");
+    let fx = Fixture::new();
+    let htpasswd = fx.path("htpasswd");
     run_ok(Command::new("htpasswd").args(["-Bbc", &path_text(&htpasswd), "alice", "R1ghtSecret"])).unwrap();
-    let reg = Registry::start(&tmp.path().join("reg"), Some(&htpasswd));
-    seed(&images, &reg.host(), Some("alice:R1ghtSecret"));
+    let reg = Registry::start(&fx.path("reg"), Some(&htpasswd));
+    seed(&fx.images, &reg.host(), Some("alice:R1ghtSecret"));
     let h = reg.host();
-    let cache = tmp.path().join("cache");
     let auth = |user: &str, secret: &str| -> PathBuf {
-        let f = tmp.path().join(format!("auth-{}.json", secret.len() + user.len() * 100));
+        let f = fx.path(&format!("auth-{}.json", secret.len() + user.len() * 100));
         let token = std::process::Command::new("sh").args(["-c", &format!("printf '%s' '{user}:{secret}' | base64 -w0")]).output().unwrap().stdout;
         std::fs::write(&f, format!(r#"{{"auths": {{"{h}": {{"auth": "{}"}}}}}}"#, String::from_utf8(token).unwrap())).unwrap();
         f
     };
-    let mut args = compose_args(&format!("docker://{h}/lib/base:1"), &format!("docker://{h}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{h}/app/custom:v1"));
-    args.push("--insecure".into());
+    let args = seeded_compose_args(&h, "/usr/bin/tool", &format!("docker://{h}/app/custom:v1"));
 
-    for (file, expect) in [(auth("alice", "Wr0ngSecret!"), "refused the credentials"), (tmp.path().join("absent.json"), "none are stored")] {
+    for (file, expect) in [(auth("alice", "Wr0ngSecret!"), "refused the credentials"), (fx.path("absent.json"), "none are stored")] {
         let started = Instant::now();
-        let out = run(ocicompose(&cache, &file).args(&args));
+        let out = run(ocicompose(&fx.cache, &file).args(&args));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
@@ -344,7 +384,7 @@ fn wrong_or_missing_credentials_give_an_auth_error_naming_the_registry() {
         assert!(!stderr.contains("Wr0ngSecret") && !stderr.contains("R1ghtSecret"), "a secret was printed: {stderr}");
         assert!(skopeo_digest(&format!("docker://{h}/app/custom:v1"), Some("alice:R1ghtSecret")).is_err(), "something was pushed");
     }
-    let digest = run_ok(ocicompose(&cache, &auth("alice", "R1ghtSecret")).args(&args)).unwrap().trim().to_string();
+    let digest = run_ok(ocicompose(&fx.cache, &auth("alice", "R1ghtSecret")).args(&args)).unwrap().trim().to_string();
     assert_eq!(skopeo_digest(&format!("docker://{h}/app/custom:v1"), Some("alice:R1ghtSecret")).unwrap(), digest);
 }
 
@@ -353,27 +393,21 @@ fn an_interrupted_push_keeps_the_old_tag_and_a_retry_succeeds() {
     if !tools_present() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let images = tmp.path().join("images");
-    build_images(&images);
-    let reg = Registry::start(&tmp.path().join("reg"), None);
+    let fx = Fixture::new();
+    let reg = Registry::start(&fx.path("reg"), None);
     let proxy = Proxy::start(reg.port, reg.child.clone());
-    seed(&images, &reg.host(), None);
+    seed(&fx.images, &reg.host(), None);
     let p = proxy.host();
-    let cache = tmp.path().join("cache");
-    let no_auth = tmp.path().join("no-auth.json");
     let tag = format!("docker://{}/app/custom:stable", reg.host());
-    let mut small = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{p}/app/custom:stable"));
-    small.push("--insecure".into());
-    let old = run_ok(ocicompose(&cache, &no_auth).args(&small)).unwrap().trim().to_string();
+    let old = fx.compose(&seeded_compose_args(&p, "/usr/bin/tool", &format!("docker://{p}/app/custom:stable")));
 
     // The new image carries the 8 MiB file: stop the registry once 2 MiB went up.
-    let mut big = compose_args(&format!("docker://{p}/lib/base:1"), &format!("docker://{p}/lib/tool:1"), "/usr/bin/**", &format!("docker://{p}/app/custom:stable"));
-    big.extend(["--insecure".into(), "--include".into(), "/usr/share/big.bin".into()]);
+    let mut big = seeded_compose_args(&p, "/usr/bin/**", &format!("docker://{p}/app/custom:stable"));
+    big.extend(["--include".into(), "/usr/share/big.bin".into()]);
     proxy.reset();
     proxy.kill_after.store(2 << 20, Ordering::SeqCst);
     let started = Instant::now();
-    let out = run(ocicompose(&cache, &no_auth).args(&big));
+    let out = run(ocicompose(&fx.cache, &fx.no_auth).args(&big));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("registry {p}")), "{stderr}");
@@ -383,11 +417,11 @@ fn an_interrupted_push_keeps_the_old_tag_and_a_retry_succeeds() {
     proxy.kill_after.store(u64::MAX, Ordering::SeqCst);
     reg.restart();
     assert_eq!(skopeo_digest(&tag, None).unwrap(), old, "the tag moved although the push failed");
-    let new = run_ok(ocicompose(&cache, &no_auth).args(&big)).unwrap().trim().to_string();
+    let new = fx.compose(&big);
     assert_ne!(new, old);
     assert_eq!(skopeo_digest(&tag, None).unwrap(), new);
     // The retried image is whole: skopeo copies every blob of it, verifying each.
-    run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &tag, &format!("oci:{}:x", path_text(&tmp.path().join("check")))])).unwrap();
+    pull_into_layout(&tag, &fx.path("check"), "x", false);
 }
 
 #[test]
@@ -395,9 +429,7 @@ fn a_base_in_another_registry_is_streamed_across_and_several_platforms_push_an_i
     if !tools_present() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let images = tmp.path().join("images");
-    let (base_size, _) = build_images(&images);
+    let fx = Fixture::new();
     // A two-platform base, as an index.
     let platform_image = |arch: &str| {
         let mut layer = LayerBuilder::new();
@@ -406,38 +438,32 @@ fn a_base_in_another_registry_is_streamed_across_and_several_platforms_push_an_i
         image.layer(layer).platform("linux", arch, None).cmd(["/bin/sh"]);
         image
     };
-    ImageBuilder::write_index(&[platform_image("amd64"), platform_image("arm64")], &images.join("multi"), Some("1")).unwrap();
-    let source = Registry::start(&tmp.path().join("source"), None);
-    let target = Registry::start(&tmp.path().join("target"), None);
-    seed(&images, &source.host(), None);
-    run_ok(Command::new("skopeo").args(["copy", "-q", "--all", "--dest-tls-verify=false", &format!("oci:{}:1", path_text(&images.join("multi"))), &format!("docker://{}/lib/multi:1", source.host())])).unwrap();
+    ImageBuilder::write_index(&[platform_image("amd64"), platform_image("arm64")], &fx.images.join("multi"), Some("1")).unwrap();
+    let source = Registry::start(&fx.path("source"), None);
+    let target = Registry::start(&fx.path("target"), None);
+    seed(&fx.images, &source.host(), None);
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--all", "--dest-tls-verify=false", &format!("oci:{}:1", path_text(&fx.images.join("multi"))), &format!("docker://{}/lib/multi:1", source.host())])).unwrap();
     let (s, t) = (source.host(), target.host());
-    let cache = tmp.path().join("cache");
-    let no_auth = tmp.path().join("no-auth.json");
 
     // Another registry: the base layer goes registry to registry.
-    let mut args = compose_args(&format!("docker://{s}/lib/base:1"), &format!("docker://{s}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{t}/app/custom:v1"));
-    args.extend(["--insecure".into(), "--report".into(), path_text(&tmp.path().join("r.json"))]);
-    let digest = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
-    let r = report(&tmp.path().join("r.json"));
+    let (digest, r) = fx.compose_reported(&seeded_compose_args(&s, "/usr/bin/tool", &format!("docker://{t}/app/custom:v1")), "r.json");
     assert_eq!(r["push"]["copied_blobs"], 1, "{}", r["push"]);
-    assert_eq!(r["push"]["copied_bytes"], base_size);
+    assert_eq!(r["push"]["copied_bytes"], fx.base_size);
     assert_eq!(r["push"]["mounted_blobs"], 0);
     assert_eq!(skopeo_digest(&format!("docker://{t}/app/custom:v1"), None).unwrap(), digest);
-    run_ok(Command::new("skopeo").args(["copy", "-q", "--src-tls-verify=false", &format!("docker://{t}/app/custom:v1"), &format!("oci:{}:v1", path_text(&tmp.path().join("pulled")))])).unwrap();
+    pull_into_layout(&format!("docker://{t}/app/custom:v1"), &fx.path("pulled"), "v1", false);
 
     // Two platforms: both manifests, then the index under the tag.
     let mut args = compose_args(&format!("docker://{s}/lib/multi:1"), &format!("docker://{s}/lib/tool:1"), "/usr/bin/tool", &format!("docker://{s}/app/multi:v1"));
-    args.extend(["--insecure".into(), "--report".into(), path_text(&tmp.path().join("m.json"))]);
-    let digest = run_ok(ocicompose(&cache, &no_auth).args(&args)).unwrap().trim().to_string();
-    let m = report(&tmp.path().join("m.json"));
+    args.push("--insecure".into());
+    let (digest, m) = fx.compose_reported(&args, "m.json");
     assert_eq!(m["platforms"].as_array().unwrap().len(), 2);
     assert_eq!(skopeo_digest(&format!("docker://{s}/app/multi:v1"), None).unwrap(), digest);
     for p in m["platforms"].as_array().unwrap() {
         let d = p["manifest_digest"].as_str().unwrap();
         assert_eq!(skopeo_digest(&format!("docker://{s}/app/multi@{d}"), None).unwrap(), d);
     }
-    run_ok(Command::new("skopeo").args(["copy", "-q", "--all", "--src-tls-verify=false", &format!("docker://{s}/app/multi:v1"), &format!("oci:{}:v1", path_text(&tmp.path().join("multi-pulled")))])).unwrap();
+    pull_into_layout(&format!("docker://{s}/app/multi:v1"), &fx.path("multi-pulled"), "v1", true);
 }
 
 /// The real corpus's `images/` folder, or `None` (with the reason printed).
