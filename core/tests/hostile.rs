@@ -383,6 +383,8 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("hardlink_forward_base", |cx| cx.tar_image(Tar::default().dir("opt").hardlink("opt/early", "opt/later").file("opt/later", b"later").end().bytes())),
     ("hardlink_self", |cx| cx.tar_image(Tar::default().dir("opt").hardlink("opt/self", "opt/self").file("opt/keep", b"k").end().bytes())),
     ("hardlink_to_directory", |cx| cx.tar_image(Tar::default().dir("opt").dir("opt/d").hardlink("opt/l", "opt/d").end().bytes())),
+    ("hardlink_to_root", |cx| cx.tar_image(Tar::default().dir("opt").hardlink("opt/root", "/").file("opt/keep", b"k").end().bytes())),
+    ("hardlink_to_root_base", |cx| cx.tar_image(Tar::default().dir("opt").hardlink("opt/root", "/").file("opt/keep", b"k").end().bytes())),
     // -- streams --
     ("size_larger_than_data", |cx| {
         let mut t = Tar::default();
