@@ -17,13 +17,19 @@ use crate::warn::{self, RuntimePaths};
 /// Limits small enough that one fuzz input never runs for long or eats memory.
 const FUZZ_LIMITS: Limits = Limits { max_bytes: 16 << 20, max_entries: 50_000 };
 
-/// Checks the form of a tree key: relative, no empty, `.` or `..` component, no NUL,
-/// no directory named like a whiteout.
+/// Checks the form of a tree key: normal (see [`assert_normal`]) and no directory named
+/// like a whiteout.
 fn assert_key(key: &str) {
-    assert!(!key.starts_with('/') && !key.ends_with('/') && !key.contains('\0'), "bad key {key:?}");
+    assert_normal(key);
     let parts: Vec<&str> = key.split('/').collect();
-    assert!(parts.iter().all(|p| !p.is_empty() && *p != "." && *p != ".."), "bad key {key:?}");
     assert!(parts[..parts.len() - 1].iter().all(|p| !p.starts_with(".wh.")), "whiteout-named directory in {key:?}");
+}
+
+/// Checks the form of a normalised path: relative, no empty, `.` or `..` component, no
+/// NUL.
+fn assert_normal(key: &str) {
+    assert!(!key.starts_with('/') && !key.ends_with('/') && !key.contains('\0'), "bad key {key:?}");
+    assert!(key.split('/').all(|p| !p.is_empty() && p != "." && p != ".."), "bad key {key:?}");
 }
 
 /// The layer reader and the flattener: reads `data` as a layer (gzip or plain tar),
@@ -40,11 +46,14 @@ pub fn layer(data: &[u8]) {
                 assert_key(path);
                 added += 1;
                 if meta.kind == entry::EntryKind::Hardlink {
-                    // A target of `/` normalises to the root's key, "": the tree
-                    // refuses it (artifact) or drops it (base) like any directory.
+                    // A hardlink target is only looked up, never added: it must be
+                    // normal, but may name what no key can be. `/` normalises to the
+                    // root's key, "", and `d/.wh.x/f` passes through a whiteout-named
+                    // directory; the tree holds no file at either, so an artifact's
+                    // link is refused and a base's dropped.
                     let target = meta.link_target.as_deref().expect("a hardlink has a target");
                     if !target.is_empty() {
-                        assert_key(target);
+                        assert_normal(target);
                     }
                 }
             }
@@ -144,18 +153,22 @@ mod tests {
     #[test]
     fn entry_points_accept_garbage_and_good_input() {
         let good = crate::build::LayerBuilder::new().dir("/etc").file("/etc/passwd", "root").symlink("/bin", "usr/bin").tar_bytes();
-        // A hardlink to `/` (the layer fuzzer's first find): the target's key is "".
-        let mut root_link = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_ustar();
-        header.set_entry_type(tar::EntryType::Link);
-        header.set_size(0);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        root_link.append_link(&mut header, "lib", "/").unwrap();
-        let root_link = root_link.into_inner().unwrap();
-        for data in [&b""[..], b"\x1f\x8b", &[0u8; 1024], &good, &root_link] {
+        // The layer fuzzer's finds: hardlinks to `/` (the target's key is "") and
+        // through a whiteout-named directory.
+        let hardlink = |target: &str| {
+            let mut tar = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
+            tar.append_link(&mut header, "lib", target).unwrap();
+            tar.into_inner().unwrap()
+        };
+        let (root_link, whiteout_dir_link) = (hardlink("/"), hardlink("d/.wh.x/f"));
+        for data in [&b""[..], b"\x1f\x8b", &[0u8; 1024], &good, &root_link, &whiteout_dir_link] {
             layer(data);
         }
         path_rules(b"./usr//bin/\n+/usr\n-/usr/bin");

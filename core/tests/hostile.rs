@@ -385,6 +385,7 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("hardlink_to_directory", |cx| cx.tar_image(Tar::default().dir("opt").dir("opt/d").hardlink("opt/l", "opt/d").end().bytes())),
     ("hardlink_to_root", |cx| cx.tar_image(Tar::default().dir("opt").hardlink("opt/root", "/").file("opt/keep", b"k").end().bytes())),
     ("hardlink_to_root_base", |cx| cx.tar_image(Tar::default().dir("opt").hardlink("opt/root", "/").file("opt/keep", b"k").end().bytes())),
+    ("hardlink_through_whiteout_dir", |cx| cx.tar_image(Tar::default().dir("opt").file("opt/f", b"f").hardlink("opt/l", "opt/.wh.x/f").end().bytes())),
     // -- streams --
     ("size_larger_than_data", |cx| {
         let mut t = Tar::default();

@@ -75,8 +75,10 @@ def layer_seeds():
         ("symlink", "a", "b"), ("symlink", "b", "a/.."), ("hardlink", "self", "self"),
         ("file", "t", "target"), ("hardlink", "h", "/t"), ("symlink", "up", "../../.."),
     ]))
-    # The layer fuzzer's first find: a hardlink to the root, whose target's key is "".
+    # The layer fuzzer's finds. First: a hardlink to the root, whose target's key is "".
     write("layer", "hardlink_root.tar", tar([("hardlink", "lib", "/")]))
+    # Its second: a hardlink target through a whiteout-named directory.
+    write("layer", "hardlink_whiteout_dir.tar", tar([("file", "f", "x"), ("hardlink", "l", "d/.wh.x/f")]))
     write("layer", "devices.tar", tar([("char", "dev/null", None), ("fifo", "run/pipe", None), ("dir", "./", None)]))
     long = "d/" + "x" * 150 + "/file"
     write("layer", "gnu_long.tar", tar([("file", long, "long"), ("symlink", "s", "t/" + "y" * 150)], tarfile.GNU_FORMAT))
