@@ -254,7 +254,7 @@ impl Fixture {
     /// Runs `ocicompose ARGS --report NAME`; the digest it prints and the report.
     fn compose_reported(&self, args: &[String], name: &str) -> (String, serde_json::Value) {
         let path = self.path(name);
-        let digest = run_ok(ocicompose(&self.cache, &self.no_auth).args(args).arg("--report").arg(&path)).unwrap().trim().to_string();
+        let digest = self.compose(&[args, &["--report".to_string(), path_text(&path)]].concat());
         (digest, report(&path))
     }
 }
