@@ -558,10 +558,7 @@ fn compose_ok<'a>(f: &mut Findings, c: &'a Composed, what: &str) -> Option<&'a C
 }
 
 fn level_text(level: Level) -> &'static str {
-    match level {
-        Level::Info => "info",
-        Level::Warning => "warning",
-    }
+    level.as_str()
 }
 
 /// A warning as the tests compare it: code, path, artifact, level.

@@ -22,6 +22,9 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 6] = [Stage::Resolve, Stage::ReadBase, Stage::ReadArtifacts, Stage::WriteLayer, Stage::CopyBlobs, Stage::Commit];
+
     /// A stable lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +35,12 @@ impl Stage {
             Stage::CopyBlobs => "copy_blobs",
             Stage::Commit => "commit",
         }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

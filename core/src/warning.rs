@@ -8,11 +8,31 @@ use serde::{Deserialize, Serialize};
 /// How serious a warning is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Level {
     /// Expected when artifacts overlap on purpose; never refused under strict.
     Info,
     /// The image builds but may break when it runs.
     Warning,
+}
+
+impl Level {
+    /// Every level, least serious first.
+    pub const ALL: [Level; 2] = [Level::Info, Level::Warning];
+
+    /// The stable lower-case name (`info`, `warning`), as reports, C and Python spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a warning is about. The snake_case names are stable across CLI, report, C and
@@ -49,6 +69,22 @@ pub enum WarningCode {
 }
 
 impl WarningCode {
+    /// Every code, in declaration order; front ends derive their tables from it.
+    pub const ALL: [WarningCode; 12] = [
+        WarningCode::RuntimePathOverwritten,
+        WarningCode::SymlinkShadowed,
+        WarningCode::TypeChanged,
+        WarningCode::PermissionsChanged,
+        WarningCode::EmptySelection,
+        WarningCode::ArtifactOverwritten,
+        WarningCode::RuntimePathRemoved,
+        WarningCode::ResolvedThroughSymlink,
+        WarningCode::UnknownUser,
+        WarningCode::RootUser,
+        WarningCode::EntrypointMissing,
+        WarningCode::MutableReference,
+    ];
+
     /// The stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,11 +142,7 @@ impl Warning {
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = match self.level {
-            Level::Info => "info",
-            Level::Warning => "warning",
-        };
-        write!(f, "{level}: {}: {}", self.code, self.path)?;
+        write!(f, "{}: {}: {}", self.level, self.code, self.path)?;
         if let Some(a) = self.artifact {
             write!(f, " (artifact {a})")?;
         }

@@ -5,7 +5,7 @@
 
 use std::ffi::{c_char, CString};
 
-use ocicompose::{Level, Warning};
+use ocicompose::Warning;
 
 use crate::handle::{self, c_string};
 
@@ -24,13 +24,9 @@ pub struct ocicompose_warning {
 
 impl From<&Warning> for ocicompose_warning {
     fn from(w: &Warning) -> ocicompose_warning {
-        let level = match w.level {
-            Level::Info => "info",
-            Level::Warning => "warning",
-        };
         ocicompose_warning {
             code: c_string(w.code.as_str()),
-            level: c_string(level),
+            level: c_string(w.level.as_str()),
             path: c_string(&w.path),
             artifact: w.artifact,
             message: c_string(&w.message),
@@ -128,7 +124,7 @@ mod tests {
     fn accessors_read_every_field() {
         let core = Warning {
             code: ocicompose::WarningCode::RuntimePathOverwritten,
-            level: Level::Warning,
+            level: ocicompose::Level::Warning,
             path: "/bin/sh".into(),
             artifact: Some(1),
             message: "replaces the shell".into(),
