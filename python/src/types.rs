@@ -187,11 +187,7 @@ impl From<&ocicompose::Warning> for PyWarning {
     fn from(w: &ocicompose::Warning) -> Self {
         PyWarning {
             code: w.code.as_str().to_owned(),
-            level: match w.level {
-                ocicompose::Level::Info => "info",
-                ocicompose::Level::Warning => "warning",
-            }
-            .to_owned(),
+            level: w.level.as_str().to_owned(),
             path: w.path.clone(),
             artifact: w.artifact,
             message: w.message.clone(),
