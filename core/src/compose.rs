@@ -631,7 +631,7 @@ fn write_image(spec: &ComposeSpec, p: &Prepared, writer: &Mutex<LayoutWriter>, c
         progress.report(Stage::CopyBlobs, i as u64 + 1, base_layers)?;
     }
 
-    let created = rfc3339(p.generated_mtime);
+    let created = crate::time::rfc3339(p.generated_mtime);
     let config_bytes = new_config(&p.base, &p.config, spec, &written, &created)?;
     let (config_digest, config_size) = writer.lock().expect("layout writer lock").stage_bytes(&config_bytes)?;
     let mut layer_descs: Vec<Descriptor> = p.base.layers.iter().map(oci_layer_descriptor).collect();
@@ -872,7 +872,7 @@ fn customisation_summary(spec: &ComposeSpec) -> Option<String> {
 
 fn generated_time(options: &ComposeOptions, base: &oci_spec::image::ImageConfiguration) -> u64 {
     let from_env = || std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<i64>().ok());
-    let from_base = || base.created().as_deref().and_then(parse_rfc3339);
+    let from_base = || base.created().as_deref().and_then(crate::time::parse_rfc3339);
     options.source_date_epoch.or_else(from_env).or_else(from_base).unwrap_or(0).max(0) as u64
 }
 
@@ -974,75 +974,4 @@ fn new_config(base: &Image, edited: &serde_json::Value, spec: &ComposeSpec, writ
     let bytes = layout::canonical_json(&config);
     layout::parse_json::<oci_spec::image::ImageConfiguration>(&bytes, "the new config")?;
     Ok(bytes)
-}
-
-/// Formats seconds since the epoch as RFC 3339 UTC (`2024-05-01T12:00:00Z`).
-pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Parses the date-time prefix of an RFC 3339 timestamp to seconds since the epoch
-/// (fractions and offsets: fractions dropped, offsets applied).
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest {
-        "Z" | "z" | "" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
-}
-
-// Howard Hinnant's civil-calendar algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + if m <= 2 { 1 } else { 0 }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_and_parses_timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        for s in [0u64, 1_700_000_000, 951_782_400, 4_102_444_799] {
-            assert_eq!(parse_rfc3339(&rfc3339(s)), Some(s as i64));
-        }
-        assert_eq!(parse_rfc3339("2023-11-14T23:13:20.123456789+01:00"), Some(1_700_000_000));
-        assert_eq!(parse_rfc3339("yesterday"), None);
-    }
 }

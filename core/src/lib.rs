@@ -25,6 +25,7 @@ mod report;
 mod select;
 mod source;
 mod spec;
+mod time;
 mod tree;
 mod warn;
 mod warning;
