@@ -229,7 +229,8 @@ typedef struct ocicompose_options ocicompose_options;
 typedef struct ocicompose_result ocicompose_result;
 
 /**
- * A parsed, checked compose spec.
+ * A parsed, checked and compiled compose spec: a spec the core would refuse is refused
+ * here, at parse time, with the same message as the CLI's.
  *
  * Made by `ocicompose_spec_from_json` or `ocicompose_spec_from_path`, freed by
  * `ocicompose_spec_free`. Immutable: one spec may be composed from several threads at

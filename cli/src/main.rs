@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use ocicompose::{ArtifactSpec, ComposeOptions, ComposeReport, ComposeSpec, Error, ErrorKind};
+use ocicompose::{ArtifactSpec, ComposeOptions, ComposeReport, ComposeSpec, Composition, Error, ErrorKind};
 
 /// Exit status of a failed run.
 const EXIT_ERROR: u8 = 1;
@@ -267,9 +267,11 @@ fn artifacts_from_argv(args: &ComposeArgs, m: &ArgMatches) -> Result<Vec<Artifac
     Ok(artifacts)
 }
 
-fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<ComposeSpec, Failure> {
+/// The spec of the command line (a file, or the spec-less flags) with the flags'
+/// overrides, compiled once.
+fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure> {
     let mut spec = match (&args.spec, &args.base) {
-        (Some(path), _) => ComposeSpec::from_path(path)?,
+        (Some(path), _) => ComposeSpec::parse_path(path)?,
         (None, Some(base)) => {
             let Some(output) = &args.output else {
                 return Err(compose_usage("--output REF is required without a spec file"));
@@ -295,8 +297,7 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<ComposeSpec, Failure
     if args.insecure {
         spec.tls_verify = Some(false);
     }
-    spec.validate()?;
-    Ok(spec)
+    Ok(spec.compile()?)
 }
 
 /// The inputs a report recorded.
@@ -312,8 +313,8 @@ fn describe_change(c: &ocicompose::InputChange) -> String {
 }
 
 fn run_outdated(args: &OutdatedArgs) -> Result<(), Failure> {
-    let spec = ocicompose::ComposeSpec::from_path(&args.spec)?;
-    let changes = ocicompose::outdated(&spec, &recorded_inputs(&args.against)?)?;
+    let composition = Composition::from_path(&args.spec)?;
+    let changes = composition.outdated(&recorded_inputs(&args.against)?)?;
     for c in &changes {
         say!("{}", describe_change(c));
     }
@@ -326,9 +327,9 @@ fn run_outdated(args: &OutdatedArgs) -> Result<(), Failure> {
 }
 
 fn run_compose(args: ComposeArgs, m: &ArgMatches) -> Result<(), Failure> {
-    let spec = build_spec(&args, m)?;
+    let composition = build_spec(&args, m)?;
     if let Some(lock) = &args.locked {
-        let changes = ocicompose::outdated(&spec, &recorded_inputs(lock)?)?;
+        let changes = composition.outdated(&recorded_inputs(lock)?)?;
         if !changes.is_empty() {
             let list: Vec<String> = changes.iter().map(describe_change).collect();
             return Err(Failure::Other(format!("--locked: {} input(s) differ from {}; nothing was written:\n  {}", changes.len(), lock.display(), list.join("\n  "))));
@@ -341,7 +342,7 @@ fn run_compose(args: ComposeArgs, m: &ArgMatches) -> Result<(), Failure> {
         progress: bar.as_ref().map(progress::Bar::hook),
         source_date_epoch: None,
     };
-    let result = ocicompose::compose(&spec, &options);
+    let result = composition.compose(&options);
     if let Some(bar) = &bar {
         bar.clear();
     }
@@ -436,7 +437,7 @@ mod tests {
     fn parse(argv: &[&str]) -> Result<ComposeSpec, Failure> {
         let matches = Cli::command().try_get_matches_from(argv).map_err(Failure::Usage)?;
         let Command::Compose(args) = Cli::from_arg_matches(&matches).map_err(Failure::Usage)?.command else { panic!("not compose") };
-        build_spec(&args, matches.subcommand_matches("compose").unwrap())
+        build_spec(&args, matches.subcommand_matches("compose").unwrap()).map(|c| c.spec().clone())
     }
 
     #[test]

@@ -42,13 +42,15 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder,
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder,
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
 
 use crate::digest::sha256_of;
 use crate::error::{Error, Result};
-use crate::layout::{canonical_json, write_atomic, REF_NAME};
+use crate::json::canonical_json;
+use crate::source::store::REF_NAME;
+use crate::store::LayoutWriter;
 
 /// The mtime of entries that set none: 2024-01-01T00:00:00Z.
 ///
@@ -468,7 +470,7 @@ impl Default for ImageBuilder {
 
 /// The blobs and descriptor of one image, before it is written anywhere.
 struct Rendered {
-    blobs: Vec<(String, Vec<u8>)>,
+    blobs: Vec<(MediaType, Vec<u8>)>,
     descriptor: Descriptor,
     config_digest: String,
     layer_digests: Vec<String>,
@@ -648,7 +650,7 @@ impl ImageBuilder {
             ConfigStyle::Artifact => MediaType::Other(EMPTY_MEDIA_TYPE.into()),
             _ => MediaType::ImageConfig,
         };
-        let config_desc = DescriptorBuilder::default().media_type(config_type).digest(digest_value(&config_digest)).size(config.len() as u64).build().expect("descriptor fields are set");
+        let config_desc = DescriptorBuilder::default().media_type(config_type.clone()).digest(digest_value(&config_digest)).size(config.len() as u64).build().expect("descriptor fields are set");
         let layer_descs: Vec<Descriptor> = built
             .iter()
             .map(|l| DescriptorBuilder::default().media_type(l.media_type.clone()).digest(digest_value(&l.digest)).size(l.blob.len() as u64).build().expect("descriptor fields are set"))
@@ -670,9 +672,9 @@ impl ImageBuilder {
             .build()
             .expect("descriptor fields are set");
         let layer_digests = built.iter().map(|l| l.digest.clone()).collect();
-        let mut blobs: Vec<(String, Vec<u8>)> = built.into_iter().map(|l| (l.digest, l.blob)).collect();
-        blobs.push((config_digest.clone(), config));
-        blobs.push((manifest_digest, manifest));
+        let mut blobs: Vec<(MediaType, Vec<u8>)> = built.into_iter().map(|l| (l.media_type, l.blob)).collect();
+        blobs.push((config_type, config));
+        blobs.push((MediaType::ImageManifest, manifest));
         Rendered { blobs, descriptor, config_digest, layer_digests, diff_ids }
     }
 
@@ -735,8 +737,8 @@ impl ImageBuilder {
             .expect("index fields are set");
         let index = canonical_json(&index);
         let index_digest = sha256_of(&index);
-        let mut blobs: Vec<(String, Vec<u8>)> = rendered.iter().flat_map(|r| r.blobs.iter().cloned()).collect();
-        blobs.push((index_digest.clone(), index.clone()));
+        let mut blobs: Vec<(MediaType, Vec<u8>)> = rendered.iter().flat_map(|r| r.blobs.iter().cloned()).collect();
+        blobs.push((MediaType::ImageIndex, index.clone()));
         let desc = DescriptorBuilder::default().media_type(MediaType::ImageIndex).digest(digest_value(&index_digest)).size(index.len() as u64).build().expect("descriptor fields are set");
         write_into_layout(dir, &blobs, desc, tag)?;
         let head = &rendered[0];
@@ -750,35 +752,24 @@ impl ImageBuilder {
     }
 }
 
-/// Writes blobs and adds `desc` (tagged) to the layout's `index.json`.
-fn write_into_layout(dir: &Path, blobs: &[(String, Vec<u8>)], mut desc: Descriptor, tag: Option<&str>) -> Result<()> {
-    let blob_dir = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blob_dir).map_err(Error::io("create", &blob_dir))?;
-    let layout_file = dir.join("oci-layout");
-    if !layout_file.exists() {
-        fs::write(&layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(Error::io("write", &layout_file))?;
+/// Writes blobs and adds `desc` (tagged) to the layout's `index.json`, through the
+/// same layout writer a compose uses.
+fn write_into_layout(dir: &Path, blobs: &[(MediaType, Vec<u8>)], mut desc: Descriptor, tag: Option<&str>) -> Result<()> {
+    let mut writer = LayoutWriter::create(dir)?;
+    for (media_type, bytes) in blobs {
+        writer.write_blob(media_type.clone(), bytes)?;
     }
-    for (digest, bytes) in blobs {
-        let path = blob_dir.join(digest.trim_start_matches("sha256:"));
-        if !path.exists() {
-            fs::write(&path, bytes).map_err(Error::io("write", &path))?;
-        }
-    }
-    let index_path = dir.join("index.json");
-    let mut manifests = if index_path.exists() {
-        let bytes = fs::read(&index_path).map_err(Error::io("read", &index_path))?;
-        let index: ImageIndex = crate::layout::parse_json(&bytes, &index_path.display().to_string())?;
-        index.manifests().clone()
-    } else {
-        Vec::new()
-    };
     if let Some(tag) = tag {
-        manifests.retain(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(tag));
         desc.set_annotations(Some([(REF_NAME.to_string(), tag.to_string())].into_iter().collect()));
     }
-    manifests.push(desc);
-    let index = ImageIndexBuilder::default().schema_version(2u32).media_type(MediaType::ImageIndex).manifests(manifests).build().expect("index fields are set");
-    write_atomic(dir, "index.json", &canonical_json(&index))
+    writer.commit(|index| {
+        let mut manifests = index.manifests().clone();
+        if let Some(tag) = tag {
+            manifests.retain(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(tag));
+        }
+        manifests.push(desc);
+        index.set_manifests(manifests);
+    })
 }
 
 /// Writes the OCI layout `dir` as a plain tar at `file` (`oci-archive:`), names sorted
@@ -985,7 +976,7 @@ mod tests {
     fn written_layout_is_readable_and_verified() {
         let dir = tempfile::tempdir().unwrap();
         let built = sample().write_layout(dir.path(), Some("1.0")).unwrap();
-        let index: ImageIndex = serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        let index: oci_spec::image::ImageIndex = serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();
         assert_eq!(index.manifests().len(), 1);
         let desc = &index.manifests()[0];
         assert_eq!(desc.digest().to_string(), built.manifest_digest);
@@ -1012,7 +1003,7 @@ mod tests {
         other.label("c", "3");
         let second = other.write_layout(dir.path(), Some("2.0")).unwrap();
         let third = other.write_layout(dir.path(), Some("1.0")).unwrap();
-        let index: ImageIndex = serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        let index: oci_spec::image::ImageIndex = serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();
         let tags: Vec<(String, String)> =
             index.manifests().iter().map(|d| (d.annotations().as_ref().unwrap()[REF_NAME].clone(), d.digest().to_string())).collect();
         assert_eq!(tags, vec![("2.0".to_string(), second.manifest_digest.clone()), ("1.0".to_string(), third.manifest_digest)]);
@@ -1045,7 +1036,7 @@ mod tests {
         arm.platform("linux", "arm64", Some("v8"));
         let built = ImageBuilder::write_index(&[sample(), arm], dir.path(), Some("multi")).unwrap();
         assert_eq!(built.platform_manifests.len(), 2);
-        let index: ImageIndex = serde_json::from_slice(&fs::read(dir.path().join("blobs/sha256").join(&built.manifest_digest[7..])).unwrap()).unwrap();
+        let index: oci_spec::image::ImageIndex = serde_json::from_slice(&fs::read(dir.path().join("blobs/sha256").join(&built.manifest_digest[7..])).unwrap()).unwrap();
         let platforms: Vec<String> = index
             .manifests()
             .iter()

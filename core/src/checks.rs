@@ -3,43 +3,12 @@
 
 use crate::entry::{absolute, EntryKind};
 use crate::error::{Error, Result};
-use crate::spec::{self, RequireSpec};
+use crate::spec::{self, parse_user, Id, RequireSpec, RequireType};
 use crate::tree::{Node, Tree};
 use crate::warning::{Warning, WarningCode};
 
 /// Reads a regular file's content from the final image.
 pub(crate) type ContentFn<'a> = dyn Fn(&str, &Node) -> Result<Vec<u8>> + 'a;
-
-/// The user and group parts of a config `User`, each a name or a number.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Id {
-    Name(String),
-    Number(u32),
-}
-
-fn parse_id(part: &str, user: &str) -> Result<Id> {
-    if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
-        match part.parse::<u64>() {
-            Ok(n) if n < 1 << 31 => Ok(Id::Number(n as u32)),
-            _ => Err(Error::spec("config.user", format!("`{user}`: {part} is not a uid/gid below 2^31 (runtimes have mapped larger ids to root)"))),
-        }
-    } else if part.is_empty() {
-        Err(Error::spec("config.user", format!("`{user}` has an empty part")))
-    } else {
-        Ok(Id::Name(part.to_string()))
-    }
-}
-
-/// Parses `user`, `uid`, `user:group` or `uid:gid`.
-///
-/// # Errors
-/// [`Error::Spec`] for an empty part or a numeric id of 2^31 or more.
-pub(crate) fn parse_user(user: &str) -> Result<(Id, Option<Id>)> {
-    match user.split_once(':') {
-        Some((u, g)) => Ok((parse_id(u, user)?, Some(parse_id(g, user)?))),
-        None => Ok((parse_id(user, user)?, None)),
-    }
-}
 
 fn is_root(user: &str) -> bool {
     matches!(parse_user(user), Ok((Id::Number(0), _))) || matches!(parse_user(user), Ok((Id::Name(ref n), _)) if n == "root") || user.is_empty()
@@ -158,17 +127,17 @@ pub(crate) fn require(tree: &Tree, checks: &[RequireSpec], content: &ContentFn<'
             continue;
         };
         if let Some(kind) = &r.kind {
-            let have = match kind.as_str() {
-                "symlink" => unfollowed.as_ref().map(|(_, n)| n.meta.kind),
+            let have = match kind {
+                RequireType::Symlink => unfollowed.as_ref().map(|(_, n)| n.meta.kind),
                 _ => Some(node.meta.kind),
             };
-            let want = match kind.as_str() {
-                "file" => EntryKind::File,
-                "directory" => EntryKind::Dir,
-                _ => EntryKind::Symlink,
+            let want = match kind {
+                RequireType::File => EntryKind::File,
+                RequireType::Directory => EntryKind::Dir,
+                RequireType::Symlink => EntryKind::Symlink,
             };
             if have != Some(want) {
-                failures.push(format!("{abs}: is a {}, not a {kind}", have.map(|k| k.as_str()).unwrap_or("missing entry")));
+                failures.push(format!("{abs}: is a {}, not a {}", have.map(|k| k.as_str()).unwrap_or("missing entry"), kind.as_str()));
             }
         }
         if r.executable && !(node.meta.kind == EntryKind::File && node.meta.mode & 0o111 != 0) {
@@ -264,12 +233,12 @@ mod tests {
     #[test]
     fn lists_every_failed_requirement() {
         let t = tree();
-        let ok = vec![RequireSpec { path: "/bin/app".into(), executable: true, shebang: true, mode: Some("0755".into()), uid: Some(0), ..Default::default() }, RequireSpec { path: "/bin".into(), kind: Some("symlink".into()), ..Default::default() }];
+        let ok = vec![RequireSpec { path: "/bin/app".into(), executable: true, shebang: true, mode: Some("0755".into()), uid: Some(0), ..Default::default() }, RequireSpec { path: "/bin".into(), kind: Some(RequireType::Symlink), ..Default::default() }];
         require(&t, &ok, &content).unwrap();
         let bad = vec![
             RequireSpec { path: "/bin/bash".into(), ..Default::default() },
             RequireSpec { path: "/usr/bin/data".into(), executable: true, shebang: true, ..Default::default() },
-            RequireSpec { path: "/usr/bin/app".into(), kind: Some("directory".into()), ..Default::default() },
+            RequireSpec { path: "/usr/bin/app".into(), kind: Some(RequireType::Directory), ..Default::default() },
         ];
         match require(&t, &bad, &content).unwrap_err() {
             Error::RequirementFailed { failures } => {

@@ -9,43 +9,8 @@ use crate::entry::{EntryKind, Metadata};
 use crate::error::{Error, Result};
 use crate::layer::DataRef;
 use crate::merge::{Merged, OutNode};
-use crate::spec::{self, ComposeSpec, GroupSpec, UserSpec};
+use crate::spec::{self, decode_base64, ComposeSpec, GroupSpec, UserSpec};
 
-/// Decodes standard base64 (padding optional, white space ignored).
-pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    let mut padding = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => {
-                padding += 1;
-                continue;
-            }
-            b' ' | b'\n' | b'\r' | b'\t' => continue,
-            _ => return None,
-        };
-        if padding > 0 {
-            return None;
-        }
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    if padding > 2 || bits >= 6 {
-        return None;
-    }
-    Some(out)
-}
 
 /// Adds the spec's `files` to the new layer; they win over artifact entries.
 ///

@@ -6,7 +6,8 @@
 //! fuzzer reports). Errors are fine: hostile input is supposed to fail, typed.
 
 use crate::entry::{self, normalize_path};
-use crate::layer::{self, Limits, Op};
+use crate::layer::{self, Op};
+use crate::limits::Limits;
 use crate::merge::{self, ArtifactTree};
 use crate::reference::ImageRef;
 use crate::select::Selection;

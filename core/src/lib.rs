@@ -2,47 +2,66 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod build;
-mod cache;
-mod checks;
-mod compose;
-mod configure;
-mod customize;
-pub mod demo;
+// Leaves: plain data and small helpers, no I/O of images.
+mod blob;
 mod digest;
 mod entry;
-#[doc(hidden)]
-pub mod fuzzing;
 mod error;
-mod inspect;
-mod layer;
-mod layout;
-mod merge;
+mod json;
+mod limits;
 mod options;
-mod reference;
-pub(crate) mod registry;
+mod platform;
 mod report;
-mod select;
-mod source;
-mod spec;
 mod time;
+mod warning;
+
+// Input documents: the spec and what it compiles to.
+mod reference;
+mod select;
+mod spec;
+
+// Reading images.
+mod cache;
+mod codec;
+mod layer;
+pub(crate) mod registry;
+mod source;
+mod verified;
+
+// Rules: the tree, the overlay, customisations, and what may break.
+mod checks;
+mod configure;
+mod customize;
+mod merge;
+mod sync;
 mod tree;
 mod warn;
-mod warning;
+
+// Writing images.
+mod store;
 mod write;
+
+// The verbs.
+mod compose;
+mod inspect;
+
+pub mod build;
+pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use oci_spec;
 
 pub use compose::{compose, outdated, resolve_inputs, InputChange};
+pub use spec::Composition;
 pub use entry::{normalize_path, EntryKind, FileEntry, Metadata, Xattr};
 pub use error::{Error, ErrorKind, Result};
-pub use inspect::{inspect, list_files};
+pub use inspect::{inspect, list_files, ImageSummary, LayerSummary, RunConfigSummary};
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use reference::{ImageRef, Selector};
-pub use registry::PushStats;
-pub use report::{ComposeReport, EntryReport, InputReport, LayerReport, PlatformReport, Stats};
+pub use report::{ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
 
-pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, UserSpec};
+pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
 
 /// The library's version, as Cargo knows it.

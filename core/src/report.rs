@@ -34,7 +34,7 @@ pub struct ComposeReport {
     pub stats: Stats,
     /// For a `docker://` output: what the push moved (uploaded, mounted, copied, found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub push: Option<crate::PushStats>,
+    pub push: Option<PushStats>,
 }
 
 /// One platform's image.
@@ -48,11 +48,38 @@ pub struct PlatformReport {
     pub config_digest: String,
 }
 
+/// What an input is to the compose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum InputRole {
+    /// The base image.
+    Base,
+    /// One of the artifacts, in spec order.
+    Artifact,
+}
+
+impl InputRole {
+    /// The stable name (`base`, `artifact`), as reports, C and Python spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputRole::Base => "base",
+            InputRole::Artifact => "artifact",
+        }
+    }
+}
+
+impl std::fmt::Display for InputRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One input of the compose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputReport {
-    /// `base` or `artifact`.
-    pub role: String,
+    /// What the input is to the compose.
+    pub role: InputRole,
     /// The reference as written.
     pub reference: String,
     /// The manifest digest it resolved to; `None` for a `dir:` artifact.
@@ -111,4 +138,22 @@ impl ComposeReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
+}
+
+/// What a push moved, for the report and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PushStats {
+    /// Blobs uploaded from this machine (the new layers and config, and base blobs of
+    /// a local base).
+    pub uploaded_blobs: u64,
+    /// Their bytes.
+    pub uploaded_bytes: u64,
+    /// Base blobs mounted from the base's repository in the same registry.
+    pub mounted_blobs: u64,
+    /// Base blobs streamed from another registry.
+    pub copied_blobs: u64,
+    /// Their bytes.
+    pub copied_bytes: u64,
+    /// Blobs the target repository had already.
+    pub existing_blobs: u64,
 }

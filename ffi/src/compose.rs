@@ -76,7 +76,7 @@ pub unsafe extern "C" fn ocicompose_compose(
         let options = unsafe { opts.as_ref() }
             .map(ocicompose_options::to_core)
             .unwrap_or_default();
-        let report = ocicompose::compose(&spec.spec, &options)?;
+        let report = spec.spec.compose(&options)?;
         // SAFETY: `out` was checked by `handle::out`.
         unsafe { handle::write_out(out, ocicompose_result::from(report)) };
         Ok(())

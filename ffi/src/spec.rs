@@ -4,18 +4,19 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use ocicompose::ComposeSpec;
+use ocicompose::Composition;
 
 use crate::error::{ocicompose_error, ocicompose_status};
 use crate::handle;
 
-/// A parsed, checked compose spec.
+/// A parsed, checked and compiled compose spec: a spec the core would refuse is refused
+/// here, at parse time, with the same message as the CLI's.
 ///
 /// Made by `ocicompose_spec_from_json` or `ocicompose_spec_from_path`, freed by
 /// `ocicompose_spec_free`. Immutable: one spec may be composed from several threads at
 /// once.
 pub struct ocicompose_spec {
-    pub(crate) spec: ComposeSpec,
+    pub(crate) spec: Composition,
 }
 
 /// Parses a spec document (JSON, as the CLI's `ocicompose compose SPEC.json` reads).
@@ -49,7 +50,7 @@ pub unsafe extern "C" fn ocicompose_spec_from_json(
                 handle::opt_str_arg(base_dir, "base_dir")?,
             )
         };
-        let spec = ComposeSpec::from_json(json, base_dir.map(Path::new))?;
+        let spec = Composition::from_json(json, base_dir.map(Path::new))?;
         // SAFETY: `out` was checked by `handle::out`.
         unsafe { handle::write_out(out, ocicompose_spec { spec }) };
         Ok(())
@@ -78,7 +79,7 @@ pub unsafe extern "C" fn ocicompose_spec_from_path(
         let out = handle::out(spec_out, "spec_out")?;
         // SAFETY: per the function's contract.
         let path = unsafe { handle::str_arg(path, "path")? };
-        let spec = ComposeSpec::from_path(Path::new(path))?;
+        let spec = Composition::from_path(Path::new(path))?;
         // SAFETY: `out` was checked by `handle::out`.
         unsafe { handle::write_out(out, ocicompose_spec { spec }) };
         Ok(())
@@ -126,7 +127,7 @@ mod tests {
         assert!(err.is_null());
         // SAFETY: a live spec, freed once.
         unsafe {
-            assert_eq!((*spec).spec.base_dir.as_deref(), Some(Path::new("/specs")));
+            assert_eq!((*spec).spec.spec().base_dir.as_deref(), Some(Path::new("/specs")));
             ocicompose_spec_free(spec);
         }
     }

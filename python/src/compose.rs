@@ -188,13 +188,13 @@ pub(crate) fn compose(
 
 /// Runs the compose on its own thread; the calling thread releases the GIL and runs
 /// signal handlers every [`SIGNAL_POLL`] until it is done.
-fn run(py: Python<'_>, bridge: &Bridge, spec: &ocicompose::ComposeSpec, options: &ComposeOptions) -> PyResult<ocicompose::Result<ComposeReport>> {
+fn run(py: Python<'_>, bridge: &Bridge, spec: &ocicompose::Composition, options: &ComposeOptions) -> PyResult<ocicompose::Result<ComposeReport>> {
     std::thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let worker = std::thread::Builder::new()
             .name("ocicompose".into())
             .spawn_scoped(scope, move || {
-                let result = ocicompose::compose(spec, options);
+                let result = spec.compose(options);
                 // The receiver is gone only if the waiting loop ended, which it does
                 // not before this message or a disconnect.
                 let _ = done_tx.send(());
@@ -273,5 +273,5 @@ pub(crate) fn list_files(py: Python<'_>, reference: String, platform: Option<Str
 pub(crate) fn inspect<'py>(py: Python<'py>, reference: String, platform: Option<String>) -> PyResult<Bound<'py, PyAny>> {
     let value = py.detach(|| ocicompose::inspect(&reference, platform.as_deref()));
     let value = value.map_err(|e| to_pyerr(py, e))?;
-    crate::json::to_py(py, &value)
+    crate::json::to_py(py, &serde_json::to_value(value).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?)
 }

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 
-use ocicompose::ComposeSpec;
+use ocicompose::{ComposeSpec, Composition};
 
 use crate::errors::to_pyerr;
 use crate::json::from_py;
@@ -20,7 +20,7 @@ use crate::types::type_name;
 
 /// Reads the spec from `compose`'s positional argument or its keywords (one or the
 /// other).
-pub(crate) fn from_args(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>, fields: Option<&Bound<'_, PyDict>>) -> PyResult<ComposeSpec> {
+pub(crate) fn from_args(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Composition> {
     let fields = fields.filter(|f| !f.is_empty());
     match (spec.filter(|s| !s.is_none()), fields) {
         (Some(_), Some(f)) => {
@@ -38,7 +38,7 @@ pub(crate) fn from_args(py: Python<'_>, spec: Option<&Bound<'_, PyAny>>, fields:
     }
 }
 
-fn from_keywords(py: Python<'_>, fields: &Bound<'_, PyDict>) -> PyResult<ComposeSpec> {
+fn from_keywords(py: Python<'_>, fields: &Bound<'_, PyDict>) -> PyResult<Composition> {
     let mut map = serde_json::Map::new();
     for (k, v) in fields.iter() {
         let name: String = k.extract()?;
@@ -55,11 +55,11 @@ fn from_keywords(py: Python<'_>, fields: &Bound<'_, PyDict>) -> PyResult<Compose
             "compose() got an unexpected keyword argument '{field}' ({message})"
         ))),
         Err(Invalid { field, message }) => Err(to_pyerr(py, ocicompose::Error::Spec { field, message })),
-        Ok(spec) => spec.validate().map(|()| spec).map_err(|e| to_pyerr(py, e)),
+        Ok(spec) => spec.compile().map_err(|e| to_pyerr(py, e)),
     }
 }
 
-fn from_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<ComposeSpec> {
+fn from_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<Composition> {
     if spec.is_instance_of::<PyDict>() {
         return from_value(py, from_py(spec, "")?);
     }
@@ -68,7 +68,7 @@ fn from_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<ComposeSpec> {
         // A JSON document is an object, so it starts with `{`; a path never does in
         // practice, and `./{x}.json` still works.
         if text.trim_start().starts_with('{') {
-            return ComposeSpec::from_json(&text, None).map_err(|e| to_pyerr(py, e));
+            return Composition::from_json(&text, None).map_err(|e| to_pyerr(py, e));
         }
     }
     let path: PathBuf = spec.extract().map_err(|_| {
@@ -77,17 +77,16 @@ fn from_spec(py: Python<'_>, spec: &Bound<'_, PyAny>) -> PyResult<ComposeSpec> {
             type_name(spec)
         ))
     })?;
-    let parsed = py.detach(|| ComposeSpec::from_path(&path));
+    let parsed = py.detach(|| Composition::from_path(&path));
     parsed.map_err(|e| to_pyerr(py, e))
 }
 
-/// Reads a spec from a JSON value with the core's serde rules and checks it.
+/// Reads a spec from a JSON value with the core's serde rules and compiles it.
 ///
-/// Errors name the field as a JSON path (`artifacts[0].include[1]`).
-fn from_value(py: Python<'_>, value: Value) -> PyResult<ComposeSpec> {
-    let spec = deserialize(value).map_err(|Invalid { field, message }| to_pyerr(py, ocicompose::Error::Spec { field, message }))?;
-    spec.validate().map_err(|e| to_pyerr(py, e))?;
-    Ok(spec)
+/// Errors name the field as a JSON path (`artifacts[0].include[1]`), as the core
+/// writes them for every front end.
+fn from_value(py: Python<'_>, value: Value) -> PyResult<Composition> {
+    ComposeSpec::from_value(value).and_then(|spec| spec.compile()).map_err(|e| to_pyerr(py, e))
 }
 
 /// A serde error with the JSON path of the field it concerns (`spec` for the root).
@@ -98,10 +97,9 @@ struct Invalid {
 }
 
 fn deserialize(value: Value) -> Result<ComposeSpec, Invalid> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { "spec".to_owned() } else { field };
-        Invalid { field, message: e.into_inner().to_string() }
+    ComposeSpec::from_value(value).map_err(|e| match e {
+        ocicompose::Error::Spec { field, message } => Invalid { field, message },
+        other => Invalid { field: "spec".to_owned(), message: other.to_string() },
     })
 }
 

@@ -94,7 +94,7 @@ impl Client {
     }
 
     fn header_for(&self, scope: &str) -> Option<String> {
-        let tokens = self.tokens.lock().expect("token lock");
+        let tokens = crate::sync::lock(&self.tokens);
         tokens.get(scope).or_else(|| tokens.get("*")).cloned()
     }
 
@@ -185,7 +185,7 @@ impl Client {
         match challenge.scheme.as_str() {
             "basic" => {
                 let creds = self.credentials.as_ref().ok_or_else(|| self.auth_error(self.refused_message(what)))?;
-                self.tokens.lock().expect("token lock").insert("*".into(), creds.basic_header());
+                crate::sync::lock(&self.tokens).insert("*".into(), creds.basic_header());
                 Ok(())
             }
             "bearer" => {
@@ -211,7 +211,7 @@ impl Client {
                 let body = token_resp.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| self.error(format!("reading a token for {what}: {e}")))?;
                 let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|_| self.error(format!("the token service of {what} answered something that is not JSON")))?;
                 let token = doc.get("token").or_else(|| doc.get("access_token")).and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or_else(|| self.error(format!("the token service of {what} gave no token")))?;
-                self.tokens.lock().expect("token lock").insert(scope.to_string(), format!("Bearer {token}"));
+                crate::sync::lock(&self.tokens).insert(scope.to_string(), format!("Bearer {token}"));
                 Ok(())
             }
             other => Err(self.auth_error(format!("{what}: unsupported authentication scheme `{other}`"))),
@@ -234,7 +234,7 @@ impl Client {
         }
         let media_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_string();
         let announced = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = resp.body_mut().with_config().limit(crate::layout::MAX_JSON_BYTES).read_to_vec().map_err(|e| self.error(format!("reading manifest {repository}:{reference}: {e}")))?;
+        let bytes = resp.body_mut().with_config().limit(crate::json::MAX_JSON_BYTES).read_to_vec().map_err(|e| self.error(format!("reading manifest {repository}:{reference}: {e}")))?;
         let found = digest::sha256_of(&bytes);
         let location = format!("docker://{}/{repository}", self.registry);
         let expected = if reference.starts_with("sha256:") { Some(reference.to_string()) } else { announced.filter(|d| d.starts_with("sha256:")) };
@@ -261,7 +261,7 @@ impl Client {
 
     /// Reads a small blob (a config) and checks its digest and size.
     pub(crate) fn blob_bytes(&self, repository: &str, digest: &str, size: u64) -> Result<Vec<u8>> {
-        if size > crate::layout::MAX_JSON_BYTES {
+        if size > crate::json::MAX_JSON_BYTES {
             return Err(Error::invalid_image(format!("docker://{}/{repository}", self.registry), format!("blob {digest} declares {size} bytes, too many for a JSON document")));
         }
         let mut reader = HashingReader::new(self.blob_reader(repository, digest)?.take(size + 1));

@@ -10,18 +10,18 @@ use std::fs::File;
 use std::io::{self, Write};
 
 
+use oci_spec::image::{Descriptor, MediaType};
+
+use crate::codec::pgzip;
+use crate::codec::precompress::{self, Precompressor};
 use crate::digest::HashingWriter;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
 use crate::layer::{open_data, DataRef};
-use crate::layout::LayoutWriter;
 use crate::merge::OutNode;
-
-pub(crate) mod archive;
-mod pgzip;
-pub(crate) mod precompress;
-
-use precompress::Precompressor;
+use crate::spec::LayerEncoding;
+use crate::store::{BlobWriter, LayoutWriter};
+use crate::sync::lock;
 
 /// Keeps path order, except that the paths of a hardlinked file that sort before its
 /// original (the path that was not itself a hardlink entry) are moved to just after it,
@@ -64,15 +64,16 @@ fn hardlinks_after_their_target(items: Vec<(String, Option<&OutNode>)>) -> Vec<(
 
 /// A layer written into the staging area.
 pub(crate) struct WrittenLayer {
-    pub digest: String,
+    /// The blob, as the manifest lists it.
+    pub descriptor: Descriptor,
+    /// The digest of the uncompressed tar.
     pub diff_id: String,
-    pub size: u64,
     pub entries: u64,
     pub content_bytes: u64,
 }
 
-/// Writes `nodes` (sorted by path) as one tar+gzip layer blob staged in `out`, gzip at
-/// `level`, or a plain tar when `level` is `None`.
+/// Writes `nodes` (sorted by path) as one layer blob staged in `out`, encoded as
+/// `encoding` says.
 /// `tick` is called after each entry and returns false to cancel. Files that `pre`
 /// compressed while the artifacts were read are spliced in rather than compressed again.
 ///
@@ -83,7 +84,7 @@ pub(crate) fn write_layer<'a>(
     whiteouts: &[String],
     spools: &[Option<File>],
     pre: Option<&Precompressor>,
-    level: Option<u32>,
+    encoding: LayerEncoding,
     out: &std::sync::Mutex<LayoutWriter>,
     tick: &mut dyn FnMut(u64) -> bool,
 ) -> Result<WrittenLayer> {
@@ -99,20 +100,18 @@ pub(crate) fn write_layer<'a>(
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let items = hardlinks_after_their_target(items);
-    let tmp = out.lock().expect("layout writer lock").temp_file()?;
-    let file = tmp.reopen().map_err(Error::io("open", tmp.path()))?;
-    let compressed = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-    let gz = match level {
-        Some(level) => pgzip::ParallelGzip::new(compressed, level).map_err(Error::io("write", tmp.path()))?,
-        None => pgzip::ParallelGzip::plain(compressed),
-    };
-    let uncompressed = HashingWriter::new(gz);
-    let mut builder = tar::Builder::new(uncompressed);
-    builder.mode(tar::HeaderMode::Complete);
     let io_err = |path: &str| {
         let p = std::path::PathBuf::from(format!("/{path}"));
         move |e: io::Error| Error::Io { action: "write layer entry", path: p, source: e }
     };
+    let blob = lock(out).blob_writer()?;
+    let (gz, media_type) = match encoding {
+        LayerEncoding::Gzip { level } => (pgzip::ParallelGzip::new(blob, level).map_err(io_err("(gzip header)"))?, MediaType::ImageLayerGzip),
+        LayerEncoding::Tar => (pgzip::ParallelGzip::plain(blob), MediaType::ImageLayer),
+    };
+    let uncompressed = HashingWriter::new(gz);
+    let mut builder = tar::Builder::new(uncompressed);
+    builder.mode(tar::HeaderMode::Complete);
 
     // Hardlinked entries: the first path in sorted order carries the content, the later
     // ones link to it, so a link never comes before its target in the tar.
@@ -199,11 +198,9 @@ pub(crate) fn write_layer<'a>(
     }
     let uncompressed = builder.into_inner().map_err(io_err("(end of archive)"))?;
     let (gz, diff_id, _) = uncompressed.finish();
-    let compressed = gz.finish().map_err(io_err("(gzip trailer)"))?;
-    let (mut buffered, digest, size) = compressed.finish();
-    buffered.flush().map_err(Error::io("write", tmp.path()))?;
-    out.lock().expect("layout writer lock").stage_file(tmp, &digest)?;
-    Ok(WrittenLayer { digest, diff_id, size, entries, content_bytes })
+    let blob: BlobWriter = gz.finish().map_err(io_err("(gzip trailer)"))?;
+    let descriptor = lock(out).finish_blob(blob, media_type)?;
+    Ok(WrittenLayer { descriptor, diff_id, entries, content_bytes })
 }
 
 /// Appends a regular file whose content `pre` already compressed: the header goes
@@ -256,12 +253,12 @@ mod tests {
         let node = OutNode { meta: Metadata::directory(0), data: DataRef::None, inode: 1, artifact: Some(0), selected: true, needed_by: None, custom: false, hardlink: false };
         for name in ["etc/.wh.passwd", ".wh..wh..opq", "a/.wh.x/b"] {
             let key = name.to_string();
-            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, Some(1), &writer, &mut |_| true).map(|_| ()).unwrap_err();
+            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, LayerEncoding::Gzip { level: 1 }, &writer, &mut |_| true).map(|_| ()).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{name}: {err}");
         }
         // Real whiteouts still are.
         let key = "etc".to_string();
-        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, Some(1), &writer, &mut |_| true).unwrap();
+        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, LayerEncoding::Gzip { level: 1 }, &writer, &mut |_| true).unwrap();
         assert_eq!(layer.entries, 2);
     }
 
@@ -303,21 +300,21 @@ mod tests {
         let (plain, spliced, root, _writer) = pool.install(|| {
             let root = tmp.path().join("out");
             let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
-            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, Some(6), &writer, &mut |_| true).unwrap();
+            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, LayerEncoding::Gzip { level: 6 }, &writer, &mut |_| true).unwrap();
             let pre = Precompressor::new(6).unwrap();
             let source = std::sync::Arc::new(spools[0].as_ref().unwrap().try_clone().unwrap());
             let mut chunker = precompress::FileChunker::new(&pre, (0, 0), source, 0);
             chunker.wrote(content.len()).unwrap();
             chunker.finish().unwrap();
             pre.finish().unwrap();
-            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), Some(6), &writer, &mut |_| true).unwrap();
+            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), LayerEncoding::Gzip { level: 6 }, &writer, &mut |_| true).unwrap();
             assert!(pre.take((0, 0), precompress::chunk_count(size as u64)).is_none(), "the writer used the chunks");
             (plain, spliced, root, writer) // the writer keeps its staging folder
         });
         // The same tar inside (so the same diff_id), compressed differently.
         assert_eq!(plain.diff_id, spliced.diff_id);
-        assert_ne!(plain.digest, spliced.digest);
-        let gz = staged_blob(&root, &spliced.digest);
+        assert_ne!(plain.descriptor.digest(), spliced.descriptor.digest());
+        let gz = staged_blob(&root, spliced.descriptor.digest().as_ref());
         let mut tar = Vec::new();
         flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap(); // checks CRC and length
         assert_eq!(crate::digest::sha256_of(&tar), spliced.diff_id);

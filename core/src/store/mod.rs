@@ -1,169 +1,70 @@
-//! OCI image layouts on disk: reading blobs with verification, and writing new blobs and
-//! `index.json` so that a failed or killed compose leaves the layout as it was.
+//! Writing an OCI image layout: blobs staged inside it, committed all at once.
 //!
-//! Writes go to a staging folder inside the layout; on commit, under an advisory lock on
-//! the layout folder, blobs are renamed into `blobs/sha256/` and `index.json` is
-//! re-read, edited and replaced by rename, so concurrent composes into one layout keep
-//! each other's tags.
+//! Every blob goes through a [`BlobWriter`] that hashes what it writes, so the
+//! descriptor it gives back is the truth about the bytes. Blobs are synced and renamed
+//! into a staging folder inside the output; [`LayoutWriter::commit`] moves them into
+//! `blobs/sha256` and replaces `index.json` atomically under the layout's lock.
+//! Files are created as other tools create them (`0666` less the umask): a layout
+//! written here can be read by another user or a rootless runtime, as skopeo's and
+//! umoci's can; an existing `index.json` keeps its mode.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+pub(crate) mod archive;
+pub(crate) mod push;
+
+use std::fs::{self, File, Permissions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, ImageIndex, ImageIndexBuilder, MediaType};
 
-use crate::digest::{self, HashingReader};
+use crate::blob::BlobLocation;
+use crate::digest::{self, HashingReader, HashingWriter};
 use crate::error::{Error, Result};
+use crate::json::canonical_json;
+use crate::source::layout::LayoutDir;
+use crate::source::store::BlobStore;
 
-/// The largest JSON document (index, manifest, config) read into memory.
-pub(crate) const MAX_JSON_BYTES: u64 = 32 << 20;
-
-/// The annotation that tags a manifest in `index.json`.
-pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// Where a blob's bytes are: a whole file, or a range of an archive.
-#[derive(Debug, Clone)]
-pub(crate) struct BlobLocation {
-    /// The file holding it.
-    pub file: PathBuf,
-    /// Where the blob starts in that file.
-    pub offset: u64,
-    /// Its length in bytes.
-    pub len: u64,
-}
-
-impl BlobLocation {
-    /// Opens the blob as a reader of exactly its bytes.
-    pub(crate) fn open(&self) -> Result<io::Take<File>> {
-        let mut f = File::open(&self.file).map_err(Error::io("open blob", &self.file))?;
-        if self.offset != 0 {
-            f.seek(SeekFrom::Start(self.offset)).map_err(Error::io("seek blob", &self.file))?;
-        }
-        Ok(f.take(self.len))
-    }
-
-    /// True when the blob is a whole file (so it can be hardlinked).
-    pub(crate) fn is_whole_file(&self) -> bool {
-        self.offset == 0
-    }
-}
-
-/// Something that can find blobs by digest: a layout folder or an indexed archive.
-pub(crate) trait BlobStore: Send + Sync {
-    /// Where the blob of this digest is, if present.
-    fn locate(&self, digest: &str) -> Result<Option<BlobLocation>>;
-    /// The top-level index.
-    fn index(&self) -> Result<ImageIndex>;
-    /// A description for messages.
-    fn describe(&self) -> String;
-}
-
-/// An OCI image layout folder.
-pub(crate) struct LayoutDir {
-    root: PathBuf,
-}
-
-impl LayoutDir {
-    /// Opens a layout folder for reading.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] when the folder or its `index.json` is missing.
-    pub(crate) fn open(root: &Path) -> Result<LayoutDir> {
-        if !root.is_dir() {
-            return Err(Error::NotFound { what: "image layout", message: format!("{} is not a directory", root.display()) });
-        }
-        if !root.join("index.json").is_file() {
-            return Err(Error::NotFound { what: "image layout", message: format!("{} has no index.json (not an OCI image layout)", root.display()) });
-        }
-        Ok(LayoutDir { root: root.to_path_buf() })
-    }
-}
-
-impl BlobStore for LayoutDir {
-    fn locate(&self, digest: &str) -> Result<Option<BlobLocation>> {
-        let hex = digest::sha256_hex(digest, &self.describe())?;
-        let path = self.root.join("blobs").join("sha256").join(hex);
-        // A blob must be a regular file inside the layout, never a symlink that could
-        // lead anywhere on the machine.
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_file() => Ok(Some(BlobLocation { file: path, offset: 0, len: m.len() })),
-            Ok(_) => Err(Error::UnsafePath { path: path.display().to_string(), message: "blob is not a regular file (symlinks are not followed)".into() }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("stat blob", &path)(e)),
-        }
-    }
-
-    fn index(&self) -> Result<ImageIndex> {
-        let path = self.root.join("index.json");
-        let bytes = read_limited(File::open(&path).map_err(Error::io("open", &path))?, MAX_JSON_BYTES, &path)?;
-        parse_json(&bytes, &path.display().to_string())
-    }
-
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-}
-
-fn read_limited(reader: impl Read, limit: u64, path: &Path) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.take(limit + 1).read_to_end(&mut bytes).map_err(Error::io("read", path))?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::invalid_image(path.display().to_string(), format!("larger than {limit} bytes")));
-    }
-    Ok(bytes)
-}
-
-/// Parses a JSON document into an oci-spec type, naming the document on failure.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| Error::invalid_image(what, format!("malformed JSON: {e}")))
-}
-
-/// Reads a small blob (manifest, config) fully, verifying digest and size.
+/// A descriptor of `media_type` for blob bytes of `digest` and `size`.
 ///
 /// # Errors
-/// [`Error::NotFound`] for a missing blob, [`Error::DigestMismatch`] for altered content.
-pub(crate) fn read_blob(store: &dyn BlobStore, desc: &Descriptor) -> Result<Vec<u8>> {
-    let digest = desc.digest().to_string();
-    if desc.size() > MAX_JSON_BYTES {
-        return Err(Error::invalid_image(store.describe(), format!("blob {digest} declares {} bytes, more than the {MAX_JSON_BYTES} allowed for a JSON document", desc.size())));
-    }
-    let loc = store.locate(&digest)?.ok_or_else(|| Error::NotFound { what: "blob", message: format!("{digest} is not in {}", store.describe()) })?;
-    let mut reader = HashingReader::new(loc.open()?.take(MAX_JSON_BYTES + 1));
-    let mut bytes = Vec::with_capacity(desc.size() as usize);
-    reader.read_to_end(&mut bytes).map_err(Error::io("read blob", &loc.file))?;
-    let (found, size) = reader.finish().map_err(Error::io("read blob", &loc.file))?;
-    digest::check(&digest, desc.size(), &found, size, &store.describe())?;
-    Ok(bytes)
+/// [`Error::InvalidImage`] when `digest` is not a digest (never for ours).
+pub(crate) fn descriptor(media_type: MediaType, digest: &str, size: u64) -> Result<Descriptor> {
+    let digest = Digest::try_from(digest).map_err(|e| Error::invalid_image(digest, format!("not a digest: {e}")))?;
+    DescriptorBuilder::default().media_type(media_type).digest(digest).size(size).build().map_err(|e| Error::invalid_image("descriptor", e.to_string()))
 }
 
-/// Serialises a value as canonical JSON: keys sorted at every level, no white space.
-///
-/// oci-spec keeps labels and annotations in hash maps, whose order varies from run to
-/// run; going through a sorted `Value` makes the bytes (and so the digest) stable.
-pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    fn sort(v: serde_json::Value) -> serde_json::Value {
-        match v {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<_> = map.into_iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort(v))).collect())
-            }
-            serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort).collect()),
-            other => other,
-        }
+/// A new file in `dir` named `PREFIX…`, created with mode `0666` less the umask, as
+/// `open(2)` with that mode makes it (a plain temporary file would be `0600`).
+pub(crate) fn new_temp_file(dir: &Path, prefix: &str) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new().prefix(prefix).permissions(Permissions::from_mode(0o666)).tempfile_in(dir)
+}
+
+/// A blob being written: every byte is hashed on its way to the file.
+pub(crate) struct BlobWriter {
+    file: tempfile::NamedTempFile,
+    out: HashingWriter<BufWriter<File>>,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
     }
-    let value = serde_json::to_value(value).expect("image documents always serialise");
-    serde_json::to_vec(&sort(value)).expect("a JSON value always serialises")
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// A layout being written: blobs staged inside it, committed all at once.
 pub(crate) struct LayoutWriter {
     root: PathBuf,
-    staging: Option<tempfile::TempDir>,
+    staging: tempfile::TempDir,
     /// `STAGING/.owner`, locked for as long as this writer lives: a staging folder whose
     /// owner file can be locked by someone else was left by a writer that died.
-    _owner: Option<File>,
+    _owner: File,
     created_root: bool,
+    committed: bool,
     staged: Vec<String>,
 }
 
@@ -191,56 +92,62 @@ impl LayoutWriter {
         let owner = tempfile::NamedTempFile::new_in(staging.path()).map_err(Error::io("create owner file in", staging.path()))?;
         owner.as_file().lock().map_err(Error::io("lock", owner.path()))?;
         let owner = owner.persist(staging.path().join(STAGING_OWNER)).map_err(|e| Error::io("rename", staging.path())(e.error))?;
-        Ok(LayoutWriter { root: root.to_path_buf(), staging: Some(staging), _owner: Some(owner), created_root, staged: Vec::new() })
+        Ok(LayoutWriter { root: root.to_path_buf(), staging, _owner: owner, created_root, committed: false, staged: Vec::new() })
     }
 
     fn staging_dir(&self) -> &Path {
-        self.staging.as_ref().expect("staging lives until commit").path()
+        self.staging.path()
     }
 
-    /// A new temporary file in the staging folder, for a blob being written.
-    pub(crate) fn temp_file(&self) -> Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix("blob-").tempfile_in(self.staging_dir()).map_err(Error::io("create temporary blob in", self.staging_dir()))
+    /// A writer for a new blob, in the staging folder.
+    pub(crate) fn blob_writer(&self) -> Result<BlobWriter> {
+        let file = new_temp_file(self.staging_dir(), "blob-").map_err(Error::io("create temporary blob in", self.staging_dir()))?;
+        let out = file.reopen().map_err(Error::io("open", file.path()))?;
+        Ok(BlobWriter { file, out: HashingWriter::new(BufWriter::with_capacity(1 << 20, out)) })
     }
 
-    /// Stages a finished temporary file as the blob of `digest`.
-    pub(crate) fn stage_file(&mut self, file: tempfile::NamedTempFile, digest: &str) -> Result<()> {
-        let hex = digest::sha256_hex(digest, "new blob")?;
+    /// Stages a finished blob and describes it: digest and size are what the writer
+    /// hashed and counted.
+    pub(crate) fn finish_blob(&mut self, blob: BlobWriter, media_type: MediaType) -> Result<Descriptor> {
+        let BlobWriter { file, out } = blob;
+        let (buffered, digest, size) = out.finish();
+        let synced = buffered.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all());
+        synced.map_err(Error::io("write", file.path()))?;
+        let descriptor = descriptor(media_type, &digest, size)?;
+        let hex = digest::sha256_hex(&digest, "new blob")?;
         let dest = self.staging_dir().join(hex);
-        file.as_file().sync_all().map_err(Error::io("sync", file.path()))?;
         file.persist(&dest).map_err(|e| Error::io("rename", &dest)(e.error))?;
-        self.staged.push(digest.to_string());
-        Ok(())
+        self.staged.push(digest);
+        Ok(descriptor)
     }
 
-    /// Stages a small blob from memory and returns its digest and size.
-    pub(crate) fn stage_bytes(&mut self, bytes: &[u8]) -> Result<(String, u64)> {
-        let digest = digest::sha256_of(bytes);
-        let mut file = self.temp_file()?;
-        file.write_all(bytes).map_err(Error::io("write", file.path()))?;
-        self.stage_file(file, &digest)?;
-        Ok((digest, bytes.len() as u64))
+    /// Stages a small blob from memory.
+    pub(crate) fn write_blob(&mut self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
+        let mut blob = self.blob_writer()?;
+        blob.write_all(bytes).map_err(Error::io("write", blob.file.path()))?;
+        self.finish_blob(blob, media_type)
     }
 
-    /// Stages an existing blob: a hardlink where the filesystem allows, else a copy
-    /// that is verified against `digest` as it is made.
-    pub(crate) fn stage_existing(&mut self, source: &BlobLocation, digest: &str, size: u64) -> Result<()> {
-        let hex = digest::sha256_hex(digest, "base blob")?;
+    /// Stages an existing blob of `descriptor`: a hardlink where the filesystem allows,
+    /// else a copy that is verified against the descriptor as it is made.
+    pub(crate) fn copy_blob(&mut self, source: &BlobLocation, descriptor: &Descriptor) -> Result<()> {
+        let digest = descriptor.digest().to_string();
+        let hex = digest::sha256_hex(&digest, "base blob")?;
         // Only a regular file counts: a symlink there may lead anywhere, and is replaced.
         if fs::symlink_metadata(self.root.join("blobs/sha256").join(hex)).is_ok_and(|m| m.file_type().is_file()) {
             return Ok(()); // already in the output layout (composing into the base's own layout)
         }
         let dest = self.staging_dir().join(hex);
         if source.is_whole_file() && fs::hard_link(&source.file, &dest).is_ok() {
-            self.staged.push(digest.to_string());
+            self.staged.push(digest);
             return Ok(());
         }
-        let mut tmp = self.temp_file()?;
+        let mut blob = self.blob_writer()?;
         let mut reader = HashingReader::new(source.open()?);
-        io::copy(&mut reader, tmp.as_file_mut()).map_err(Error::io("copy blob to", tmp.path()))?;
+        io::copy(&mut reader, &mut blob).map_err(Error::io("copy blob to", blob.file.path()))?;
         let (found, n) = reader.finish().map_err(Error::io("read blob", &source.file))?;
-        digest::check(digest, size, &found, n, &source.file.display().to_string())?;
-        self.stage_file(tmp, digest)
+        digest::check(&digest, descriptor.size(), &found, n, &source.file.display().to_string())?;
+        self.finish_blob(blob, descriptor.media_type().clone()).map(drop)
     }
 
     /// Moves the staged blobs into place and rewrites `index.json` with `update`
@@ -275,32 +182,29 @@ impl LayoutWriter {
 
         let index_path = root.join("index.json");
         let mut index = if index_path.exists() {
-            LayoutDir { root: root.clone() }.index()?
+            LayoutDir::open(&root)?.index()?
         } else {
-            oci_spec::image::ImageIndexBuilder::default()
+            ImageIndexBuilder::default()
                 .schema_version(2u32)
                 .media_type(MediaType::ImageIndex)
                 .manifests(Vec::new())
                 .build()
-                .expect("an empty index always builds")
+                .map_err(|e| Error::invalid_image(root.display().to_string(), e.to_string()))?
         };
         update(&mut index);
         write_atomic(&root, "index.json", &canonical_json(&index))?;
         drop(lock);
-        self.staging.take();
+        self.committed = true;
         Ok(())
     }
 }
 
 impl Drop for LayoutWriter {
     fn drop(&mut self) {
-        // Not committed: the staging folder goes, and a layout this writer created is
-        // removed again, so the output is as it was.
-        if let Some(staging) = self.staging.take() {
-            drop(staging);
-            if self.created_root {
-                let _ = fs::remove_dir_all(&self.root);
-            }
+        // Not committed: the staging folder goes (with the TempDir), and a layout this
+        // writer created is removed again, so the output is as it was.
+        if !self.committed && self.created_root {
+            let _ = fs::remove_dir_all(&self.root);
         }
     }
 }
@@ -362,14 +266,25 @@ fn check_blob_dirs(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `name` in `dir` by temporary file, fsync and rename.
+/// Writes `name` in `dir` by temporary file, fsync and rename. A new file gets `0666`
+/// less the umask; a file replaced keeps its mode.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).tempfile_in(dir).map_err(Error::io("create temporary file in", dir))?;
+    let dest = dir.join(name);
+    let mut tmp = new_temp_file(dir, &format!(".{name}.")).map_err(Error::io("create temporary file in", dir))?;
+    keep_mode(&dest, tmp.path())?;
     tmp.write_all(bytes).map_err(Error::io("write", tmp.path()))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", tmp.path()))?;
-    let dest = dir.join(name);
     tmp.persist(&dest).map_err(|e| Error::io("rename", &dest)(e.error))?;
     sync_dir(dir)
+}
+
+/// Gives `replacement` the mode of `existing`, when that file exists: a file that is
+/// replaced keeps the mode its owner gave it.
+pub(crate) fn keep_mode(existing: &Path, replacement: &Path) -> Result<()> {
+    match fs::metadata(existing) {
+        Ok(m) => fs::set_permissions(replacement, Permissions::from_mode(m.permissions().mode() & 0o7777)).map_err(Error::io("set the mode of", replacement)),
+        Err(_) => Ok(()),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -379,12 +294,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_json_sorts_nested_keys() {
-        let v = serde_json::json!({"b": {"z": 1, "a": [ {"y": 1, "x": 2} ]}, "a": 0});
-        assert_eq!(String::from_utf8(canonical_json(&v)).unwrap(), r#"{"a":0,"b":{"a":[{"x":2,"y":1}],"z":1}}"#);
-    }
+    use crate::source::store::REF_NAME;
 
     #[test]
     fn blobs_never_go_through_a_symlink_out_of_the_layout() {
@@ -406,7 +316,7 @@ mod tests {
         fs::write(&victim, b"precious").unwrap();
         std::os::unix::fs::symlink(&victim, root.join("blobs/sha256").join(&digest[7..])).unwrap();
         let mut w = LayoutWriter::create(&root).unwrap();
-        w.stage_bytes(b"blob").unwrap();
+        w.write_blob(MediaType::ImageConfig, b"blob").unwrap();
         w.commit(|_| {}).unwrap();
         let placed = root.join("blobs/sha256").join(&digest[7..]);
         assert!(fs::symlink_metadata(&placed).unwrap().file_type().is_file());
@@ -420,7 +330,7 @@ mod tests {
         let root = tmp.path().join("new");
         {
             let mut w = LayoutWriter::create(&root).unwrap();
-            w.stage_bytes(b"{}").unwrap();
+            w.write_blob(MediaType::ImageConfig, b"{}").unwrap();
         }
         assert!(!root.exists());
     }
@@ -431,27 +341,21 @@ mod tests {
         let root = tmp.path().join("out");
         for tag in ["one", "two"] {
             let mut w = LayoutWriter::create(&root).unwrap();
-            let (digest, size) = w.stage_bytes(tag.as_bytes()).unwrap();
+            let mut desc = w.write_blob(MediaType::ImageManifest, tag.as_bytes()).unwrap();
+            desc.set_annotations(Some([(REF_NAME.to_string(), tag.to_string())].into_iter().collect()));
             w.commit(|index| {
-                let desc = oci_spec::image::DescriptorBuilder::default()
-                    .media_type(MediaType::ImageManifest)
-                    .digest(oci_spec::image::Digest::try_from(digest.as_str()).unwrap())
-                    .size(size)
-                    .annotations([(REF_NAME.to_string(), tag.to_string())].into_iter().collect::<std::collections::HashMap<_, _>>())
-                    .build()
-                    .unwrap();
                 let mut m = index.manifests().clone();
                 m.push(desc);
                 index.set_manifests(m);
             })
             .unwrap();
         }
-        let index = LayoutDir::open(&root).unwrap().index().unwrap();
+        let index = crate::source::layout::LayoutDir::open(&root).unwrap().index().unwrap();
         assert_eq!(index.manifests().len(), 2);
         let names: Vec<_> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert!(!names.iter().any(|n| n.starts_with(".ocicompose-staging")), "{names:?}");
-        let store = LayoutDir::open(&root).unwrap();
-        let loc = store.locate(&digest::sha256_of(b"one")).unwrap().unwrap();
+        let store = crate::source::layout::LayoutDir::open(&root).unwrap();
+        let loc = crate::source::store::BlobStore::locate(&store, &digest::sha256_of(b"one")).unwrap().unwrap();
         assert_eq!(fs::read(loc.file).unwrap(), b"one");
     }
 

@@ -9,10 +9,15 @@ use std::sync::Mutex;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{client_for, local_blob, parts, Client};
+use oci_spec::image::Descriptor;
+
+use crate::blob::LayerBlob;
+use crate::digest;
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
-use crate::source::LayerBlob;
+use crate::report::PushStats;
+use crate::registry::Client;
+use crate::sync::{into_inner, lock};
 
 /// Blob transfers at once (each a connection of its own).
 const MAX_TRANSFERS: usize = 4;
@@ -20,29 +25,11 @@ const MAX_TRANSFERS: usize = 4;
 /// One platform's image to push.
 pub(crate) struct PushImage<'a> {
     /// The base's layers, wherever they live.
-    pub base_layers: &'a [LayerBlob],
-    /// The new blobs in the compose's temporary layout: layers and config, `(digest, size)`.
-    pub new_blobs: Vec<(String, u64)>,
-    /// The manifest's digest (in the temporary layout) and media type.
-    pub manifest: (String, String),
-}
-
-/// What a push moved, for the report and the tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PushStats {
-    /// Blobs uploaded from this machine (the new layers and config, and base blobs of
-    /// a local base).
-    pub uploaded_blobs: u64,
-    /// Their bytes.
-    pub uploaded_bytes: u64,
-    /// Base blobs mounted from the base's repository in the same registry.
-    pub mounted_blobs: u64,
-    /// Base blobs streamed from another registry.
-    pub copied_blobs: u64,
-    /// Their bytes.
-    pub copied_bytes: u64,
-    /// Blobs the target repository had already.
-    pub existing_blobs: u64,
+    pub base_layers: Vec<&'a LayerBlob>,
+    /// The new blobs in the compose's temporary layout: layers and config.
+    pub new_blobs: Vec<Descriptor>,
+    /// The manifest, in the temporary layout.
+    pub manifest: Descriptor,
 }
 
 enum Job<'a> {
@@ -52,25 +39,27 @@ enum Job<'a> {
 
 /// Pushes the images of the compose's temporary `layout` to `target`: every blob,
 /// then each platform's manifest by digest, then `top` (the manifest, or the index of
-/// several platforms: `(digest, media type)`) under each tag.
+/// several platforms) under each tag.
 ///
 /// # Errors
 /// [`Error::Registry`], [`Error::Auth`]; the tags are untouched unless every blob
 /// and manifest went up.
-pub(crate) fn push(target: &ImageRef, layout: &Path, images: &[PushImage<'_>], top: &(String, String), tags: &[String], progress: &(dyn Fn(u64, u64) -> Result<()> + Sync)) -> Result<PushStats> {
-    let (_, repository, _, _) = parts(target);
-    let client = client_for(target)?;
+pub(crate) fn push(target: &ImageRef, layout: &Path, images: &[PushImage<'_>], top: &Descriptor, tags: &[String], progress: &(dyn Fn(u64, u64) -> Result<()> + Sync)) -> Result<PushStats> {
+    let ImageRef::Docker { registry, repository, tls_verify, .. } = target else {
+        return Err(Error::Reference { reference: target.to_string(), message: "only docker:// references are pushed".into() });
+    };
+    let client = Client::new(registry, *tls_verify)?;
     let mut seen = BTreeSet::new();
     let mut jobs = Vec::new();
     for image in images {
-        for l in image.base_layers {
+        for l in image.base_layers.iter().copied() {
             if seen.insert(l.digest()) {
                 jobs.push(Job::Base(l));
             }
         }
-        for (d, size) in &image.new_blobs {
-            if seen.insert(d.clone()) {
-                jobs.push(Job::New(d.clone(), *size));
+        for d in &image.new_blobs {
+            if seen.insert(d.digest().to_string()) {
+                jobs.push(Job::New(d.digest().to_string(), d.size()));
             }
         }
     }
@@ -91,27 +80,33 @@ pub(crate) fn push(target: &ImageRef, layout: &Path, images: &[PushImage<'_>], t
                 let result = transfer(&client, repository, layout, &jobs[i], &stats).and_then(|()| progress(done.fetch_add(1, Ordering::Relaxed) + 1, total));
                 if let Err(e) = result {
                     failed.store(true, Ordering::Relaxed);
-                    first_error.lock().expect("error lock").get_or_insert(e);
+                    lock(&first_error).get_or_insert(e);
                     return;
                 }
             });
         }
     });
-    if let Some(e) = first_error.into_inner().expect("error lock") {
+    if let Some(e) = into_inner(first_error) {
         return Err(e);
     }
     // Manifests after every blob, tags after every manifest.
     for image in images {
-        if image.manifest.0 != top.0 {
-            let bytes = read_local(layout, &image.manifest.0)?;
-            client.put_manifest(repository, &image.manifest.0, &bytes, &image.manifest.1)?;
+        if image.manifest.digest() != top.digest() {
+            let digest = image.manifest.digest().to_string();
+            let bytes = read_local(layout, &digest)?;
+            client.put_manifest(repository, &digest, &bytes, &image.manifest.media_type().to_string())?;
         }
     }
-    let top_bytes = read_local(layout, &top.0)?;
+    let top_bytes = read_local(layout, top.digest().as_ref())?;
     for tag in tags {
-        client.put_manifest(repository, tag, &top_bytes, &top.1)?;
+        client.put_manifest(repository, tag, &top_bytes, &top.media_type().to_string())?;
     }
-    Ok(stats.into_inner().expect("stats lock"))
+    Ok(into_inner(stats))
+}
+
+/// Where the new image's own blobs are: the temporary layout the compose wrote.
+fn local_blob(layout: &Path, digest: &str) -> Result<std::path::PathBuf> {
+    Ok(layout.join("blobs/sha256").join(digest::sha256_hex(digest, "new blob")?))
 }
 
 fn read_local(layout: &Path, digest: &str) -> Result<Vec<u8>> {
@@ -125,7 +120,7 @@ fn transfer(client: &Client, repository: &str, layout: &Path, job: &Job<'_>, sta
         Job::New(d, s) => (d.clone(), *s),
     };
     if client.blob_exists(repository, &digest)? {
-        stats.lock().expect("stats lock").existing_blobs += 1;
+        lock(stats).existing_blobs += 1;
         return Ok(());
     }
     match job {
@@ -136,7 +131,7 @@ fn transfer(client: &Client, repository: &str, layout: &Path, job: &Job<'_>, sta
                 Ok((Box::new(Verifying::new(file, &digest, size)), size))
             };
             client.upload(repository, &digest, &open, None)?;
-            let mut s = stats.lock().expect("stats lock");
+            let mut s = lock(stats);
             s.uploaded_blobs += 1;
             s.uploaded_bytes += size;
         }
@@ -146,7 +141,7 @@ fn transfer(client: &Client, repository: &str, layout: &Path, job: &Job<'_>, sta
                 if remote.client.same_registry(client) {
                     match client.mount(repository, &digest, &remote.repository)? {
                         None => {
-                            stats.lock().expect("stats lock").mounted_blobs += 1;
+                            lock(stats).mounted_blobs += 1;
                             return Ok(());
                         }
                         Some(location) => session = Some(location),
@@ -156,14 +151,14 @@ fn transfer(client: &Client, repository: &str, layout: &Path, job: &Job<'_>, sta
                 // as it goes up, and a mismatch fails the upload before it completes.
                 let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(Verifying::new(remote.client.blob_reader(&remote.repository, &digest)?, &digest, size)), size)) };
                 client.upload(repository, &digest, &open, session)?;
-                let mut s = stats.lock().expect("stats lock");
+                let mut s = lock(stats);
                 s.copied_blobs += 1;
                 s.copied_bytes += size;
             }
             None => {
                 let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(Verifying::new(l.location.open()?, &digest, size)), size)) };
                 client.upload(repository, &digest, &open, None)?;
-                let mut s = stats.lock().expect("stats lock");
+                let mut s = lock(stats);
                 s.uploaded_blobs += 1;
                 s.uploaded_bytes += size;
             }
@@ -198,7 +193,7 @@ impl<R: Read> Read for Verifying<R> {
         }
         if n == 0 || (n > 0 && self.seen == self.size && buf.len() > n) {
             // At the end: the bytes must be the ones the digest names.
-            let found = crate::digest::format_sha256(self.hasher.clone());
+            let found = digest::format_sha256(self.hasher.clone());
             if self.seen != self.size || found != self.digest {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob {} hashes to {found} ({} bytes) while it streams", self.digest, self.seen)));
             }
@@ -213,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_verifying_reader_fails_on_altered_bytes() {
-        let d = crate::digest::sha256_of(b"layer bytes");
+        let d = digest::sha256_of(b"layer bytes");
         let mut out = Vec::new();
         Verifying::new(&b"layer bytes"[..], &d, 11).read_to_end(&mut out).unwrap();
         assert_eq!(out, b"layer bytes");

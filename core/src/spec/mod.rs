@@ -20,6 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod compile;
+mod validate;
+
+pub use compile::Composition;
+pub(crate) use compile::{CompiledArtifact, LayerEncoding, Output};
+pub(crate) use validate::{check_image_path, decode_base64, is_valid_tag_text, parse_mode, parse_user, Id};
+
 /// The whole compose request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,11 +170,11 @@ impl LimitsSpec {
     /// 64 GiB: several times the largest real layers (CUDA and ML toolkits reach 10 to
     /// 20 GiB uncompressed), yet it stops a gzip bomb (deflate expands at most about
     /// 1000:1, so a 64 MiB blob already reaches this) after a bounded amount of work.
-    pub const DEFAULT_MAX_LAYER_BYTES: u64 = 64 << 30;
+    pub const DEFAULT_MAX_LAYER_BYTES: u64 = crate::limits::DEFAULT_MAX_LAYER_BYTES;
     /// 4 million: about 20 times the entries of a full distribution layer (a Debian
     /// with TeX Live holds some 200 000 files), while the in-memory index of one layer
     /// stays near 1 GiB.
-    pub const DEFAULT_MAX_LAYER_ENTRIES: u64 = 4_000_000;
+    pub const DEFAULT_MAX_LAYER_ENTRIES: u64 = crate::limits::DEFAULT_MAX_LAYER_ENTRIES;
 
     /// True when no limit is set (every default applies).
     pub fn is_default(&self) -> bool {
@@ -182,6 +189,11 @@ impl LimitsSpec {
     /// The entry-count limit in force.
     pub fn max_layer_entries(&self) -> u64 {
         self.max_layer_entries.unwrap_or(Self::DEFAULT_MAX_LAYER_ENTRIES)
+    }
+
+    /// The limits in force, as the layer reader takes them.
+    pub(crate) fn resolve(&self) -> crate::limits::Limits {
+        crate::limits::Limits { max_bytes: self.max_layer_bytes(), max_entries: self.max_layer_entries() }
     }
 }
 
@@ -292,6 +304,30 @@ impl ConfigSpec {
     }
 }
 
+/// What a required path must be, in `require[].type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RequireType {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link (the last component is not followed).
+    Symlink,
+}
+
+impl RequireType {
+    /// The name the spec uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequireType::File => "file",
+            RequireType::Directory => "directory",
+            RequireType::Symlink => "symlink",
+        }
+    }
+}
+
 /// A check on the final image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,7 +336,7 @@ pub struct RequireSpec {
     pub path: String,
     /// `file`, `directory` or `symlink` (checked before following the last symlink).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<RequireType>,
     /// Must be a regular file with an execute bit.
     #[serde(default)]
     pub executable: bool,
@@ -318,194 +354,79 @@ pub struct RequireSpec {
     pub gid: Option<u32>,
 }
 
-/// Parses an octal mode string (`"0755"`, `"4755"`, `"644"`).
-pub(crate) fn parse_mode(text: &str, field: &str) -> Result<u32> {
-    let digits = text.strip_prefix("0o").unwrap_or(text);
-    match u32::from_str_radix(digits, 8) {
-        Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(m),
-        _ => Err(Error::spec(field, format!("`{text}` is not an octal mode (such as \"0755\")"))),
-    }
-}
-
-/// Checks an absolute in-image path of the spec: absolute, no `..`, not the root.
-pub(crate) fn check_image_path(path: &str, field: &str) -> Result<String> {
-    if !path.starts_with('/') {
-        return Err(Error::spec(field, format!("`{path}` is not absolute; write it from the image root, such as /app/setup.sh")));
-    }
-    let key = crate::entry::normalize_path(path).map_err(|_| Error::spec(field, format!("`{path}` has a `..` component or a NUL byte")))?;
-    if key.is_empty() {
-        return Err(Error::spec(field, "names the image root"));
-    }
-    Ok(key)
-}
-
-fn check_name(name: &str, field: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        && !name.bytes().all(|b| b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::spec(field, format!("`{name}` is not a valid account name (letters, digits, `_`, `-`, `.`; not all digits; at most 32)")))
-    }
-}
-
-fn check_id(id: u32, field: &str) -> Result<()> {
-    if id >= 1 << 31 {
-        return Err(Error::spec(field, format!("{id} is not below 2^31 (runtimes have mapped larger ids to root)")));
-    }
-    Ok(())
-}
-
 impl ComposeSpec {
-    /// Parses a spec document. Relative references resolve against `base_dir` (the
-    /// current directory when `None`).
+    /// Parses and checks a spec document. Relative references resolve against
+    /// `base_dir` (the current directory when `None`). To compose, compile it (or use
+    /// [`Composition::from_json`], which parses and compiles once).
     ///
     /// # Errors
-    /// [`Error::Spec`] naming the field or the line and column of the JSON error.
+    /// [`Error::Spec`] naming the field as a JSON path (`artifacts[0].include[1]`), or
+    /// the line and column of a JSON syntax error.
     pub fn from_json(text: &str, base_dir: Option<&Path>) -> Result<ComposeSpec> {
-        let mut spec: ComposeSpec = serde_json::from_str(text).map_err(|e| {
-            // serde_json's message ends with the position, which the field names already.
-            let full = e.to_string();
-            let message = full.rsplit_once(" at line ").map(|(m, _)| m.to_string()).unwrap_or(full);
-            Error::spec(format!("line {} column {}", e.line(), e.column()), message)
-        })?;
-        spec.base_dir = base_dir.map(Path::to_path_buf);
+        let spec = ComposeSpec::parse_json(text, base_dir)?;
         spec.validate()?;
         Ok(spec)
     }
 
-    /// Reads and parses a spec file; its folder becomes `base_dir`.
+    /// Reads, parses and checks a spec file; its folder becomes `base_dir`.
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read, else as [`ComposeSpec::from_json`].
     pub fn from_path(path: &Path) -> Result<ComposeSpec> {
-        let text = std::fs::read_to_string(path).map_err(Error::io("read spec", path))?;
-        let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-        ComposeSpec::from_json(&text, dir)
+        let spec = ComposeSpec::parse_path(path)?;
+        spec.validate()?;
+        Ok(spec)
     }
 
-    /// Checks the fields that can be checked without reading any image.
+    /// Reads a spec from a JSON value (a document already parsed, a Python dict), with
+    /// errors that name the field as a JSON path; no checks beyond the types.
     ///
     /// # Errors
-    /// [`Error::Spec`] naming the first bad field.
-    pub fn validate(&self) -> Result<()> {
-        if self.base.trim().is_empty() {
-            return Err(Error::spec("base", "is empty; give an image reference such as oci:DIR:TAG"));
-        }
-        if self.output.trim().is_empty() {
-            return Err(Error::spec("output", "is empty; give oci:DIR[:TAG] or oci-archive:FILE[:TAG]"));
-        }
-        for (i, a) in self.artifacts.iter().enumerate() {
-            if a.image.trim().is_empty() {
-                return Err(Error::spec(format!("artifacts[{i}].image"), "is empty"));
-            }
-            if a.include.is_empty() {
-                return Err(Error::spec(
-                    format!("artifacts[{i}].include"),
-                    "is empty: nothing is taken from an artifact by default; list the paths to take",
-                ));
-            }
-        }
-        if let Some(level) = self.compression_level {
-            if level > 9 {
-                return Err(Error::spec("compression_level", format!("{level} is not a gzip level (0 to 9)")));
-            }
-            if self.layer_compression == Some(LayerCompressionSpec::None) {
-                return Err(Error::spec("compression_level", "is a gzip level, and layer_compression is `none`; leave one of them out"));
-            }
-        }
-        for (field, value) in [("limits.max_layer_bytes", self.limits.max_layer_bytes), ("limits.max_layer_entries", self.limits.max_layer_entries)] {
-            if value == Some(0) {
-                return Err(Error::spec(field, "is 0, which no layer can meet; leave it out for the default"));
-            }
-        }
-        self.validate_customisation()?;
-        for (field, value) in [("tag", &self.tag), ("tag_suffix", &self.tag_suffix)] {
-            if let Some(v) = value {
-                if !is_valid_tag_text(v) {
-                    return Err(Error::spec(
-                        field,
-                        format!("`{v}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"),
-                    ));
-                }
-            }
-        }
-        Ok(())
+    /// [`Error::Spec`] naming the field (`spec` for the document as a whole).
+    pub fn from_value(value: serde_json::Value) -> Result<ComposeSpec> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { "spec".to_string() } else { field };
+            Error::spec(field, e.into_inner().to_string())
+        })
     }
 
-    fn validate_customisation(&self) -> Result<()> {
-        for (i, f) in self.files.iter().enumerate() {
-            let field = format!("files[{i}]");
-            check_image_path(&f.path, &format!("{field}.path"))?;
-            let sources = [f.content.is_some(), f.content_base64.is_some(), f.source.is_some()].iter().filter(|x| **x).count();
-            if sources != 1 {
-                return Err(Error::spec(&field, format!("{} needs exactly one of content, content_base64 or source", f.path)));
+    /// Parses a document without the checks (for a front end that edits the spec before
+    /// [`ComposeSpec::compile`] checks it once): errors name the field as a JSON path
+    /// and say where it is (`artifacts[0].exlude: unknown field ... at line 1 column
+    /// 95`); a JSON syntax error names the line and column.
+    ///
+    /// # Errors
+    /// [`Error::Spec`] as described.
+    pub fn parse_json(text: &str, base_dir: Option<&Path>) -> Result<ComposeSpec> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed: std::result::Result<ComposeSpec, _> = serde_path_to_error::deserialize(&mut de);
+        let mut spec = parsed.map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_data() && path != "." {
+                Error::spec(path, inner.to_string())
+            } else {
+                // serde_json's message ends with the position, which the field names already.
+                let full = inner.to_string();
+                let message = full.rsplit_once(" at line ").map(|(m, _)| m.to_string()).unwrap_or(full);
+                Error::spec(format!("line {} column {}", inner.line(), inner.column()), message)
             }
-            if let Some(m) = &f.mode {
-                parse_mode(m, &format!("{field}.mode"))?;
-            }
-            if let Some(b) = &f.content_base64 {
-                crate::customize::decode_base64(b).ok_or_else(|| Error::spec(format!("{field}.content_base64"), "is not valid base64"))?;
-            }
-            check_id(f.uid, &format!("{field}.uid"))?;
-            check_id(f.gid, &format!("{field}.gid"))?;
-        }
-        for (i, g) in self.groups.iter().enumerate() {
-            check_name(&g.name, &format!("groups[{i}].name"))?;
-            check_id(g.gid, &format!("groups[{i}].gid"))?;
-            for (j, m) in g.members.iter().enumerate() {
-                check_name(m, &format!("groups[{i}].members[{j}]"))?;
-            }
-        }
-        for (i, u) in self.users.iter().enumerate() {
-            check_name(&u.name, &format!("users[{i}].name"))?;
-            check_id(u.uid, &format!("users[{i}].uid"))?;
-            check_id(u.gid, &format!("users[{i}].gid"))?;
-            if let Some(h) = &u.home {
-                check_image_path(h, &format!("users[{i}].home"))?;
-            }
-            for (field, v) in [("gecos", &u.gecos), ("shell", &u.shell)] {
-                if v.as_deref().is_some_and(|v| v.contains(':') || v.contains('\n')) {
-                    return Err(Error::spec(format!("users[{i}].{field}"), "may not contain `:` or a newline"));
-                }
-            }
-        }
-        if let Some(user) = &self.config.user {
-            crate::checks::parse_user(user)?;
-        }
-        if let Some(w) = &self.config.working_dir {
-            if !w.starts_with('/') {
-                return Err(Error::spec("config.working_dir", format!("`{w}` is not absolute")));
-            }
-        }
-        for k in self.config.env.keys() {
-            if k.is_empty() || k.contains('=') {
-                return Err(Error::spec("config.env", format!("`{k}` is not a variable name")));
-            }
-        }
-        for (i, r) in self.require.iter().enumerate() {
-            check_image_path(&r.path, &format!("require[{i}].path"))?;
-            if let Some(m) = &r.mode {
-                parse_mode(m, &format!("require[{i}].mode"))?;
-            }
-            if let Some(k) = &r.kind {
-                if !matches!(k.as_str(), "file" | "directory" | "symlink") {
-                    return Err(Error::spec(format!("require[{i}].type"), format!("`{k}` is not file, directory or symlink")));
-                }
-            }
-        }
-        for (i, t) in self.tags.iter().enumerate() {
-            if !is_valid_tag_text(t) {
-                return Err(Error::spec(format!("tags[{i}]"), format!("`{t}` is not a valid tag")));
-            }
-        }
-        if self.platform.is_some() && !self.platforms.is_empty() {
-            return Err(Error::spec("platforms", "give either `platform` or `platforms`, not both"));
-        }
-        Ok(())
+        })?;
+        de.end().map_err(|e| Error::spec(format!("line {} column {}", e.line(), e.column()), "trailing characters after the spec"))?;
+        spec.base_dir = base_dir.map(Path::to_path_buf);
+        Ok(spec)
+    }
+
+    /// Reads and parses a spec file without the checks (see [`ComposeSpec::parse_json`]);
+    /// its folder becomes `base_dir`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, else as [`ComposeSpec::parse_json`].
+    pub fn parse_path(path: &Path) -> Result<ComposeSpec> {
+        let text = std::fs::read_to_string(path).map_err(Error::io("read spec", path))?;
+        let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+        ComposeSpec::parse_json(&text, dir)
     }
 
     /// Resolves a reference path written in the spec against `base_dir`.
@@ -515,15 +436,6 @@ impl ComposeSpec {
             _ => p.to_path_buf(),
         }
     }
-}
-
-/// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub(crate) fn is_valid_tag_text(tag: &str) -> bool {
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

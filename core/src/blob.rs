@@ -1,0 +1,161 @@
+//! Layer blobs as the readers see them: the descriptor, where the bytes are, how they
+//! are compressed, and (for a registry image) where to fetch them from first.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use oci_spec::image::{Descriptor, MediaType};
+
+use crate::error::{Error, Result};
+use crate::registry::RemoteLayer;
+
+/// Where a blob's bytes are: a whole file, or a range of an archive.
+#[derive(Debug, Clone)]
+pub(crate) struct BlobLocation {
+    /// The file holding it.
+    pub file: PathBuf,
+    /// Where the blob starts in that file.
+    pub offset: u64,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+impl BlobLocation {
+    /// Opens the blob as a reader of exactly its bytes.
+    pub(crate) fn open(&self) -> Result<io::Take<File>> {
+        let mut f = File::open(&self.file).map_err(Error::io("open blob", &self.file))?;
+        if self.offset != 0 {
+            f.seek(SeekFrom::Start(self.offset)).map_err(Error::io("seek blob", &self.file))?;
+        }
+        Ok(f.take(self.len))
+    }
+
+    /// True when the blob is a whole file (so it can be hardlinked).
+    pub(crate) fn is_whole_file(&self) -> bool {
+        self.offset == 0
+    }
+}
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (possibly several members).
+    Gzip,
+}
+
+impl Compression {
+    /// The compression a layer media type declares.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for zstd and for anything that is not a tar layer.
+    pub(crate) fn of_media_type(mt: &MediaType, written: &str) -> Result<Compression> {
+        let text = mt.to_string();
+        match text.as_str() {
+            "application/vnd.oci.image.layer.v1.tar" | "application/vnd.oci.image.layer.nondistributable.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
+                Ok(Compression::None)
+            }
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
+            t if t.ends_with("+zstd") || t.ends_with(".zstd") => Err(Error::Unsupported(format!(
+                "zstd-compressed layer ({t}) in {written}; recompress it to gzip, e.g. skopeo copy --dest-compress-format gzip"
+            ))),
+            t => Err(Error::Unsupported(format!("layer media type `{t}` in {written} (want a tar or tar+gzip layer)"))),
+        }
+    }
+}
+
+/// One layer blob of an image.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerBlob {
+    /// Its descriptor, as the manifest has it.
+    pub descriptor: Descriptor,
+    /// Where its bytes are (for a registry layer: where they go once fetched).
+    pub location: BlobLocation,
+    /// How it is compressed (from the media type; gzip is also recognised by its magic).
+    pub compression: Compression,
+    /// For a registry image: where to fetch it from, on first use, into `location`.
+    pub remote: Option<Arc<RemoteLayer>>,
+}
+
+impl LayerBlob {
+    /// The blob's digest, as text.
+    pub(crate) fn digest(&self) -> String {
+        self.descriptor.digest().to_string()
+    }
+
+    /// Makes sure `location` holds the blob: a registry blob is downloaded (verified)
+    /// the first time; a local one is there already.
+    ///
+    /// # Errors
+    /// As the download can fail.
+    pub(crate) fn fetch(&self) -> Result<()> {
+        match &self.remote {
+            Some(remote) => remote.ensure_local(&self.digest(), self.descriptor.size(), &self.location.file),
+            None => Ok(()),
+        }
+    }
+
+    /// The same bytes under the OCI media type (Docker's media types name the same
+    /// formats), as a new manifest lists them.
+    pub(crate) fn oci_descriptor(&self) -> Descriptor {
+        let mut d = self.descriptor.clone();
+        let mt = match d.media_type().to_string().as_str() {
+            "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => MediaType::ImageLayerNonDistributableGzip,
+            "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
+            _ => d.media_type().clone(),
+        };
+        d.set_media_type(mt);
+        d
+    }
+}
+
+/// A layer of an input: a blob, or (for a `dir:` artifact) a folder of the host read as
+/// if it were one.
+#[derive(Debug, Clone)]
+pub(crate) enum Layer {
+    /// A tar blob, compressed or not.
+    Blob(LayerBlob),
+    /// A host folder: modes, numeric owners and symlinks as they are.
+    HostDir(PathBuf),
+}
+
+impl Layer {
+    /// The blob, for a layer that is one.
+    pub(crate) fn blob(&self) -> Option<&LayerBlob> {
+        match self {
+            Layer::Blob(b) => Some(b),
+            Layer::HostDir(_) => None,
+        }
+    }
+
+    /// A name for messages and for the tree's record of where an entry came from.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Layer::Blob(b) => b.digest(),
+            Layer::HostDir(p) => format!("dir:{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_layer_media_types() {
+        assert_eq!(Compression::of_media_type(&MediaType::ImageLayerGzip, "x").unwrap(), Compression::Gzip);
+        assert_eq!(Compression::of_media_type(&MediaType::ImageLayer, "x").unwrap(), Compression::None);
+        assert_eq!(Compression::of_media_type(&MediaType::Other("application/vnd.docker.image.rootfs.diff.tar.gzip".into()), "x").unwrap(), Compression::Gzip);
+        let err = Compression::of_media_type(&MediaType::ImageLayerZstd, "x").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("zstd"));
+        assert_eq!(Compression::of_media_type(&MediaType::Other("application/json".into()), "x").unwrap_err().kind(), crate::ErrorKind::Unsupported);
+    }
+}

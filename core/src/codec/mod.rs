@@ -1,0 +1,5 @@
+//! Compression codecs of new layers, shared by the layer reader (large files are
+//! compressed while they are read) and the layer writer.
+
+pub(crate) mod pgzip;
+pub(crate) mod precompress;

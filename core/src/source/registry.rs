@@ -1,0 +1,121 @@
+//! `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: an image in a registry, over the OCI
+//! distribution API. Manifests and configs are fetched at once; layer bytes only when
+//! they are read (see [`crate::registry`]).
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+
+use crate::blob::{BlobLocation, Compression, Layer, LayerBlob};
+use crate::digest::{self, HashingReader};
+use crate::error::{Error, Result};
+use crate::json::parse_json;
+use crate::layer::{self, Op};
+use crate::limits::Limits;
+use crate::platform::{platform_text, PlatformWanted};
+use crate::reference::Selector;
+use crate::registry::{Client, RemoteLayer};
+use crate::source::store::{choose, is_index_media_type};
+use crate::source::{Image, ImageSource};
+
+/// A `docker://` reference as a source.
+pub(crate) struct RegistrySource {
+    pub(crate) client: Arc<Client>,
+    pub(crate) repository: String,
+    pub(crate) selector: Selector,
+    pub(crate) written: String,
+}
+
+impl RegistrySource {
+    /// The tag or digest to ask the registry for.
+    fn name(&self) -> String {
+        match &self.selector {
+            Selector::Tag(t) => t.clone(),
+            Selector::Digest(d) => d.clone(),
+            Selector::Only => "latest".to_string(),
+        }
+    }
+}
+
+impl ImageSource for RegistrySource {
+    /// The platforms the reference offers when it names an index of several.
+    fn platforms(&self) -> Result<Option<Vec<String>>> {
+        let (bytes, media_type, digest) = self.client.manifest(&self.repository, &self.name())?;
+        let value: serde_json::Value = parse_json(&bytes, &format!("{} manifest", self.written))?;
+        if value.get("manifests").is_none() && !is_index_media_type(&media_type) {
+            return Ok(None);
+        }
+        let index: ImageIndex = parse_json(&bytes, &format!("{} index {digest}", self.written))?;
+        let platforms: Vec<String> = index.manifests().iter().filter_map(|d| d.platform().as_ref()).filter(|p| p.os().to_string() != "unknown").map(platform_text).collect();
+        Ok(if platforms.len() > 1 { Some(platforms) } else { None })
+    }
+
+    /// The digest the reference names now (an index's for several platforms).
+    fn named_digest(&self) -> Result<Option<String>> {
+        Ok(Some(self.client.manifest(&self.repository, &self.name())?.2))
+    }
+
+    /// Fetches the manifest (through an index), config and layer descriptors; no layer
+    /// bytes.
+    fn resolve(&self, platform: &PlatformWanted) -> Result<Image> {
+        let (written, repository, client) = (self.written.as_str(), self.repository.as_str(), &self.client);
+        let (bytes, media_type, named) = client.manifest(repository, &self.name())?;
+        let mut manifest_bytes = bytes;
+        let mut manifest_digest = named.clone();
+        let value: serde_json::Value = parse_json(&manifest_bytes, &format!("{written} manifest"))?;
+        let mt = value.get("mediaType").and_then(|v| v.as_str()).unwrap_or(&media_type).to_string();
+        if value.get("manifests").is_some() || is_index_media_type(&mt) {
+            let index: ImageIndex = parse_json(&manifest_bytes, &format!("{written} index {named}"))?;
+            let candidates: Vec<&Descriptor> = index.manifests().iter().collect();
+            let chosen = choose(&candidates, platform, &format!("index {named} of {written}"), written)?;
+            if is_index_media_type(chosen.media_type().as_ref()) {
+                return Err(Error::Unsupported(format!("{written}: an index inside an index ({})", chosen.digest())));
+            }
+            let digest = chosen.digest().to_string();
+            let (b, _, d) = client.manifest(repository, &digest)?;
+            manifest_bytes = b;
+            manifest_digest = d;
+        } else if mt.starts_with("application/vnd.docker.distribution.manifest.v1") {
+            return Err(Error::Unsupported(format!("Docker schema 1 manifest in {written} (convert it with skopeo copy)")));
+        }
+        let manifest: ImageManifest = parse_json(&manifest_bytes, &format!("{written} manifest {manifest_digest}"))?;
+        let config_bytes = client.blob_bytes(repository, manifest.config().digest().as_ref(), manifest.config().size())?;
+        let config_raw: serde_json::Value = parse_json(&config_bytes, &format!("{written} config {}", manifest.config().digest()))?;
+        let config: Option<ImageConfiguration> = serde_json::from_value(config_raw.clone()).ok();
+        let scratch = Arc::new(tempfile::Builder::new().prefix("ocicompose-pull-").tempdir().map_err(Error::io("create temporary folder in", std::env::temp_dir()))?);
+        let mut layers = Vec::with_capacity(manifest.layers().len());
+        for d in manifest.layers() {
+            let digest_text = d.digest().to_string();
+            let hex = digest::sha256_hex(&digest_text, written)?;
+            layers.push(Layer::Blob(LayerBlob {
+                compression: Compression::of_media_type(d.media_type(), written)?,
+                descriptor: d.clone(),
+                location: BlobLocation { file: scratch.path().join(hex), offset: 0, len: d.size() },
+                remote: Some(Arc::new(RemoteLayer::new(client.clone(), repository, scratch.clone()))),
+            }));
+        }
+        let tag = match &self.selector {
+            Selector::Tag(t) => Some(t.clone()),
+            Selector::Only => Some("latest".to_string()),
+            Selector::Digest(_) => None,
+        };
+        Ok(Image { reference: written.to_string(), manifest_digest: Some(manifest_digest), named_digest: Some(named), manifest: Some(manifest), config_raw, config, tag, layers })
+    }
+}
+
+/// Reads a registry layer's file index by streaming it once, verified, without
+/// storing the blob (the base's layers, on a cache miss).
+///
+/// # Errors
+/// As [`layer::read_layer`], and the transfer.
+pub(crate) fn index_layer(blob: &LayerBlob, remote: &RemoteLayer, layer_id: usize, limits: &Limits) -> Result<Vec<Op>> {
+    let digest = blob.digest();
+    let reader = remote.client.blob_reader(&remote.repository, &digest)?.take(blob.descriptor.size() + 1);
+    let mut buffered = BufReader::with_capacity(256 << 10, HashingReader::new(reader));
+    buffered.fill_buf().map_err(|e| remote.client.error(format!("reading layer {digest}: {e}")))?;
+    let (read, buffered) = layer::read_stream(buffered, blob.compression == Compression::Gzip, layer_id, &digest, &|_, _| false, limits)?;
+    let (found, size) = buffered.into_inner().finish().map_err(|e| remote.client.error(format!("reading layer {digest}: {e}")))?;
+    digest::check(&digest, blob.descriptor.size(), &found, size, &format!("docker://{}/{}", remote.client.registry, remote.repository))?;
+    Ok(read.ops)
+}

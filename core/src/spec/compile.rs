@@ -1,0 +1,198 @@
+//! `ComposeSpec::compile`: the spec's references parsed, globs compiled, output, tags,
+//! platforms and limits checked, once, as globset builds an immutable set. Every front
+//! end (CLI, C, Python) holds a [`Composition`], so all of them refuse the same specs at
+//! parse time with the same message.
+
+use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::platform::PlatformWanted;
+use crate::reference::{ImageRef, Selector};
+use crate::select::{self, Selection};
+use crate::spec::{ComposeSpec, LayerCompressionSpec};
+
+/// A compose spec, checked and compiled: ready to compose any number of times, from any
+/// thread (it is immutable).
+///
+/// Made by [`ComposeSpec::compile`], [`Composition::from_json`] or
+/// [`Composition::from_path`]; composed by [`Composition::compose`].
+#[derive(Debug, Clone)]
+pub struct Composition {
+    spec: ComposeSpec,
+    pub(crate) base: ImageRef,
+    pub(crate) artifacts: Vec<CompiledArtifact>,
+    pub(crate) output: Output,
+    /// The safety limits on every layer read.
+    pub(crate) limits: Limits,
+    /// How new layers are written.
+    pub(crate) encoding: LayerEncoding,
+    /// The `remove` globs, compiled (`None` when there are none).
+    pub(crate) remove: Option<GlobSet>,
+}
+
+/// One artifact of the spec, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledArtifact {
+    pub reference: ImageRef,
+    pub selection: Selection,
+    pub resolve_base_symlinks: bool,
+}
+
+/// How the new layers are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerEncoding {
+    /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
+    Tar,
+    /// tar+gzip at this level.
+    Gzip { level: u32 },
+}
+
+/// Where the output goes.
+#[derive(Debug, Clone)]
+pub(crate) enum Output {
+    Layout { dir: PathBuf, tag: Option<String> },
+    Archive { file: PathBuf, tag: Option<String> },
+    Registry { reference: ImageRef, tag: Option<String> },
+}
+
+impl Output {
+    /// The tag the output reference names, if any.
+    pub(crate) fn tag(&self) -> Option<&str> {
+        match self {
+            Output::Layout { tag, .. } | Output::Archive { tag, .. } | Output::Registry { tag, .. } => tag.as_deref(),
+        }
+    }
+}
+
+impl ComposeSpec {
+    /// Checks every field that needs no image and compiles the spec: references
+    /// parsed (relative paths against the spec's folder), globs compiled, output, tags
+    /// and platforms checked.
+    ///
+    /// # Errors
+    /// [`Error::Spec`] naming the field as a JSON path (`artifacts[0].include[1]`);
+    /// [`Error::Reference`] for a reference that does not parse.
+    pub fn compile(&self) -> Result<Composition> {
+        self.validate()?;
+        let parse = |text: &str| self.parse_ref(text);
+        let base = parse(&self.base)?;
+        if matches!(base, ImageRef::Dir { .. }) {
+            return Err(Error::spec("base", "dir: is only accepted for artifacts; the base must be an image"));
+        }
+        let mut artifacts = Vec::new();
+        for (i, a) in self.artifacts.iter().enumerate() {
+            artifacts.push(CompiledArtifact {
+                reference: parse(&a.image)?,
+                selection: Selection::new(&a.include, &a.exclude, &format!("artifacts[{i}]"))?,
+                resolve_base_symlinks: a.resolve_base_symlinks.unwrap_or(self.resolve_base_symlinks),
+            });
+        }
+        let output = self.compile_output(&parse(&self.output)?)?;
+        self.check_tags(&output)?;
+        check_output_is_no_input(&output, std::iter::once(("base", &base)).chain(artifacts.iter().map(|a| ("artifacts", &a.reference))))?;
+        for p in self.platform.iter().chain(&self.platforms) {
+            PlatformWanted::parse(Some(p))?;
+        }
+        for (i, g) in self.runtime_paths.iter().enumerate() {
+            select::compile(g, &format!("runtime_paths[{i}]"))?;
+        }
+        let remove = if self.remove.is_empty() { None } else { Some(select::compile_set(&self.remove, "remove")?) };
+        let encoding = match self.layer_compression {
+            Some(LayerCompressionSpec::None) => LayerEncoding::Tar,
+            Some(LayerCompressionSpec::Gzip) | None => LayerEncoding::Gzip { level: self.compression_level.unwrap_or(6) },
+        };
+        Ok(Composition { spec: self.clone(), base, artifacts, output, limits: self.limits.resolve(), encoding, remove })
+    }
+
+    /// A reference of the spec, parsed: relative paths against the spec's folder, the
+    /// spec's `tls_verify` on registry references.
+    pub(crate) fn parse_ref(&self, text: &str) -> Result<ImageRef> {
+        Ok(text.parse::<ImageRef>()?.map_path(|p| self.resolve_path(p)).with_tls_verify(self.tls_verify.unwrap_or(true)))
+    }
+
+    fn compile_output(&self, reference: &ImageRef) -> Result<Output> {
+        let tag_of = |selector: &Selector| match selector {
+            Selector::Tag(t) => Some(t.clone()),
+            _ => None,
+        };
+        Ok(match reference {
+            ImageRef::Oci { path, selector: Selector::Digest(_) } | ImageRef::OciArchive { path, selector: Selector::Digest(_) } => {
+                return Err(Error::spec("output", format!("{} names a digest; an output takes oci:DIR[:TAG]", path.display())));
+            }
+            ImageRef::Oci { path, selector } => Output::Layout { dir: path.clone(), tag: tag_of(selector) },
+            ImageRef::OciArchive { path, selector } => Output::Archive { file: path.clone(), tag: tag_of(selector) },
+            ImageRef::Docker { selector: Selector::Digest(_), .. } => {
+                return Err(Error::spec("output", format!("{} names a digest; an output takes docker://HOST[:PORT]/REPO[:TAG]", self.output)));
+            }
+            reference @ ImageRef::Docker { .. } => Output::Registry { reference: reference.clone(), tag: reference.tag().map(str::to_string) },
+            other => return Err(Error::spec("output", format!("{other} cannot be written; use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG]"))),
+        })
+    }
+
+    fn check_tags(&self, output: &Output) -> Result<()> {
+        if self.tag.is_some() && self.tag_suffix.is_some() {
+            return Err(Error::spec("tag_suffix", "give either `tag` or `tag_suffix`, not both"));
+        }
+        if let (Some(a), Some(b)) = (output.tag(), &self.tag) {
+            if a != b {
+                return Err(Error::spec("tag", format!("`{b}` differs from the output reference's tag `{a}`")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an output that is one of the inputs (the same layout and tag, or the same
+/// archive file): the compose would replace what it reads.
+fn check_output_is_no_input<'a>(output: &Output, inputs: impl Iterator<Item = (&'static str, &'a ImageRef)>) -> Result<()> {
+    let out_tag = output.tag();
+    let out_path = match output {
+        Output::Layout { dir, .. } => dir.as_path(),
+        Output::Archive { file, .. } => file.as_path(),
+        Output::Registry { .. } => Path::new(""),
+    };
+    for (field, input) in inputs {
+        if same_file(input.path(), out_path)
+            && (out_tag.is_none() || input.tag() == out_tag)
+            && matches!(input, ImageRef::Oci { .. } | ImageRef::OciArchive { .. })
+            && (out_tag.is_none() || matches!(input, ImageRef::OciArchive { .. }))
+        {
+            return Err(Error::spec("output", format!("is the same as an input ({field}); write to another folder or tag")));
+        }
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+impl Composition {
+    /// Parses and compiles a spec document (see [`ComposeSpec::from_json`]).
+    ///
+    /// # Errors
+    /// As parsing and [`ComposeSpec::compile`].
+    pub fn from_json(text: &str, base_dir: Option<&Path>) -> Result<Composition> {
+        ComposeSpec::parse_json(text, base_dir)?.compile()
+    }
+
+    /// Reads, parses and compiles a spec file; its folder becomes the base of relative
+    /// references.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, else as [`Composition::from_json`].
+    pub fn from_path(path: &Path) -> Result<Composition> {
+        ComposeSpec::parse_path(path)?.compile()
+    }
+
+    /// The spec this was compiled from.
+    pub fn spec(&self) -> &ComposeSpec {
+        &self.spec
+    }
+}
