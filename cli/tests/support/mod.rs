@@ -3,8 +3,33 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
+}
+
+/// The real corpus's `images/` folder (`OCICOMPOSE_CORPUS`, else `.corpus` at the
+/// workspace root) when it holds every image of `needed`; else `None`, the reason printed.
+pub fn corpus(needed: &[&str]) -> Option<PathBuf> {
+    let root = match std::env::var_os("OCICOMPOSE_CORPUS") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => workspace().join(".corpus"),
+    };
+    let images = root.join("images");
+    for name in needed {
+        if !images.join(name).join("index.json").is_file() {
+            eprintln!(
+                "skipped: the real corpus is not at {} ({name} is missing); build it with \
+                 `bash ../shared/corpus/build-corpus.sh .corpus` as root, or run `bash tests/run.sh`",
+                images.display()
+            );
+            return None;
+        }
+    }
+    Some(images)
+}
 
 pub fn path_text(p: &Path) -> String {
     p.to_str().unwrap_or_else(|| panic!("non-UTF-8 path {}", p.display())).to_string()
