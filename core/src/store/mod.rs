@@ -396,4 +396,32 @@ mod tests {
         live.commit(|_| {}).unwrap();
         assert!(!live_dir.exists());
     }
+
+    /// The process's umask, as the kernel reports it.
+    fn umask() -> u32 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).expect("Linux reports the umask");
+        u32::from_str_radix(line.trim(), 8).unwrap()
+    }
+
+    #[test]
+    fn files_honour_the_umask_and_a_replaced_index_keeps_its_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        let mut w = LayoutWriter::create(&root).unwrap();
+        let blob = w.write_blob(MediaType::ImageConfig, b"{}").unwrap();
+        w.commit(|_| {}).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let want = 0o666 & !umask();
+        let blob_path = root.join("blobs/sha256").join(blob.digest().digest());
+        for path in [blob_path, root.join("index.json"), root.join("oci-layout")] {
+            assert_eq!(mode(&path), want, "{} should be 0666 less the umask", path.display());
+        }
+        // The owner narrowed index.json: a later commit keeps that.
+        fs::set_permissions(root.join("index.json"), Permissions::from_mode(0o600)).unwrap();
+        let mut w = LayoutWriter::create(&root).unwrap();
+        w.write_blob(MediaType::ImageConfig, b"[]").unwrap();
+        w.commit(|_| {}).unwrap();
+        assert_eq!(mode(&root.join("index.json")), 0o600);
+    }
 }
