@@ -7,6 +7,7 @@ mod blob;
 mod digest;
 mod entry;
 mod error;
+mod files;
 mod json;
 mod limits;
 mod options;

@@ -17,7 +17,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::spec::is_valid_tag_text;
 
 /// Which manifest of an OCI layout a reference names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +251,15 @@ impl fmt::Display for ImageRef {
             }
         }
     }
+}
+
+/// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub(crate) fn is_valid_tag_text(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ pub(crate) fn write_quietly(path: &Path, value: &impl Serialize) {
     if fs::create_dir_all(parent).is_err() {
         return;
     }
-    let _ = crate::store::write_atomic(parent, path.file_name().and_then(|n| n.to_str()).unwrap_or("x"), &bytes);
+    let _ = crate::files::write_atomic(parent, path.file_name().and_then(|n| n.to_str()).unwrap_or("x"), &bytes);
 }
 
 /// The cache folder in force, or `None` when it is off or no home is known.

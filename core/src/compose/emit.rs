@@ -259,7 +259,7 @@ fn output_tag(c: &Composition, base: &Image) -> Result<String> {
     match (&spec.tag_suffix, &base.tag) {
         (Some(suffix), Some(base_tag)) => {
             let tag = format!("{base_tag}_{suffix}");
-            if !crate::spec::is_valid_tag_text(&tag) {
+            if !crate::reference::is_valid_tag_text(&tag) {
                 return Err(Error::spec("tag_suffix", format!("`{tag}` is longer than a tag may be (128)")));
             }
             Ok(tag)

@@ -25,7 +25,7 @@ mod validate;
 
 pub use compile::Composition;
 pub(crate) use compile::{CompiledArtifact, LayerEncoding, Output};
-pub(crate) use validate::{check_image_path, decode_base64, is_valid_tag_text, parse_mode, parse_user, Id};
+pub(crate) use validate::{check_image_path, decode_base64, parse_mode, parse_user, Id};
 
 /// The whole compose request.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

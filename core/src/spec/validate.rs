@@ -3,6 +3,7 @@
 //! field values (modes, account names, ids, the config user, base64 content, tags).
 
 use crate::error::{Error, Result};
+use crate::reference::is_valid_tag_text;
 use crate::spec::{ComposeSpec, LayerCompressionSpec};
 
 impl ComposeSpec {
@@ -163,15 +164,6 @@ fn check_id(id: u32, field: &str) -> Result<()> {
         return Err(Error::spec(field, format!("{id} is not below 2^31 (runtimes have mapped larger ids to root)")));
     }
     Ok(())
-}
-
-/// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub(crate) fn is_valid_tag_text(tag: &str) -> bool {
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The user and group parts of a config `User`, each a name or a number.

@@ -64,8 +64,8 @@ pub(crate) fn finish(tmp: tempfile::TempDir, file: &Path) -> Result<()> {
     let mut files = Vec::new();
     collect(&layout, "", &mut files)?;
     files.sort();
-    let out = super::new_temp_file(tmp.path(), ".archive-").map_err(Error::io("create temporary file in", tmp.path()))?;
-    super::keep_mode(file, out.path())?;
+    let out = crate::files::new_temp_file(tmp.path(), ".archive-").map_err(Error::io("create temporary file in", tmp.path()))?;
+    crate::files::keep_mode(file, out.path())?;
     let mut builder = tar::Builder::new(io::BufWriter::new(out.reopen().map_err(Error::io("open", out.path()))?));
     for (key, is_dir) in &files {
         let mut header = tar::Header::new_ustar();

@@ -11,8 +11,11 @@
 pub(crate) mod archive;
 pub(crate) mod push;
 
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File};
+#[cfg(test)]
+use std::fs::Permissions;
 use std::io::{self, BufWriter, Write};
+#[cfg(test)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +24,7 @@ use oci_spec::image::{Descriptor, DescriptorBuilder, Digest, ImageIndex, ImageIn
 use crate::blob::BlobLocation;
 use crate::digest::{self, HashingReader, HashingWriter};
 use crate::error::{Error, Result};
+use crate::files::{new_temp_file, sync_dir, write_atomic};
 use crate::json::canonical_json;
 use crate::source::layout::LayoutDir;
 use crate::source::store::BlobStore;
@@ -32,12 +36,6 @@ use crate::source::store::BlobStore;
 pub(crate) fn descriptor(media_type: MediaType, digest: &str, size: u64) -> Result<Descriptor> {
     let digest = Digest::try_from(digest).map_err(|e| Error::invalid_image(digest, format!("not a digest: {e}")))?;
     DescriptorBuilder::default().media_type(media_type).digest(digest).size(size).build().map_err(|e| Error::invalid_image("descriptor", e.to_string()))
-}
-
-/// A new file in `dir` named `PREFIX…`, created with mode `0666` less the umask, as
-/// `open(2)` with that mode makes it (a plain temporary file would be `0600`).
-pub(crate) fn new_temp_file(dir: &Path, prefix: &str) -> io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new().prefix(prefix).permissions(Permissions::from_mode(0o666)).tempfile_in(dir)
 }
 
 /// A blob being written: every byte is hashed on its way to the file.
@@ -264,31 +262,6 @@ fn check_blob_dirs(root: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Writes `name` in `dir` by temporary file, fsync and rename. A new file gets `0666`
-/// less the umask; a file replaced keeps its mode.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let dest = dir.join(name);
-    let mut tmp = new_temp_file(dir, &format!(".{name}.")).map_err(Error::io("create temporary file in", dir))?;
-    keep_mode(&dest, tmp.path())?;
-    tmp.write_all(bytes).map_err(Error::io("write", tmp.path()))?;
-    tmp.as_file().sync_all().map_err(Error::io("sync", tmp.path()))?;
-    tmp.persist(&dest).map_err(|e| Error::io("rename", &dest)(e.error))?;
-    sync_dir(dir)
-}
-
-/// Gives `replacement` the mode of `existing`, when that file exists: a file that is
-/// replaced keeps the mode its owner gave it.
-pub(crate) fn keep_mode(existing: &Path, replacement: &Path) -> Result<()> {
-    match fs::metadata(existing) {
-        Ok(m) => fs::set_permissions(replacement, Permissions::from_mode(m.permissions().mode() & 0o7777)).map_err(Error::io("set the mode of", replacement)),
-        Err(_) => Ok(()),
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("sync", dir))
 }
 
 #[cfg(test)]
