@@ -118,7 +118,9 @@ impl LayerBlob {
 
 /// A layer of an input: a blob, or (for a `dir:` artifact) a folder of the host read as
 /// if it were one.
+/// (A blob is larger than a path, but an image has few layers: boxing buys nothing.)
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Layer {
     /// A tar blob, compressed or not.
     Blob(LayerBlob),

@@ -46,7 +46,9 @@ mod write;
 mod compose;
 mod inspect;
 
+#[cfg(feature = "testkit")]
 pub mod build;
+#[cfg(feature = "testkit")]
 pub mod demo;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -60,11 +60,23 @@ pub(crate) fn prepare(file: &Path) -> Result<tempfile::TempDir> {
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub(crate) fn finish(tmp: tempfile::TempDir, file: &Path) -> Result<()> {
-    let layout = tmp.path().join("layout");
+    write_layout_tar(&tmp.path().join("layout"), file)
+}
+
+/// Writes the layout folder `layout` as a tar with sorted names, fixed owners and
+/// times, renamed over `file` (staged beside it, so the rename is atomic).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub(crate) fn write_layout_tar(layout: &Path, file: &Path) -> Result<()> {
     let mut files = Vec::new();
-    collect(&layout, "", &mut files)?;
+    collect(layout, "", &mut files)?;
     files.sort();
-    let out = crate::files::new_temp_file(tmp.path(), ".archive-").map_err(Error::io("create temporary file in", tmp.path()))?;
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let out = crate::files::new_temp_file(dir, ".archive-").map_err(Error::io("create temporary file in", dir))?;
     crate::files::keep_mode(file, out.path())?;
     let mut builder = tar::Builder::new(io::BufWriter::new(out.reopen().map_err(Error::io("open", out.path()))?));
     for (key, is_dir) in &files {

@@ -94,12 +94,12 @@ pub(crate) fn push(target: &ImageRef, layout: &Path, images: &[PushImage<'_>], t
         if image.manifest.digest() != top.digest() {
             let digest = image.manifest.digest().to_string();
             let bytes = read_local(layout, &digest)?;
-            client.put_manifest(repository, &digest, &bytes, &image.manifest.media_type().to_string())?;
+            client.put_manifest(repository, &digest, &bytes, image.manifest.media_type().as_ref())?;
         }
     }
     let top_bytes = read_local(layout, top.digest().as_ref())?;
     for tag in tags {
-        client.put_manifest(repository, tag, &top_bytes, &top.media_type().to_string())?;
+        client.put_manifest(repository, tag, &top_bytes, top.media_type().as_ref())?;
     }
     Ok(into_inner(stats))
 }
