@@ -20,6 +20,7 @@ use crate::merge::OutNode;
 pub(crate) mod archive;
 mod pgzip;
 pub(crate) mod precompress;
+mod pzstd;
 
 use precompress::Precompressor;
 
