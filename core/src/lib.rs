@@ -14,6 +14,7 @@ mod entry;
 #[doc(hidden)]
 pub mod fuzzing;
 mod error;
+mod inflate_zstd;
 mod inspect;
 mod layer;
 mod layout;
