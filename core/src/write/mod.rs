@@ -18,6 +18,7 @@ use crate::layout::LayoutWriter;
 use crate::merge::OutNode;
 
 pub(crate) mod archive;
+mod encoder;
 mod pgzip;
 pub(crate) mod precompress;
 mod pzstd;
