@@ -101,6 +101,16 @@ enum Failure {
     Limit(LimitExceeded),
     Invalid(String),
     Truncated(String),
+    /// Reading the compressed stream failed: its kind and message, kept.
+    Io(io::ErrorKind, String),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        // Kept and given again, an `Interrupted` would be retried forever by the caller.
+        let kind = if e.kind() == io::ErrorKind::Interrupted { io::ErrorKind::Other } else { e.kind() };
+        Failure::Io(kind, format!("reading the zstd stream: {e}"))
+    }
 }
 
 impl Failure {
@@ -109,6 +119,7 @@ impl Failure {
             Failure::Limit(l) => io::Error::other(*l),
             Failure::Invalid(m) => io::Error::new(io::ErrorKind::InvalidData, m.clone()),
             Failure::Truncated(m) => io::Error::new(io::ErrorKind::UnexpectedEof, m.clone()),
+            Failure::Io(kind, m) => io::Error::new(*kind, m.clone()),
         }
     }
 }
@@ -186,13 +197,15 @@ impl<R: BufRead> ZstdReader<R> {
     /// many it holds.
     fn fill_head(&mut self, want: usize) -> io::Result<usize> {
         while self.head_len < want {
-            let buf = self.inner.fill_buf()?;
-            if buf.is_empty() {
+            let (head, have) = (&mut self.head, self.head_len);
+            let n = take(&mut self.inner, |buf| {
+                let n = buf.len().min(want - have);
+                head[have..have + n].copy_from_slice(&buf[..n]);
+                (n, n)
+            })?;
+            if n == 0 {
                 break;
             }
-            let n = buf.len().min(want - self.head_len);
-            self.head[self.head_len..self.head_len + n].copy_from_slice(&buf[..n]);
-            self.inner.consume(n);
             self.head_len += n;
             self.total_in += n as u64;
         }
@@ -206,8 +219,7 @@ impl<R: BufRead> ZstdReader<R> {
         self.head_fed = 0;
         self.frame_at = self.total_in;
         let at = self.frame_at;
-        let io_fail = |e: io::Error| Failure::Invalid(format!("reading the zstd stream: {e}"));
-        let n = self.fill_head(4).map_err(io_fail)?;
+        let n = self.fill_head(4)?;
         if n == 0 {
             if self.frames == 0 {
                 return Err(Failure::Truncated("an empty stream is not zstd: it has no frame".into()));
@@ -221,18 +233,19 @@ impl<R: BufRead> ZstdReader<R> {
         }
         let magic = u32::from_le_bytes(self.head[..4].try_into().expect("4 bytes"));
         if magic & 0xffff_fff0 == 0x184d_2a50 {
-            if self.fill_head(8).map_err(io_fail)? < 8 {
+            if self.fill_head(8)? < 8 {
                 return Err(Failure::Truncated(format!("the skippable frame at offset {at} ends inside its header")));
             }
             let size = u32::from_le_bytes(self.head[4..8].try_into().expect("4 bytes"));
             let mut left = u64::from(size);
             while left > 0 {
-                let buf = self.inner.fill_buf().map_err(io_fail)?;
-                if buf.is_empty() {
+                let n = take(&mut self.inner, |buf| {
+                    let n = (buf.len() as u64).min(left) as usize;
+                    (n, n)
+                })?;
+                if n == 0 {
                     return Err(Failure::Truncated(format!("the skippable frame at offset {at} ends {left} bytes short of its {size}")));
                 }
-                let n = (buf.len() as u64).min(left) as usize;
-                self.inner.consume(n);
                 left -= n as u64;
                 self.total_in += n as u64;
             }
@@ -242,11 +255,11 @@ impl<R: BufRead> ZstdReader<R> {
         if self.head[..4] != MAGIC {
             return Err(Failure::Invalid(format!("the bytes at offset {at}, {what}, are not a zstd frame (magic {magic:#010x})")));
         }
-        if self.fill_head(5).map_err(io_fail)? < 5 {
+        if self.fill_head(5)? < 5 {
             return Err(Failure::Truncated(format!("the zstd frame at offset {at} ends inside its header")));
         }
         let len = header_len(self.head[4]);
-        if self.fill_head(len).map_err(io_fail)? < len {
+        if self.fill_head(len)? < len {
             return Err(Failure::Truncated(format!("the zstd frame at offset {at} ends inside its header")));
         }
         let declared = zstd_safe::get_frame_content_size(&self.head[..len]).map_err(|_| Failure::Invalid(format!("the zstd frame at offset {at} has a malformed header")))?;
@@ -276,14 +289,14 @@ impl<R: BufRead> ZstdReader<R> {
             self.head_fed += input.pos();
             (hint, input.pos(), false)
         } else {
-            let src = self.inner.fill_buf().map_err(|e| Failure::Invalid(format!("reading the zstd stream: {e}")))?;
-            let at_end = src.is_empty();
-            let mut input = InBuffer::around(src);
-            let hint = self.dctx.decompress_stream(&mut out, &mut input).map_err(zstd_fail)?;
-            let consumed = input.pos();
-            self.inner.consume(consumed);
+            let dctx = &mut self.dctx;
+            let (result, consumed, at_end) = take(&mut self.inner, |src| {
+                let mut input = InBuffer::around(src);
+                let result = dctx.decompress_stream(&mut out, &mut input);
+                (input.pos(), (result, input.pos(), src.is_empty()))
+            })?;
             self.total_in += consumed as u64;
-            (hint, consumed, at_end)
+            (result.map_err(zstd_fail)?, consumed, at_end)
         };
         let produced = out.pos();
         if produced as u64 > room {
@@ -304,6 +317,23 @@ impl<R: BufRead> ZstdReader<R> {
             return Err(if at_end { Failure::Truncated(message) } else { Failure::Invalid(format!("{message} (the decoder is stuck)")) });
         }
         Ok(produced)
+    }
+}
+
+/// Gives `f` the next buffered bytes of `inner` (none at its end) and consumes as many
+/// as it says. Interrupted reads are tried again, so they never reach our caller, whom
+/// a kept `Interrupted` error would have retrying forever.
+fn take<R: BufRead, T>(inner: &mut R, f: impl FnOnce(&[u8]) -> (usize, T)) -> io::Result<T> {
+    loop {
+        match inner.fill_buf() {
+            Ok(buf) => {
+                let (n, t) = f(buf);
+                inner.consume(n);
+                return Ok(t);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -462,6 +492,58 @@ mod tests {
         }
         assert!(out == data);
         assert!(r.into_inner().fill_buf().unwrap().is_empty(), "consumed to the end");
+    }
+
+    /// A stream that reads five bytes at a time, is interrupted before every read, and
+    /// fails for good at `fail_at`.
+    struct Flaky<'a> {
+        data: &'a [u8],
+        pos: usize,
+        end: usize,
+        interrupt: bool,
+        fail_at: usize,
+    }
+
+    impl Read for Flaky<'_> {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            unreachable!("read through BufRead only")
+        }
+    }
+
+    impl BufRead for Flaky<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            if self.pos == self.end {
+                self.interrupt = !self.interrupt;
+                if self.interrupt {
+                    return Err(io::Error::from(io::ErrorKind::Interrupted));
+                }
+                if self.pos >= self.fail_at {
+                    return Err(io::Error::new(io::ErrorKind::PermissionDenied, "the disk said no"));
+                }
+                self.end = (self.pos + 5).min(self.data.len()).min(self.fail_at);
+            }
+            Ok(&self.data[self.pos..self.end])
+        }
+
+        fn consume(&mut self, n: usize) {
+            self.pos += n;
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried_and_read_errors_keep_their_kind() {
+        let data = sample(50_000, 12);
+        let z = [skippable(0, b"toc"), frame(&data[..20_000]), frame(&data[20_000..])].concat();
+        let flaky = |fail_at| Flaky { data: &z, pos: 0, end: 0, interrupt: false, fail_at };
+        let mut out = Vec::new();
+        ZstdReader::new(flaky(usize::MAX), BIG).unwrap().read_to_end(&mut out).unwrap();
+        assert!(out == data);
+        for fail_at in [0, 3, 9, 14, 100, z.len() - 1] {
+            let mut r = ZstdReader::new(flaky(fail_at), BIG).unwrap();
+            let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "fail at {fail_at}: {e}");
+            assert_eq!(r.read(&mut [0u8; 8]).unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+        }
     }
 
     #[test]
