@@ -3,3 +3,6 @@
 
 pub(crate) mod pgzip;
 pub(crate) mod precompress;
+pub(crate) mod encoder;
+pub(crate) mod pzstd;
+pub(crate) mod zstd_read;
