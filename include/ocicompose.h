@@ -244,6 +244,35 @@ typedef struct ocicompose_spec ocicompose_spec;
  * Borrowed from an `ocicompose_result` (`ocicompose_result_warning`) or an
  * `ocicompose_error` (`ocicompose_error_warning`); it lives as long as that handle and
  * is never freed on its own.
+ *
+ * Its level (`ocicompose_warning_level`) is `"warning"`, which strict mode refuses, or
+ * `"info"`, which it never refuses. Its code (`ocicompose_warning_code`) is one of
+ * these stable snake_case names (the same as the CLI's, the report's and Python's),
+ * each always with the same level:
+ *
+ * - `runtime_path_overwritten` (warning): a selected entry replaces a base path the
+ *   image needs at run time.
+ * - `symlink_shadowed` (warning): a directory is put where the base has a symlink,
+ *   hiding what the link led to.
+ * - `type_changed` (warning): a selected entry swaps a base file for a directory or
+ *   the other way round.
+ * - `permissions_changed` (warning): a selected directory changes the mode or owner of
+ *   a base directory.
+ * - `empty_selection` (warning): an include pattern selected nothing (a typo, most
+ *   often); the path is the pattern.
+ * - `artifact_overwritten` (info): a later artifact replaces an entry selected from an
+ *   earlier one.
+ * - `runtime_path_removed` (warning): `remove` deletes a base path the image needs at
+ *   run time.
+ * - `resolved_through_symlink` (info): an entry was written at the path its parent's
+ *   base symlink leads to (`resolve_base_symlinks`).
+ * - `unknown_user` (warning): the configured user or group is not in the final
+ *   `/etc/passwd` or `/etc/group`.
+ * - `root_user` (warning): the final image runs as root while the base did not.
+ * - `entrypoint_missing` (warning): the final entrypoint or command is not an
+ *   executable file of the image.
+ * - `mutable_reference` (info): an input was named by tag, not digest; the report
+ *   records the digest it had.
  */
 typedef struct ocicompose_warning ocicompose_warning;
 
@@ -475,17 +504,21 @@ void ocicompose_string_free(char *s);
 const char *ocicompose_version(void);
 
 /**
- * The stable snake_case name of a status number: `"ok"`, `"spec"`, `"not_found"`,
- * ..., `"null_argument"`, `"panic"`; `"unknown"` for a number that is no status.
+ * The stable snake_case name of a status number: its `OCICOMPOSE_STATUS_*` constant's
+ * suffix in lower case (`"ok"`, `"not_found"`, `"null_argument"`, ...), the same text
+ * as the core's error kinds and Python's `.code`; `"unknown"` for a number that is no
+ * status.
  *
  * Takes a plain number so any value from C is safe. A static string: never free it.
  */
 const char *ocicompose_status_name(uint32_t status);
 
 /**
- * The lower-case name of a stage number (`"resolve"`, `"read_base"`,
- * `"read_artifacts"`, `"write_layer"`, `"copy_blobs"`, `"commit"`); `"unknown"`
- * otherwise. A static string: never free it.
+ * The lower-case name of a stage number: its `OCICOMPOSE_STAGE_*` constant's suffix in
+ * lower case (`"resolve"`, ..., `"commit"`), the same text as Python's progress
+ * callback gets; `"unknown"` for a number that is no stage.
+ *
+ * Takes a plain number so any value from C is safe. A static string: never free it.
  */
 const char *ocicompose_stage_name(uint32_t stage);
 
@@ -616,9 +649,8 @@ ocicompose_status ocicompose_spec_from_path(const char *path,
 void ocicompose_spec_free(struct ocicompose_spec *spec);
 
 /**
- * The warning's stable snake_case code: `runtime_path_overwritten`,
- * `symlink_shadowed`, `type_changed`, `permissions_changed`, `empty_selection` or
- * `artifact_overwritten` (the same names as the CLI's report and Python's).
+ * The warning's stable snake_case code, such as `runtime_path_overwritten`;
+ * `ocicompose_warning` lists every code with its level.
  *
  * Borrowed from the warning's owner. NULL gives NULL.
  *
@@ -628,7 +660,8 @@ void ocicompose_spec_free(struct ocicompose_spec *spec);
 const char *ocicompose_warning_code(const struct ocicompose_warning *w);
 
 /**
- * The warning's level: `"warning"` (refused under strict) or `"info"` (never refused).
+ * The warning's level: `"warning"` (refused under strict) or `"info"` (never refused),
+ * always the same for a code (see `ocicompose_warning`).
  *
  * Borrowed from the warning's owner. NULL gives NULL.
  *

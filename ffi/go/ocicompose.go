@@ -299,10 +299,10 @@ func (r *Result) ReportJSON() []byte {
 
 // Warning is one warning of a compose: what was overwritten and why it may break.
 type Warning struct {
-	// Code is the stable snake_case code: runtime_path_overwritten, symlink_shadowed,
-	// type_changed, permissions_changed, empty_selection or artifact_overwritten.
+	// Code is the stable snake_case code, such as runtime_path_overwritten; the
+	// header's ocicompose_warning documentation lists every code with its level.
 	Code string
-	// Level is "warning" (refused under strict) or "info".
+	// Level is "warning" (refused under strict) or "info", always the same for a Code.
 	Level string
 	// Path is the in-image path concerned; for empty_selection, the pattern.
 	Path string

@@ -1,10 +1,16 @@
 //! Static facts: the library version and the names of statuses and stages.
 //!
-//! Everything here returns static strings: they are never freed.
+//! Everything here returns static strings: they are never freed. The names are the
+//! core's (`ErrorKind::as_str`, `Stage::as_str`), copied once into NUL-terminated
+//! tables that live as long as the program.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, CStr, CString};
+use std::sync::OnceLock;
+
+use ocicompose::Stage;
 
 use crate::error::ocicompose_status;
+use crate::handle::c_string;
 
 /// The library's version, such as `"0.1.0"` (the core's `ocicompose::VERSION`).
 ///
@@ -21,69 +27,57 @@ pub extern "C" fn ocicompose_version() -> *const c_char {
     VERSION.as_ptr()
 }
 
-/// The stable snake_case name of a status number: `"ok"`, `"spec"`, `"not_found"`,
-/// ..., `"null_argument"`, `"panic"`; `"unknown"` for a number that is no status.
+/// The stable snake_case name of a status number: its `OCICOMPOSE_STATUS_*` constant's
+/// suffix in lower case (`"ok"`, `"not_found"`, `"null_argument"`, ...), the same text
+/// as the core's error kinds and Python's `.code`; `"unknown"` for a number that is no
+/// status.
 ///
 /// Takes a plain number so any value from C is safe. A static string: never free it.
 #[no_mangle]
 pub extern "C" fn ocicompose_status_name(status: u32) -> *const c_char {
     ffi_value!(c"unknown".as_ptr(), {
-        match ocicompose_status::from_u32(status) {
-            // The names are static ASCII without NUL; `status_c_name` adds the NUL.
-            Some(s) => status_c_name(s).as_ptr(),
-            None => c"unknown".as_ptr(),
-        }
+        static NAMES: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            ocicompose_status::all()
+                .into_iter()
+                .map(|s| (s as u32, c_string(s.name())))
+                .collect()
+        });
+        find(names, status)
     })
 }
 
-fn status_c_name(status: ocicompose_status) -> &'static CStr {
-    match status {
-        ocicompose_status::Ok => c"ok",
-        ocicompose_status::Spec => c"spec",
-        ocicompose_status::Reference => c"reference",
-        ocicompose_status::NotFound => c"not_found",
-        ocicompose_status::DigestMismatch => c"digest_mismatch",
-        ocicompose_status::InvalidImage => c"invalid_image",
-        ocicompose_status::InvalidLayer => c"invalid_layer",
-        ocicompose_status::Unsupported => c"unsupported",
-        ocicompose_status::UnsafePath => c"unsafe_path",
-        ocicompose_status::Io => c"io",
-        ocicompose_status::Refused => c"refused",
-        ocicompose_status::Cancelled => c"cancelled",
-        ocicompose_status::RequirementFailed => c"requirement_failed",
-        ocicompose_status::LimitExceeded => c"limit_exceeded",
-        ocicompose_status::Registry => c"registry",
-        ocicompose_status::Auth => c"auth",
-        ocicompose_status::NullArgument => c"null_argument",
-        ocicompose_status::InvalidUtf8 => c"invalid_utf8",
-        ocicompose_status::InvalidArgument => c"invalid_argument",
-        ocicompose_status::Panic => c"panic",
-    }
-}
-
-/// The lower-case name of a stage number (`"resolve"`, `"read_base"`,
-/// `"read_artifacts"`, `"write_layer"`, `"copy_blobs"`, `"commit"`); `"unknown"`
-/// otherwise. A static string: never free it.
+/// The lower-case name of a stage number: its `OCICOMPOSE_STAGE_*` constant's suffix in
+/// lower case (`"resolve"`, ..., `"commit"`), the same text as Python's progress
+/// callback gets; `"unknown"` for a number that is no stage.
+///
+/// Takes a plain number so any value from C is safe. A static string: never free it.
 #[no_mangle]
 pub extern "C" fn ocicompose_stage_name(stage: u32) -> *const c_char {
     ffi_value!(c"unknown".as_ptr(), {
-        match stage {
-            1 => c"resolve",
-            2 => c"read_base",
-            3 => c"read_artifacts",
-            4 => c"write_layer",
-            5 => c"copy_blobs",
-            6 => c"commit",
-            _ => c"unknown",
-        }
-        .as_ptr()
+        static NAMES: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            Stage::ALL
+                .into_iter()
+                .map(|s| (s as u32, c_string(s.as_str())))
+                .collect()
+        });
+        find(names, stage)
     })
+}
+
+/// The name of `number` in a table made once from the core's names; C borrows it for
+/// the life of the program, since the table is never dropped.
+fn find(names: &'static [(u32, CString)], number: u32) -> *const c_char {
+    names
+        .iter()
+        .find(|(n, _)| *n == number)
+        .map_or(c"unknown".as_ptr(), |(_, name)| name.as_ptr())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ocicompose::Stage;
 
     fn text(p: *const c_char) -> &'static str {
         // SAFETY: every function here returns static NUL-terminated ASCII.
@@ -105,16 +99,17 @@ mod tests {
 
     #[test]
     fn stage_names_match_the_core_names() {
-        for stage in [
-            Stage::Resolve,
-            Stage::ReadBase,
-            Stage::ReadArtifacts,
-            Stage::WriteLayer,
-            Stage::CopyBlobs,
-            Stage::Commit,
-        ] {
+        for stage in Stage::ALL {
             assert_eq!(text(ocicompose_stage_name(stage as u32)), stage.as_str());
         }
         assert_eq!(text(ocicompose_stage_name(0)), "unknown");
+        let past = Stage::ALL.iter().map(|s| *s as u32).max().unwrap() + 1;
+        assert_eq!(text(ocicompose_stage_name(past)), "unknown");
+    }
+
+    #[test]
+    fn names_are_made_once() {
+        assert_eq!(ocicompose_status_name(1), ocicompose_status_name(1));
+        assert_eq!(ocicompose_stage_name(1), ocicompose_stage_name(1));
     }
 }

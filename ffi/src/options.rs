@@ -277,21 +277,16 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
+    /// A new core stage must come with a C constant of its number and name.
     #[test]
-    fn stages_have_the_core_numbers() {
-        for stage in [
-            Stage::Resolve,
-            Stage::ReadBase,
-            Stage::ReadArtifacts,
-            Stage::WriteLayer,
-            Stage::CopyBlobs,
-            Stage::Commit,
-        ] {
+    fn every_core_stage_has_a_c_constant_of_the_same_number_and_name() {
+        for stage in Stage::ALL {
+            let c = ocicompose_stage::from_core(stage);
+            assert_eq!(c as u32, stage as u32, "{stage}");
             assert_eq!(
-                ocicompose_stage::from_core(stage) as u32,
-                stage as u32,
-                "{}",
-                stage.as_str()
+                crate::error::c_constant("OCICOMPOSE_STAGE_", &format!("{c:?}")),
+                format!("OCICOMPOSE_STAGE_{}", stage.as_str().to_uppercase()),
+                "the C constant of {stage} must be named after it"
             );
         }
     }

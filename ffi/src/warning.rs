@@ -14,6 +14,35 @@ use crate::handle::{self, c_string};
 /// Borrowed from an `ocicompose_result` (`ocicompose_result_warning`) or an
 /// `ocicompose_error` (`ocicompose_error_warning`); it lives as long as that handle and
 /// is never freed on its own.
+///
+/// Its level (`ocicompose_warning_level`) is `"warning"`, which strict mode refuses, or
+/// `"info"`, which it never refuses. Its code (`ocicompose_warning_code`) is one of
+/// these stable snake_case names (the same as the CLI's, the report's and Python's),
+/// each always with the same level:
+///
+/// - `runtime_path_overwritten` (warning): a selected entry replaces a base path the
+///   image needs at run time.
+/// - `symlink_shadowed` (warning): a directory is put where the base has a symlink,
+///   hiding what the link led to.
+/// - `type_changed` (warning): a selected entry swaps a base file for a directory or
+///   the other way round.
+/// - `permissions_changed` (warning): a selected directory changes the mode or owner of
+///   a base directory.
+/// - `empty_selection` (warning): an include pattern selected nothing (a typo, most
+///   often); the path is the pattern.
+/// - `artifact_overwritten` (info): a later artifact replaces an entry selected from an
+///   earlier one.
+/// - `runtime_path_removed` (warning): `remove` deletes a base path the image needs at
+///   run time.
+/// - `resolved_through_symlink` (info): an entry was written at the path its parent's
+///   base symlink leads to (`resolve_base_symlinks`).
+/// - `unknown_user` (warning): the configured user or group is not in the final
+///   `/etc/passwd` or `/etc/group`.
+/// - `root_user` (warning): the final image runs as root while the base did not.
+/// - `entrypoint_missing` (warning): the final entrypoint or command is not an
+///   executable file of the image.
+/// - `mutable_reference` (info): an input was named by tag, not digest; the report
+///   records the digest it had.
 pub struct ocicompose_warning {
     code: CString,
     level: CString,
@@ -48,9 +77,8 @@ unsafe fn field(
     })
 }
 
-/// The warning's stable snake_case code: `runtime_path_overwritten`,
-/// `symlink_shadowed`, `type_changed`, `permissions_changed`, `empty_selection` or
-/// `artifact_overwritten` (the same names as the CLI's report and Python's).
+/// The warning's stable snake_case code, such as `runtime_path_overwritten`;
+/// `ocicompose_warning` lists every code with its level.
 ///
 /// Borrowed from the warning's owner. NULL gives NULL.
 ///
@@ -62,7 +90,8 @@ pub unsafe extern "C" fn ocicompose_warning_code(w: *const ocicompose_warning) -
     unsafe { field(w, |w| &w.code) }
 }
 
-/// The warning's level: `"warning"` (refused under strict) or `"info"` (never refused).
+/// The warning's level: `"warning"` (refused under strict) or `"info"` (never refused),
+/// always the same for a code (see `ocicompose_warning`).
 ///
 /// Borrowed from the warning's owner. NULL gives NULL.
 ///
@@ -140,6 +169,42 @@ mod tests {
             assert_eq!(ocicompose_warning_artifact(&w), 1);
             assert_eq!(ocicompose_warning_artifact(std::ptr::null()), -1);
             assert!(ocicompose_warning_path(std::ptr::null()).is_null());
+        }
+    }
+
+    /// Every core code reaches C with its own name and level, and the two are the
+    /// core's (ffi/tests/header.rs checks that the header lists each with its level).
+    #[test]
+    fn every_code_and_level_is_the_cores() {
+        let mut codes = std::collections::HashSet::new();
+        for code in ocicompose::WarningCode::ALL {
+            let core = Warning {
+                code,
+                level: code.level(),
+                path: "/x".into(),
+                artifact: None,
+                message: "m".into(),
+            };
+            let w = ocicompose_warning::from(&core);
+            // SAFETY: `w` lives to the end of this iteration, and so do the strings
+            // borrowed from it.
+            let (c, level) = unsafe {
+                (
+                    CStr::from_ptr(ocicompose_warning_code(&w))
+                        .to_str()
+                        .unwrap(),
+                    CStr::from_ptr(ocicompose_warning_level(&w))
+                        .to_str()
+                        .unwrap(),
+                )
+            };
+            assert_eq!(c, code.as_str());
+            assert_eq!(level, code.level().as_str());
+            assert!(
+                ocicompose::Level::ALL.iter().any(|l| l.as_str() == level),
+                "{level}"
+            );
+            assert!(codes.insert(c.to_owned()), "two codes named {c}");
         }
     }
 }

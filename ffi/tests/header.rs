@@ -40,32 +40,14 @@ fn committed_header_is_what_cbindgen_generates() {
     }
 }
 
-/// The header is what C compilers see: every exported function must be in it, and the
-/// status numbers must be the ones the Rust side returns.
+/// The header is what C compilers see: the status and stage numbers must be the ones
+/// the Rust side returns, under the core's names.
 #[test]
-fn header_declares_every_status_with_its_number() {
-    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../include/ocicompose.h")).unwrap();
-    let expected = [
-        ("OK", 0),
-        ("SPEC", 1),
-        ("REFERENCE", 2),
-        ("NOT_FOUND", 3),
-        ("DIGEST_MISMATCH", 4),
-        ("INVALID_IMAGE", 5),
-        ("INVALID_LAYER", 6),
-        ("UNSUPPORTED", 7),
-        ("UNSAFE_PATH", 8),
-        ("IO", 9),
-        ("REFUSED", 10),
-        ("CANCELLED", 11),
-        ("REQUIREMENT_FAILED", 12),
-        ("LIMIT_EXCEEDED", 13),
-        ("NULL_ARGUMENT", 100),
-        ("INVALID_UTF8", 101),
-        ("INVALID_ARGUMENT", 102),
-        ("PANIC", 103),
-    ];
-    for (name, number) in expected {
+fn header_declares_every_status_and_stage_with_its_number() {
+    let header = header();
+    // The statuses of the C boundary itself; the others are the core's kinds.
+    let boundary = [("OK", 0), ("NULL_ARGUMENT", 100), ("INVALID_UTF8", 101), ("INVALID_ARGUMENT", 102), ("PANIC", 103)];
+    for (name, number) in boundary {
         let line = format!("OCICOMPOSE_STATUS_{name} = {number},");
         assert!(header.contains(&line), "header lacks `{line}`");
     }
@@ -73,4 +55,31 @@ fn header_declares_every_status_with_its_number() {
         let line = format!("OCICOMPOSE_STATUS_{} = {},", kind.as_str().to_uppercase(), kind as u32);
         assert!(header.contains(&line), "core kind {kind} is missing from the header as `{line}`");
     }
+    for stage in ocicompose::Stage::ALL {
+        let line = format!("OCICOMPOSE_STAGE_{} = {},", stage.as_str().to_uppercase(), stage as u32);
+        assert!(header.contains(&line), "core stage {stage} is missing from the header as `{line}`");
+    }
+}
+
+/// The header documents every warning code with its level in one list, the
+/// `ocicompose_warning` type's, and lists nothing else there.
+#[test]
+fn header_lists_every_warning_code_with_its_level() {
+    let header = header();
+    let end = header.find("typedef struct ocicompose_warning ocicompose_warning;").expect("ocicompose_warning is declared");
+    let start = header[..end].rfind("/**").expect("ocicompose_warning is documented");
+    let doc = &header[start..end];
+    for level in ocicompose::Level::ALL {
+        assert!(doc.contains(&format!("`\"{level}\"`")), "the levels should include {level}");
+    }
+    for code in ocicompose::WarningCode::ALL {
+        let item = format!(" * - `{code}` ({}): ", code.level());
+        assert!(doc.contains(&item), "the ocicompose_warning docs should list `{item}`");
+    }
+    let items = doc.lines().filter(|l| l.starts_with(" * - `")).count();
+    assert_eq!(items, ocicompose::WarningCode::ALL.len(), "the list names a code the core does not have:\n{doc}");
+}
+
+fn header() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../include/ocicompose.h")).expect("read include/ocicompose.h")
 }

@@ -103,10 +103,11 @@ impl Bridge {
 ///     strict: when set, overrides the spec's ``strict``: with ``True`` any warning
 ///         (not info) raises ``RefusedError`` and nothing is written.
 ///     progress: ``progress(stage, done, total)``, called with the GIL held, possibly
-///         from another thread. ``stage`` is ``resolve``, ``read_base``,
-///         ``read_artifacts``, ``write_layer``, ``copy_blobs`` or ``commit``. Returning
-///         ``False`` cancels (``CancelledError``); an exception raised in it cancels too
-///         and propagates. Either way the output is left as it was.
+///         from another thread. ``stage`` is one of ``ocicompose.STAGES``, which come
+///         in that order (except that ``read_base`` and ``read_artifacts`` run at the
+///         same time). Returning ``False`` cancels (``CancelledError``); an exception
+///         raised in it cancels too and propagates. Either way the output is left as it
+///         was.
 ///     source_date_epoch: seconds since the epoch for ``created`` and generated
 ///         entries; ``None`` reads ``SOURCE_DATE_EPOCH``, else uses the base's ``created``.
 ///     **fields: the spec's fields, when ``spec`` is not given.
@@ -123,6 +124,8 @@ impl Bridge {
 ///     RequirementFailedError: the spec's ``require`` checks failed (``e.failures``);
 ///         nothing was written.
 ///     LimitExceededError: an input exceeds a safety limit.
+///     RegistryError, AuthError: a registry cannot be reached, keeps failing or refuses
+///         the credentials.
 ///     CancelledError: ``progress`` returned ``False``; nothing was written.
 ///     KeyboardInterrupt: Ctrl-C; the compose stops and nothing was written.
 ///     TypeError: wrong argument types, or both a spec and keywords.

@@ -1,10 +1,11 @@
 //! The exception classes, and the one place where a core error becomes one.
 //!
 //! `ocicompose.Error` is the base; each core `ErrorKind` has a subclass whose `code` is
-//! the kind's stable name (the same text as the C status names and the report). Where a
-//! builtin fits, the subclass also derives from it (`SpecError` is a `ValueError`,
-//! `NotFoundError` a `FileNotFoundError`, `IoError` an `OSError`), so code that already
-//! catches the builtin keeps working.
+//! the kind's stable name (the same text as the C status names and the report) and
+//! whose name is made from it (`not_found` is `NotFoundError`). Where a builtin fits,
+//! the subclass also derives from it (`SpecError` is a `ValueError`, `NotFoundError` a
+//! `FileNotFoundError`, `IoError` an `OSError`), so code that already catches the
+//! builtin keeps working.
 //!
 //! The classes are made with `type(name, bases, ns)` when the module loads, because
 //! `create_exception!` takes a single base and these need two.
@@ -25,99 +26,101 @@ enum Builtin {
     OSError,
 }
 
-/// The Python class of one kind: name, extra builtin base and docstring.
+/// The Python class of one kind: extra builtin base and docstring; its name and `code`
+/// come from the kind ([`class_name`], `ErrorKind::as_str`).
 struct ClassSpec {
-    name: &'static str,
     builtin: Builtin,
     doc: &'static str,
 }
 
-/// The class of each kind. `ReferenceError` would shadow Python's builtin of that name,
-/// hence `ImageReferenceError`.
+/// The class name of a kind: its name in CamelCase plus `Error` (`not_found` is
+/// `NotFoundError`, `io` is `IoError`). `ReferenceError` would shadow Python's builtin
+/// of that name, hence `ImageReferenceError`.
+fn class_name(kind: ErrorKind) -> String {
+    if kind == ErrorKind::Reference {
+        return "ImageReferenceError".to_owned();
+    }
+    let mut name = String::new();
+    for word in kind.as_str().split('_') {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    name + "Error"
+}
+
+/// The builtin and docstring of each kind's class.
 fn class_spec(kind: ErrorKind) -> Option<ClassSpec> {
-    let (name, builtin, doc) = match kind {
+    let (builtin, doc) = match kind {
         ErrorKind::Spec => (
-            "SpecError",
             Builtin::ValueError,
             "The spec is malformed or one of its fields is invalid; ``field`` names it \
              (``artifacts[1].include``).",
         ),
         ErrorKind::Reference => (
-            "ImageReferenceError",
             Builtin::ValueError,
             "An image reference cannot be parsed or cannot be used where it was given \
              (``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE``, ``dir:DIR``).",
         ),
         ErrorKind::NotFound => (
-            "NotFoundError",
             Builtin::FileNotFoundError,
             "An image layout, archive, tag, platform, manifest or blob that was asked for does not exist.",
         ),
         ErrorKind::DigestMismatch => (
-            "DigestMismatchError",
             Builtin::None,
             "A blob's content does not match the digest or size its descriptor promises.",
         ),
         ErrorKind::InvalidImage => (
-            "InvalidImageError",
             Builtin::ValueError,
             "An index, manifest or config is malformed or inconsistent.",
         ),
         ErrorKind::InvalidLayer => (
-            "InvalidLayerError",
             Builtin::ValueError,
             "A layer's tar or compressed stream is malformed.",
         ),
         ErrorKind::Unsupported => (
-            "UnsupportedError",
             Builtin::None,
             "The input uses something ocicompose does not handle (a media type, a digest \
              algorithm, a transport).",
         ),
         ErrorKind::UnsafePath => (
-            "UnsafePathError",
             Builtin::None,
             "A path would escape its root or is otherwise unsafe to write (``..``, a NUL byte, \
              a symlinked blob).",
         ),
         ErrorKind::Io => (
-            "IoError",
             Builtin::OSError,
             "An operating-system error on a named file; ``errno``, ``strerror`` and ``filename`` \
              are set as on any ``OSError``.",
         ),
         ErrorKind::Refused => (
-            "RefusedError",
             Builtin::None,
             "``strict`` is on and the compose produced warnings; nothing was written. \
              ``warnings`` lists them (``ocicompose.Warning`` objects).",
         ),
         ErrorKind::Cancelled => (
-            "CancelledError",
             Builtin::None,
             "The ``progress`` callback returned ``False``; nothing was written. (An exception \
              raised by the callback, or Ctrl-C, propagates as itself instead.)",
         ),
         ErrorKind::RequirementFailed => (
-            "RequirementFailedError",
             Builtin::None,
             "The spec's ``require`` checks failed on the final image; nothing was written. \
              ``failures`` lists one sentence per failed check.",
         ),
         ErrorKind::LimitExceeded => (
-            "LimitExceededError",
             Builtin::None,
             "An input exceeds a safety limit (decompressed bytes, entry count, name or document \
              size); the message names the limit and how to raise it.",
         ),
         ErrorKind::Registry => (
-            "RegistryError",
             Builtin::None,
             "A registry could not be reached or kept failing after the retries; the message \
              names the registry and the request.",
         ),
         ErrorKind::Auth => (
-            "AuthError",
             Builtin::None,
             "A registry refused the credentials (or their absence); the message names the \
              registry and where the credentials came from, never a secret.",
@@ -126,15 +129,19 @@ fn class_spec(kind: ErrorKind) -> Option<ClassSpec> {
         // still carries the kind's name.
         _ => return None,
     };
-    Some(ClassSpec { name, builtin, doc })
+    Some(ClassSpec { builtin, doc })
 }
 
-const BASE_DOC: &str = "Base class of every error ocicompose raises.\n\n\
-``code`` is the core's stable error-kind name (``spec``, ``reference``, ``not_found``, \
-``digest_mismatch``, ``invalid_image``, ``invalid_layer``, ``unsupported``, \
-``unsafe_path``, ``io``, ``refused``, ``cancelled``, ``requirement_failed``, \
-``limit_exceeded``, ``registry``, ``auth``): the same names as the C status \
-codes and the CLI.";
+/// The base class's docstring, naming every kind the core has.
+fn base_doc() -> String {
+    let codes: Vec<String> = ErrorKind::ALL.iter().map(|k| format!("``{}``", k.as_str())).collect();
+    format!(
+        "Base class of every error ocicompose raises.\n\n\
+         ``code`` is the core's stable error-kind name ({}; ``ocicompose.ERROR_CODES`` \
+         lists them): the same names as the C status codes and the CLI.",
+        codes.join(", ")
+    )
+}
 
 /// The created classes: the base first, then one per kind in `ErrorKind::ALL` order.
 struct Classes {
@@ -163,7 +170,7 @@ fn make_class<'py>(
 
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
     CLASSES.get_or_try_init(py, || {
-        let base = make_class(py, "Error", PyTuple::new(py, [py.get_type::<PyException>()])?, BASE_DOC, None)?;
+        let base = make_class(py, "Error", PyTuple::new(py, [py.get_type::<PyException>()])?, &base_doc(), None)?;
         let mut by_kind = Vec::new();
         for kind in ErrorKind::ALL {
             let Some(spec) = class_spec(kind) else { continue };
@@ -173,7 +180,7 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
                 Builtin::FileNotFoundError => PyTuple::new(py, [base.clone(), py.get_type::<PyFileNotFoundError>()])?,
                 Builtin::OSError => PyTuple::new(py, [base.clone(), py.get_type::<PyOSError>()])?,
             };
-            let class = make_class(py, spec.name, bases, spec.doc, Some(kind.as_str()))?;
+            let class = make_class(py, &class_name(kind), bases, spec.doc, Some(kind.as_str()))?;
             by_kind.push((kind, class.unbind()));
         }
         Ok(Classes { base: base.unbind(), by_kind })
@@ -246,9 +253,10 @@ mod tests {
     fn every_kind_has_its_own_class() {
         let mut names = std::collections::HashSet::new();
         for kind in ErrorKind::ALL {
-            let spec = class_spec(kind).unwrap_or_else(|| panic!("no Python class for {kind}"));
-            assert!(spec.name.ends_with("Error"), "{}", spec.name);
-            assert!(names.insert(spec.name), "two kinds share {}", spec.name);
+            assert!(class_spec(kind).is_some(), "no Python class for {kind}");
+            let name = class_name(kind);
+            assert!(name.ends_with("Error") && name.is_ascii(), "{name}");
+            assert!(names.insert(name.clone()), "two kinds share {name}");
         }
     }
 }

@@ -6,6 +6,10 @@
 //! objects ([`types`]), and core errors into exceptions in one place ([`errors`]). The
 //! GIL is released while the core works; see [`compose`] for how progress callbacks,
 //! exceptions and Ctrl-C reach back into Python.
+//!
+//! Every name Python sees (error codes, warning codes and levels, stages) is the core's
+//! `as_str`, and the module's tables of them ([`add_names`]) are made from the core's
+//! `ALL` lists, so nothing here spells a name out.
 
 mod compose;
 mod errors;
@@ -13,7 +17,9 @@ mod json;
 mod spec;
 mod types;
 
+use ocicompose::{ErrorKind, Level, Stage, WarningCode};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 
 /// Compose artifact OCI images onto a base image, without a container daemon.
 ///
@@ -30,8 +36,24 @@ fn _ocicompose(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Layer>()?;
     m.add_class::<types::PyWarning>()?;
     errors::register(m)?;
+    add_names(m)?;
     m.add_function(wrap_pyfunction!(compose::compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_files, m)?)?;
     m.add_function(wrap_pyfunction!(compose::inspect, m)?)?;
+    Ok(())
+}
+
+/// `ERROR_CODES`, `WARNING_CODES` (code to level, read-only), `WARNING_LEVELS` and
+/// `STAGES`: the core's names in the core's order.
+fn add_names(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("ERROR_CODES", PyTuple::new(py, ErrorKind::ALL.map(ErrorKind::as_str))?)?;
+    let codes = PyDict::new(py);
+    for code in WarningCode::ALL {
+        codes.set_item(code.as_str(), code.level().as_str())?;
+    }
+    m.add("WARNING_CODES", py.import("types")?.getattr("MappingProxyType")?.call1((codes,))?)?;
+    m.add("WARNING_LEVELS", PyTuple::new(py, Level::ALL.map(Level::as_str))?)?;
+    m.add("STAGES", PyTuple::new(py, Stage::ALL.map(Stage::as_str))?)?;
     Ok(())
 }

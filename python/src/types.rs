@@ -160,11 +160,11 @@ impl Artifact {
 ///
 /// Attributes:
 ///     code: what it is about, a stable snake_case name such as
-///         ``runtime_path_overwritten``, ``symlink_shadowed``, ``type_changed``,
-///         ``permissions_changed``, ``empty_selection`` or ``artifact_overwritten``
-///         (the same names as the CLI and the report).
+///         ``runtime_path_overwritten`` (the same names as the CLI and the report);
+///         ``ocicompose.WARNING_CODES`` maps every code to its level.
 ///     level: ``"warning"``, or ``"info"`` for notes such as ``artifact_overwritten``
-///         (never refused under ``strict``).
+///         (never refused under ``strict``): always the code's level, one of
+///         ``ocicompose.WARNING_LEVELS``.
 ///     path: the absolute in-image path concerned; for ``empty_selection``, the pattern.
 ///     artifact: the index in the spec's ``artifacts`` of the artifact that caused it,
 ///         or ``None``.

@@ -42,6 +42,7 @@ def test_compose_from_a_dict_writes_the_image_and_returns_typed_results(images: 
 
     warnings = result.warnings
     assert all(isinstance(w, ocicompose.Warning) for w in warnings)
+    assert all(w.level == ocicompose.WARNING_CODES[w.code] for w in warnings), warnings
     passwd = [w for w in warnings if w.code == "runtime_path_overwritten" and w.path == "/etc/passwd"]
     assert len(passwd) == 1, warnings
     assert passwd[0].artifact == 1
@@ -56,6 +57,34 @@ def test_compose_from_a_dict_writes_the_image_and_returns_typed_results(images: 
     assert {"/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca.pem", "/usr/bin/jq", "/etc/passwd", "/usr/share/jq/README"} <= entry_paths
     assert not any(p.startswith("/usr/share/doc") for p in entry_paths), "exclude was ignored"
     assert json.loads(result.to_json()) == report
+
+
+# Every warning code of the core with its level (README's table).
+WARNING_CODES = {
+    "runtime_path_overwritten": "warning",
+    "symlink_shadowed": "warning",
+    "type_changed": "warning",
+    "permissions_changed": "warning",
+    "empty_selection": "warning",
+    "artifact_overwritten": "info",
+    "runtime_path_removed": "warning",
+    "resolved_through_symlink": "info",
+    "unknown_user": "warning",
+    "root_user": "warning",
+    "entrypoint_missing": "warning",
+    "mutable_reference": "info",
+}
+
+
+def test_warning_codes_and_levels_are_the_cores() -> None:
+    # ocicompose.WARNING_CODES comes from the core (WarningCode::ALL and its levels); a
+    # code added there fails here until it is known.
+    assert dict(ocicompose.WARNING_CODES) == WARNING_CODES
+    assert list(ocicompose.WARNING_CODES) == list(WARNING_CODES), "the core's order"
+    assert ocicompose.WARNING_LEVELS == ("info", "warning")
+    assert set(ocicompose.WARNING_CODES.values()) <= set(ocicompose.WARNING_LEVELS)
+    with pytest.raises(TypeError):
+        ocicompose.WARNING_CODES["new_code"] = "info"  # type: ignore[index]
 
 
 def test_the_composed_files_are_in_the_image(images: Images, tmp_path: Path) -> None:

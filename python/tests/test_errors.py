@@ -52,6 +52,22 @@ def test_every_subclass_is_a_known_kind() -> None:
     assert "ReferenceError" not in dir(ocicompose), "must not shadow the builtin ReferenceError"
 
 
+def test_every_core_kind_has_its_class_and_the_class_its_code() -> None:
+    # ERROR_CODES comes from the core (ErrorKind::ALL, in number order); a kind added
+    # there without a class, an export or an entry in KINDS fails here.
+    assert ocicompose.ERROR_CODES == tuple(KINDS)
+    assert len(ocicompose.ERROR_CODES) == 15
+    by_code = {c.code: c for c in ocicompose.Error.__subclasses__()}
+    assert len(by_code) == len(ocicompose.Error.__subclasses__()), "two classes share a code"
+    for code in ocicompose.ERROR_CODES:
+        cls = by_code[code]
+        assert getattr(ocicompose, cls.__name__) is cls and cls.__name__ in ocicompose.__all__
+        assert cls is KINDS[code][0]
+        err = cls("message")
+        assert err.code == code and by_code[err.code] is cls
+        assert f"``{code}``" in (ocicompose.Error.__doc__ or ""), "the base class docs name every code"
+
+
 def test_builtin_catch_clauses_keep_working(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         ocicompose.list_files(f"oci:{tmp_path / 'missing'}")

@@ -180,18 +180,86 @@ static ocicompose_status list_status(const char *reference, char **message_out) 
 
 /* ---- tests ---------------------------------------------------------------------------- */
 
+/* Every status and stage of the header with the name it must have: the constant's
+ * suffix in lower case. A number that has a name but is missing here (a kind the core
+ * added) fails test_version_and_names. */
+static const struct {
+    uint32_t number;
+    const char *name;
+} statuses[] = {
+    {OCICOMPOSE_STATUS_OK, "ok"},
+    {OCICOMPOSE_STATUS_SPEC, "spec"},
+    {OCICOMPOSE_STATUS_REFERENCE, "reference"},
+    {OCICOMPOSE_STATUS_NOT_FOUND, "not_found"},
+    {OCICOMPOSE_STATUS_DIGEST_MISMATCH, "digest_mismatch"},
+    {OCICOMPOSE_STATUS_INVALID_IMAGE, "invalid_image"},
+    {OCICOMPOSE_STATUS_INVALID_LAYER, "invalid_layer"},
+    {OCICOMPOSE_STATUS_UNSUPPORTED, "unsupported"},
+    {OCICOMPOSE_STATUS_UNSAFE_PATH, "unsafe_path"},
+    {OCICOMPOSE_STATUS_IO, "io"},
+    {OCICOMPOSE_STATUS_REFUSED, "refused"},
+    {OCICOMPOSE_STATUS_CANCELLED, "cancelled"},
+    {OCICOMPOSE_STATUS_REQUIREMENT_FAILED, "requirement_failed"},
+    {OCICOMPOSE_STATUS_LIMIT_EXCEEDED, "limit_exceeded"},
+    {OCICOMPOSE_STATUS_REGISTRY, "registry"},
+    {OCICOMPOSE_STATUS_AUTH, "auth"},
+    {OCICOMPOSE_STATUS_NULL_ARGUMENT, "null_argument"},
+    {OCICOMPOSE_STATUS_INVALID_UTF8, "invalid_utf8"},
+    {OCICOMPOSE_STATUS_INVALID_ARGUMENT, "invalid_argument"},
+    {OCICOMPOSE_STATUS_PANIC, "panic"},
+}, stages[] = {
+    {OCICOMPOSE_STAGE_RESOLVE, "resolve"},
+    {OCICOMPOSE_STAGE_READ_BASE, "read_base"},
+    {OCICOMPOSE_STAGE_READ_ARTIFACTS, "read_artifacts"},
+    {OCICOMPOSE_STAGE_WRITE_LAYER, "write_layer"},
+    {OCICOMPOSE_STAGE_COPY_BLOBS, "copy_blobs"},
+    {OCICOMPOSE_STAGE_COMMIT, "commit"},
+};
+
+/* Every warning code with its level, as ocicompose_warning's documentation lists them. */
+static const struct {
+    const char *code;
+    const char *level;
+} warning_codes[] = {
+    {"runtime_path_overwritten", "warning"},
+    {"symlink_shadowed", "warning"},
+    {"type_changed", "warning"},
+    {"permissions_changed", "warning"},
+    {"empty_selection", "warning"},
+    {"artifact_overwritten", "info"},
+    {"runtime_path_removed", "warning"},
+    {"resolved_through_symlink", "info"},
+    {"unknown_user", "warning"},
+    {"root_user", "warning"},
+    {"entrypoint_missing", "warning"},
+    {"mutable_reference", "info"},
+};
+
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* The level a known code must have, or NULL for a code missing from warning_codes. */
+static const char *level_of(const char *code) {
+    for (size_t i = 0; i < COUNT(warning_codes); i++)
+        if (strcmp(warning_codes[i].code, code) == 0) return warning_codes[i].level;
+    return NULL;
+}
+
 static void test_version_and_names(void) {
     const char *version = ocicompose_version();
     CHECK(version != NULL && version[0] >= '0' && version[0] <= '9');
-    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_OK), "ok");
-    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_SPEC), "spec");
-    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_DIGEST_MISMATCH), "digest_mismatch");
-    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_CANCELLED), "cancelled");
-    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_NULL_ARGUMENT), "null_argument");
-    CHECK_STR(ocicompose_status_name(OCICOMPOSE_STATUS_PANIC), "panic");
-    CHECK_STR(ocicompose_status_name(99), "unknown");
-    CHECK_STR(ocicompose_stage_name(OCICOMPOSE_STAGE_WRITE_LAYER), "write_layer");
-    CHECK_STR(ocicompose_stage_name(0), "unknown");
+    CHECK(COUNT(statuses) == 20 && COUNT(stages) == 6 && COUNT(warning_codes) == 12);
+    for (size_t i = 0; i < COUNT(statuses); i++) CHECK_STR(ocicompose_status_name(statuses[i].number), statuses[i].name);
+    for (size_t i = 0; i < COUNT(stages); i++) CHECK_STR(ocicompose_stage_name(stages[i].number), stages[i].name);
+    /* Every number the library names is in the tables above, and no other. */
+    for (uint32_t n = 0; n < 1024; n++) {
+        int status_known = 0, stage_known = 0;
+        for (size_t i = 0; i < COUNT(statuses); i++) status_known |= statuses[i].number == n;
+        for (size_t i = 0; i < COUNT(stages); i++) stage_known |= stages[i].number == n;
+        if (!status_known) CHECK_STR(ocicompose_status_name(n), "unknown");
+        if (!stage_known) CHECK_STR(ocicompose_stage_name(n), "unknown");
+    }
+    CHECK_STR(ocicompose_status_name(UINT32_MAX), "unknown");
+    CHECK_STR(ocicompose_stage_name(UINT32_MAX), "unknown");
 }
 
 static void test_compose_matches_the_cli(void) {
@@ -245,7 +313,10 @@ static void test_warnings(void) {
         CHECK(code != NULL && level != NULL && path != NULL && message != NULL && message[0] != '\0');
         CHECK(artifact >= -1 && artifact <= 1);
         if (code == NULL || path == NULL) continue;
-        CHECK(strcmp(level, "warning") == 0 || strcmp(level, "info") == 0);
+        /* A code this test does not know, or with another level, fails here. */
+        const char *want_level = level_of(code);
+        CHECK(want_level != NULL);
+        if (want_level != NULL) CHECK_STR(level, want_level);
         if (strcmp(code, "runtime_path_overwritten") == 0 && strcmp(path, "/usr/bin/sh") == 0) {
             runtime++;
             CHECK(artifact == 1);

@@ -23,6 +23,8 @@ Example::
 
 Every error is an ``ocicompose.Error``; its subclasses match the core's error kinds
 (``SpecError``, ``NotFoundError``, ``RefusedError``, ...) and ``e.code`` names the kind.
+``ERROR_CODES``, ``WARNING_CODES`` (each code with its level), ``WARNING_LEVELS`` and
+``STAGES`` list the core's names.
 """
 
 from ._ocicompose import (
@@ -30,6 +32,7 @@ from ._ocicompose import (
     CancelledError,
     ComposeResult,
     DigestMismatchError,
+    ERROR_CODES,
     Error,
     FileEntry,
     ImageReferenceError,
@@ -43,9 +46,12 @@ from ._ocicompose import (
     RegistryError,
     RefusedError,
     RequirementFailedError,
+    STAGES,
     SpecError,
     UnsafePathError,
     UnsupportedError,
+    WARNING_CODES,
+    WARNING_LEVELS,
     __version__,
     compose,
     inspect,
@@ -60,6 +66,7 @@ __all__ = [
     "CancelledError",
     "ComposeResult",
     "DigestMismatchError",
+    "ERROR_CODES",
     "Error",
     "FileEntry",
     "ImageReferenceError",
@@ -73,9 +80,12 @@ __all__ = [
     "RegistryError",
     "RefusedError",
     "RequirementFailedError",
+    "STAGES",
     "SpecError",
     "UnsafePathError",
     "UnsupportedError",
+    "WARNING_CODES",
+    "WARNING_LEVELS",
     "__version__",
     "compose",
     "inspect",

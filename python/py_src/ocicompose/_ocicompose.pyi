@@ -28,6 +28,10 @@ __all__ = [
     "LimitExceededError",
     "RegistryError",
     "AuthError",
+    "ERROR_CODES",
+    "WARNING_CODES",
+    "WARNING_LEVELS",
+    "STAGES",
     "compose",
     "list_files",
     "inspect",
@@ -35,8 +39,14 @@ __all__ = [
 
 __version__: str
 
-# progress(stage, done, total); stage is "resolve", "read_base", "read_artifacts",
-# "write_layer", "copy_blobs" or "commit". Returning False cancels.
+# The core's names, in the core's order: every Error subclass's `code`, every warning
+# code with its level, the levels, and the stages progress reports.
+ERROR_CODES: tuple[str, ...]
+WARNING_CODES: Mapping[str, str]
+WARNING_LEVELS: tuple[str, ...]
+STAGES: tuple[str, ...]
+
+# progress(stage, done, total); stage is one of STAGES. Returning False cancels.
 _ProgressCallback = Callable[[str, int, int], Optional[bool]]
 
 @final
