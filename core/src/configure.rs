@@ -89,14 +89,15 @@ pub(crate) fn apply(raw: &mut Value, spec: &ConfigSpec) -> Result<()> {
         if items.is_empty() {
             return;
         }
-        let obj = cfg.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
-        if !obj.is_object() {
-            *obj = Value::Object(Map::new());
-        }
-        let obj = obj.as_object_mut().expect("made an object above");
+        let slot = cfg.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let mut obj = match slot.take() {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
         for (k, v) in items {
             obj.insert(k, v);
         }
+        *slot = Value::Object(obj);
     };
     set("Labels", spec.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
     set("ExposedPorts", spec.exposed_ports.iter().map(|p| (if p.contains('/') { p.clone() } else { format!("{p}/tcp") }, Value::Object(Map::new()))).collect());

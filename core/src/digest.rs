@@ -14,9 +14,10 @@ pub(crate) fn format_sha256(hasher: Sha256) -> String {
     let bytes = hasher.finalize();
     let mut s = String::with_capacity(7 + 64);
     s.push_str("sha256:");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in bytes.iter() {
-        s.push(char::from_digit((b >> 4) as u32, 16).unwrap());
-        s.push(char::from_digit((b & 0xf) as u32, 16).unwrap());
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
     }
     s
 }

@@ -264,6 +264,62 @@ impl Error {
         }
     }
 
+    /// The spec field a [`Error::Spec`] names, as a JSON path (`artifacts[0].include[1]`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Spec { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The file an [`Error::Io`] concerns.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The operating system's error behind an [`Error::Io`].
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The image reference an [`Error::Reference`] or [`Error::InvalidImage`] names.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Error::Reference { reference, .. } | Error::InvalidImage { reference, .. } => Some(reference),
+            _ => None,
+        }
+    }
+
+    /// The blob digest an [`Error::DigestMismatch`] or [`Error::InvalidLayer`] names.
+    pub fn digest(&self) -> Option<&str> {
+        match self {
+            Error::DigestMismatch { digest, .. } | Error::InvalidLayer { digest, .. } => Some(digest),
+            _ => None,
+        }
+    }
+
+    /// `HOST[:PORT]` of the registry an [`Error::Registry`] or [`Error::Auth`] concerns.
+    pub fn registry(&self) -> Option<&str> {
+        match self {
+            Error::Registry { registry, .. } | Error::Auth { registry, .. } => Some(registry),
+            _ => None,
+        }
+    }
+
+    /// One sentence per failed check of an [`Error::RequirementFailed`].
+    pub fn failures(&self) -> &[String] {
+        match self {
+            Error::RequirementFailed { failures } => failures,
+            _ => &[],
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { action, path, source }
@@ -300,5 +356,24 @@ mod tests {
         let err = Error::io("read", "/x/index.json")(std::io::Error::from(std::io::ErrorKind::NotFound));
         assert_eq!(err.kind(), ErrorKind::Io);
         assert!(err.to_string().contains("/x/index.json"), "{err}");
+        assert_eq!(err.path(), Some(std::path::Path::new("/x/index.json")));
+        assert_eq!(err.io_error().map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound));
+        assert_eq!(err.field(), None);
+    }
+
+    #[test]
+    fn accessors_read_the_fields_of_their_kind_only() {
+        let spec = Error::spec("artifacts[0].include[1]", "bad glob");
+        assert_eq!(spec.field(), Some("artifacts[0].include[1]"));
+        assert_eq!((spec.path(), spec.reference(), spec.digest(), spec.registry()), (None, None, None, None));
+        let layer = Error::invalid_layer("sha256:ab", "truncated");
+        assert_eq!(layer.digest(), Some("sha256:ab"));
+        let image = Error::invalid_image("oci:x", "no config");
+        assert_eq!(image.reference(), Some("oci:x"));
+        let auth = Error::Auth { registry: "localhost:5000".into(), message: "denied".into() };
+        assert_eq!(auth.registry(), Some("localhost:5000"));
+        let failed = Error::RequirementFailed { failures: vec!["/bin/sh: does not exist".into()] };
+        assert_eq!(failed.failures(), ["/bin/sh: does not exist".to_string()]);
+        assert!(spec.failures().is_empty() && spec.warnings().is_empty());
     }
 }

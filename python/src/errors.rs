@@ -221,14 +221,16 @@ fn build(py: Python<'_>, err: &ocicompose::Error) -> PyResult<PyErr> {
         .unwrap_or_else(|| c.base.bind(py).clone());
     let exc = class.call1((err.to_string(),))?;
     exc.setattr("code", kind.as_str())?;
-    match err {
-        ocicompose::Error::Spec { field, .. } => exc.setattr("field", field)?,
-        ocicompose::Error::Refused { warnings } => exc.setattr("warnings", crate::types::warning_list(py, warnings)?)?,
-        ocicompose::Error::RequirementFailed { failures } => exc.setattr("failures", failures.clone())?,
-        ocicompose::Error::Io { path, source, .. } => {
-            exc.setattr("errno", source.raw_os_error())?;
-            exc.setattr("strerror", strerror(source))?;
-            exc.setattr("filename", path.to_string_lossy().into_owned())?;
+    match kind {
+        ErrorKind::Spec => exc.setattr("field", err.field())?,
+        ErrorKind::Refused => exc.setattr("warnings", crate::types::warning_list(py, err.warnings())?)?,
+        ErrorKind::RequirementFailed => exc.setattr("failures", err.failures().to_vec())?,
+        ErrorKind::Io => {
+            if let Some(source) = err.io_error() {
+                exc.setattr("errno", source.raw_os_error())?;
+                exc.setattr("strerror", strerror(source))?;
+            }
+            exc.setattr("filename", err.path().map(|p| p.to_string_lossy().into_owned()))?;
         }
         _ => {}
     }

@@ -110,7 +110,7 @@ impl<W: Write> ParallelGzip<W> {
             received += 1;
         }
         for slot in slots {
-            let (bytes, crc) = slot.expect("every chunk was received")?;
+            let (bytes, crc) = slot.ok_or_else(|| io::Error::other("a compressed chunk went missing"))??;
             self.out.write_all(&bytes)?;
             self.crc.combine(&crc);
         }

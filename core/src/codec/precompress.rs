@@ -23,12 +23,13 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use flate2::Crc;
 
 use super::pgzip::{deflate_into, CHUNK, WINDOW};
+use crate::sync::lock;
 
 /// Files smaller than this are compressed by the writer with their neighbours: compressed
 /// alone they would lose the matches across files, and gain little.
@@ -90,7 +91,7 @@ impl Precompressor {
     /// source when the task runs: the bytes must be in the file by now.
     fn submit(self: &Arc<Self>, key: FileKey, index: usize, chunk: ChunkAt) -> io::Result<()> {
         {
-            let mut flight = self.flight.lock().expect("precompressor lock");
+            let mut flight = lock(&self.flight);
             if let Some(e) = flight.error.take() {
                 return Err(e);
             }
@@ -99,7 +100,7 @@ impl Precompressor {
         let this = Arc::clone(self);
         rayon::spawn(move || {
             let result = this.compress(key, index, &chunk);
-            let mut flight = this.flight.lock().expect("precompressor lock");
+            let mut flight = lock(&this.flight);
             flight.in_flight -= 1;
             if let Err(e) = result {
                 flight.error.get_or_insert(e);
@@ -125,7 +126,7 @@ impl Precompressor {
         self.spool.write_all_at(&out, at)?;
         let len = out.len();
         drop(out);
-        let mut files = self.files.lock().expect("precompressor lock");
+        let mut files = lock(&self.files);
         let slots = files.entry(key).or_default();
         if slots.len() <= index {
             slots.resize_with(index + 1, || None);
@@ -145,7 +146,7 @@ impl Precompressor {
     fn wait_until(&self, ready: impl Fn(&Flight) -> bool) -> io::Result<()> {
         loop {
             {
-                let mut flight = self.flight.lock().expect("precompressor lock");
+                let mut flight = lock(&self.flight);
                 if let Some(e) = flight.error.take() {
                     return Err(e);
                 }
@@ -160,15 +161,15 @@ impl Precompressor {
             }
             // Nothing to run here: the rest runs on other threads. The timeout covers a
             // notification sent between the check above and this wait.
-            let flight = self.flight.lock().expect("precompressor lock");
-            let _ = self.landed.wait_timeout(flight, Duration::from_millis(5)).expect("precompressor lock");
+            let flight = lock(&self.flight);
+            let _ = self.landed.wait_timeout(flight, Duration::from_millis(5)).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     /// Takes the compressed chunks of the file `key`, if it was compressed whole into
     /// `chunks` chunks; `None` sends the writer down its ordinary path.
     pub(crate) fn take(&self, key: FileKey, chunks: usize) -> Option<Vec<Segment>> {
-        let mut files = self.files.lock().expect("precompressor lock");
+        let mut files = lock(&self.files);
         let complete = files.get(&key).is_some_and(|s| s.len() == chunks && s.iter().all(Option::is_some));
         if !complete {
             return None;

@@ -147,7 +147,7 @@ pub(crate) fn choose<'a>(candidates: &[&'a Descriptor], platform: &PlatformWante
         [] => Err(Error::NotFound { what: "manifest", message: format!("{describe} lists no manifests") }),
         [only] if !platform.explicit || only.platform().as_ref().is_none_or(|p| platform.matches(p)) => Ok(only),
         _ => {
-            let with_platform: Vec<&&Descriptor> = candidates.iter().filter(|d| d.platform().is_some()).collect();
+            let with_platform: Vec<(&'a Descriptor, &oci_spec::image::Platform)> = candidates.iter().filter_map(|d| d.platform().as_ref().map(|p| (*d, p))).collect();
             if with_platform.is_empty() {
                 let descs: Vec<Descriptor> = candidates.iter().map(|d| (*d).clone()).collect();
                 return Err(Error::Reference {
@@ -155,10 +155,10 @@ pub(crate) fn choose<'a>(candidates: &[&'a Descriptor], platform: &PlatformWante
                     message: format!("names {} manifests; add one of the {} (oci:DIR:TAG)", candidates.len(), list_tags(&descs)),
                 });
             }
-            if let Some(d) = with_platform.iter().find(|d| platform.matches(d.platform().as_ref().unwrap())) {
+            if let Some((d, _)) = with_platform.iter().find(|(_, p)| platform.matches(p)) {
                 return Ok(d);
             }
-            let available: Vec<String> = with_platform.iter().map(|d| platform_text(d.platform().as_ref().unwrap())).collect();
+            let available: Vec<String> = with_platform.iter().map(|(_, p)| platform_text(p)).collect();
             Err(Error::NotFound {
                 what: "platform",
                 message: format!("{written} has no {}/{}; it has {} (set `platform`)", platform.os, platform.arch, available.join(", ")),

@@ -59,7 +59,7 @@ fn hardlinks_after_their_target(items: Vec<(String, Option<&OutNode>)>) -> Vec<(
         }
     }
     let mut slots: Vec<Option<(String, Option<&OutNode>)>> = items.into_iter().map(Some).collect();
-    order.into_iter().map(|i| slots[i].take().expect("each index once")).collect()
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// A layer written into the staging area.
