@@ -320,3 +320,40 @@ fn help_and_version_exit_0() {
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains(env!("CARGO_PKG_VERSION")));
 }
+
+/// Every file of a folder, with its permission bits.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            out.extend(modes(&path));
+        } else {
+            out.push((path.display().to_string(), meta.permissions().mode() & 0o7777));
+        }
+    }
+    out
+}
+
+#[test]
+fn written_files_honour_the_umask_of_the_caller() {
+    let demo = Demo::new();
+    for (umask, file_mode) in [("022", 0o644), ("027", 0o640)] {
+        let out = format!("umask{umask}");
+        let script = format!("umask {umask} && exec \"$0\" compose spec.json --output oci:{out}");
+        let o = Command::new("sh").arg("-c").arg(&script).arg(BIN).current_dir(demo.path()).output().unwrap();
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let written = modes(&demo.path().join(&out));
+        assert!(written.len() >= 4, "{written:?}");
+        // Base blobs are hardlinked from the demo's own layout (written under the test's
+        // umask); the rest was created by this compose.
+        for (path, mode) in written.iter().filter(|(p, _)| p.ends_with("index.json") || p.ends_with("oci-layout")) {
+            assert_eq!(*mode, file_mode, "{path} under umask {umask}");
+        }
+        let own = stdout(&o).trim().trim_start_matches("sha256:").to_string();
+        let manifest = written.iter().find(|(p, _)| p.ends_with(&own)).unwrap_or_else(|| panic!("no manifest blob {own} in {written:?}"));
+        assert_eq!(manifest.1, file_mode, "the manifest blob under umask {umask}");
+    }
+}
