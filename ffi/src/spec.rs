@@ -152,6 +152,29 @@ mod tests {
     }
 
     #[test]
+    fn specs_the_core_would_refuse_at_compose_time_are_refused_at_parse_time() {
+        // Each passes the document's types; each failed only when composed before the
+        // handle held a compiled spec.
+        for (json, field) in [
+            (r#"{"base": "dir:ctx", "output": "oci:o"}"#, "base"),
+            (r#"{"base": "oci:b", "output": "dir:o"}"#, "output"),
+            (r#"{"base": "oci:b", "output": "oci:o", "platform": "linux"}"#, "platform"),
+            (r#"{"base": "oci:b", "output": "oci:o:1", "tag": "2"}"#, "tag"),
+            (r#"{"base": "oci:b", "output": "oci:o", "artifacts": [{"image": "oci:a", "include": ["/a/[b"]}]}"#, "artifacts[0].include[0]"),
+        ] {
+            let (status, spec, err) = parse(json);
+            assert_eq!(status, ocicompose_status::Spec, "{json}");
+            assert!(spec.is_null());
+            // SAFETY: a live error, freed once.
+            unsafe {
+                let message = CStr::from_ptr(crate::error::ocicompose_error_message(err)).to_str().unwrap().to_string();
+                assert!(message.starts_with(&format!("spec: {field}")), "{json}: {message}");
+                crate::error::ocicompose_error_free(err);
+            }
+        }
+    }
+
+    #[test]
     fn a_missing_output_pointer_is_refused_before_any_work() {
         let mut err = std::ptr::null_mut();
         // SAFETY: NULL spec_out is the case under test.
