@@ -48,30 +48,11 @@ use support::{path_text, run, run_ok, tail, Findings};
 // Finding the corpus, the tools and scratch space
 // ---------------------------------------------------------------------------------------
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
-}
-
 const IMAGES: [&str; 4] = ["debian-base", "certs", "tools", "python"];
 
 /// The corpus's `images/` folder, or `None` (with the reason printed) when it is absent.
 fn corpus() -> Option<PathBuf> {
-    let root = match std::env::var_os("OCICOMPOSE_CORPUS") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => workspace().join(".corpus"),
-    };
-    let images = root.join("images");
-    for name in IMAGES {
-        if !images.join(name).join("index.json").is_file() {
-            eprintln!(
-                "skipped: the real corpus is not at {} ({name} is missing); build it with \
-                 `bash ../shared/corpus/build-corpus.sh .corpus` as root, or run `bash tests/run.sh`",
-                images.display()
-            );
-            return None;
-        }
-    }
-    Some(images)
+    support::corpus(&IMAGES)
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -278,7 +259,7 @@ fn two_platform_base(images: &Path, dir: &Path) -> TwoPlatformBase {
 type Walk = BTreeMap<String, Value>;
 
 fn oracle_path() -> PathBuf {
-    workspace().join("tests").join("interop").join("oracle.py")
+    support::workspace().join("tests").join("interop").join("oracle.py")
 }
 
 fn umoci_unpack(image: &str, bundle: &Path) -> Result<(), String> {

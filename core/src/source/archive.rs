@@ -13,10 +13,7 @@ use crate::digest;
 use crate::entry::normalize_path;
 use crate::error::{Error, Result};
 use crate::json::{parse_json, MAX_JSON_BYTES};
-use crate::platform::PlatformWanted;
-use crate::reference::Selector;
-use crate::source::store::{self, BlobStore};
-use crate::source::{Image, ImageSource};
+use crate::source::store::BlobStore;
 
 /// An uncompressed tar holding an OCI layout (`oci-archive:`), read in place.
 pub(crate) struct ArchiveStore {
@@ -96,26 +93,4 @@ pub(crate) fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>> 
         }
     }
     Ok(files)
-}
-
-
-/// `oci-archive:FILE[:TAG|@DIGEST]` as a source.
-pub(crate) struct ArchiveSource {
-    pub(crate) store: ArchiveStore,
-    pub(crate) selector: Selector,
-    pub(crate) written: String,
-}
-
-impl ImageSource for ArchiveSource {
-    fn platforms(&self) -> Result<Option<Vec<String>>> {
-        store::platforms_in(&self.store, &self.selector)
-    }
-
-    fn named_digest(&self) -> Result<Option<String>> {
-        store::named_in(&self.store, &self.selector, &self.written).map(Some)
-    }
-
-    fn resolve(&self, platform: &PlatformWanted) -> Result<Image> {
-        store::resolve(&self.store, &self.selector, &self.written, platform)
-    }
 }

@@ -10,10 +10,7 @@ use crate::blob::BlobLocation;
 use crate::digest;
 use crate::error::{Error, Result};
 use crate::json::{parse_json, MAX_JSON_BYTES};
-use crate::platform::PlatformWanted;
-use crate::reference::Selector;
-use crate::source::store::{self, BlobStore};
-use crate::source::{Image, ImageSource};
+use crate::source::store::BlobStore;
 
 /// An OCI image layout folder.
 pub(crate) struct LayoutDir {
@@ -68,25 +65,4 @@ fn read_limited(reader: impl Read, limit: u64, path: &Path) -> Result<Vec<u8>> {
         return Err(Error::invalid_image(path.display().to_string(), format!("larger than {limit} bytes")));
     }
     Ok(bytes)
-}
-
-/// `oci:DIR[:TAG|@DIGEST]` as a source.
-pub(crate) struct LayoutSource {
-    pub(crate) store: LayoutDir,
-    pub(crate) selector: Selector,
-    pub(crate) written: String,
-}
-
-impl ImageSource for LayoutSource {
-    fn platforms(&self) -> Result<Option<Vec<String>>> {
-        store::platforms_in(&self.store, &self.selector)
-    }
-
-    fn named_digest(&self) -> Result<Option<String>> {
-        store::named_in(&self.store, &self.selector, &self.written).map(Some)
-    }
-
-    fn resolve(&self, platform: &PlatformWanted) -> Result<Image> {
-        store::resolve(&self.store, &self.selector, &self.written, platform)
-    }
 }

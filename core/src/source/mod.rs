@@ -98,8 +98,8 @@ pub(crate) trait ImageSource: Send + Sync {
 pub(crate) fn open(reference: &ImageRef, written: &str) -> Result<Box<dyn ImageSource>> {
     let written = written.to_string();
     Ok(match reference {
-        ImageRef::Oci { path, selector } => Box::new(layout::LayoutSource { store: layout::LayoutDir::open(path)?, selector: selector.clone(), written }),
-        ImageRef::OciArchive { path, selector } => Box::new(archive::ArchiveSource { store: archive::ArchiveStore::open(path)?, selector: selector.clone(), written }),
+        ImageRef::Oci { path, selector } => Box::new(store::StoreSource { store: layout::LayoutDir::open(path)?, selector: selector.clone(), written }),
+        ImageRef::OciArchive { path, selector } => Box::new(store::StoreSource { store: archive::ArchiveStore::open(path)?, selector: selector.clone(), written }),
         ImageRef::DockerArchive { path, repo_tag } => Box::new(docker_archive::DockerArchiveSource { path: path.clone(), repo_tag: repo_tag.clone(), written }),
         ImageRef::Dir { path } => Box::new(dir::DirSource { path: path.clone(), written }),
         ImageRef::Docker { registry, repository, selector, tls_verify } => Box::new(registry::RegistrySource {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::json::{parse_json, MAX_JSON_BYTES};
 use crate::platform::{platform_text, PlatformWanted};
 use crate::reference::Selector;
-use crate::source::Image;
+use crate::source::{Image, ImageSource};
 
 /// The annotation that tags a manifest in `index.json`.
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -25,6 +25,28 @@ pub(crate) trait BlobStore: Send + Sync {
     fn index(&self) -> Result<ImageIndex>;
     /// A description for messages.
     fn describe(&self) -> String;
+}
+
+/// A reference into a store of blobs (`oci:DIR`, `oci-archive:FILE`) as a source: the
+/// store, the tag or digest, and the reference as written.
+pub(crate) struct StoreSource<S> {
+    pub(crate) store: S,
+    pub(crate) selector: Selector,
+    pub(crate) written: String,
+}
+
+impl<S: BlobStore> ImageSource for StoreSource<S> {
+    fn platforms(&self) -> Result<Option<Vec<String>>> {
+        platforms_in(&self.store, &self.selector)
+    }
+
+    fn named_digest(&self) -> Result<Option<String>> {
+        named_in(&self.store, &self.selector, &self.written).map(Some)
+    }
+
+    fn resolve(&self, platform: &PlatformWanted) -> Result<Image> {
+        resolve(&self.store, &self.selector, &self.written, platform)
+    }
 }
 
 /// Reads a small blob (manifest, config) fully, verifying digest and size.
