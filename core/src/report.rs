@@ -7,6 +7,7 @@ use crate::warning::{Level, Warning};
 
 /// The outcome of a successful compose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ComposeReport {
     /// `sha256:…` of the new manifest.
     pub manifest_digest: String,
@@ -39,6 +40,7 @@ pub struct ComposeReport {
 
 /// One platform's image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PlatformReport {
     /// `os/arch[/variant]`, or `None` when the base had a single image.
     pub platform: Option<String>,
@@ -77,6 +79,7 @@ impl std::fmt::Display for InputRole {
 
 /// One input of the compose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InputReport {
     /// What the input is to the compose.
     pub role: InputRole,
@@ -88,6 +91,7 @@ pub struct InputReport {
 
 /// One layer of the new image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LayerReport {
     /// Digest of the compressed blob.
     pub digest: String,
@@ -103,6 +107,7 @@ pub struct LayerReport {
 
 /// One entry written into the new layer(s).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EntryReport {
     /// Absolute in-image path.
     pub path: String,
@@ -115,6 +120,7 @@ pub struct EntryReport {
 
 /// Counts and sizes of a compose, added up over every platform composed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Stats {
     /// Entries written into new layers.
     pub entries: u64,
@@ -143,6 +149,7 @@ impl ComposeReport {
 
 /// What a push moved, for the report and the tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct PushStats {
     /// Blobs uploaded from this machine (the new layers and config, and base blobs of
     /// a local base).

@@ -248,26 +248,27 @@ mod tests {
 
     #[test]
     fn result_accessors_read_the_report_and_tolerate_null() {
-        let report = ComposeReport {
-            manifest_digest: format!("sha256:{}", "a".repeat(64)),
-            config_digest: format!("sha256:{}", "b".repeat(64)),
-            output: "oci:out".into(),
-            tag: "1_custom".into(),
-            tags: vec!["1_custom".into()],
-            inputs: Vec::new(),
-            layers: Vec::new(),
-            platforms: Vec::new(),
-            push: None,
-            warnings: vec![ocicompose::Warning {
-                code: ocicompose::WarningCode::EmptySelection,
-                level: ocicompose::Level::Warning,
-                path: "/usr/bin/jqq".into(),
-                artifact: Some(0),
-                message: "selected nothing".into(),
+        // Built from its JSON: the report's structs are non-exhaustive outside the core.
+        let report: ComposeReport = serde_json::from_value(serde_json::json!({
+            "manifest_digest": format!("sha256:{}", "a".repeat(64)),
+            "config_digest": format!("sha256:{}", "b".repeat(64)),
+            "output": "oci:out",
+            "tag": "1_custom",
+            "tags": ["1_custom"],
+            "inputs": [],
+            "layers": [],
+            "platforms": [],
+            "warnings": [{
+                "code": "empty_selection",
+                "level": "warning",
+                "path": "/usr/bin/jqq",
+                "artifact": 0,
+                "message": "selected nothing",
             }],
-            entries: Vec::new(),
-            stats: ocicompose::Stats::default(),
-        };
+            "entries": [],
+            "stats": ocicompose::Stats::default(),
+        }))
+        .unwrap();
         let result = handle::into_raw(ocicompose_result::from(report.clone()));
         // SAFETY: `result` is live until freed at the end.
         unsafe {
