@@ -164,6 +164,14 @@ impl Bar {
     }
 }
 
+/// A display dropped without [`Bar::clear`] (an early return, a panic) still stops its
+/// timer and leaves no line behind.
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
