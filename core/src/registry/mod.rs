@@ -50,7 +50,7 @@ impl RemoteLayer {
     /// calls find it there.
     pub(crate) fn ensure_local(&self, digest: &str, size: u64, file: &Path) -> Result<()> {
         // A panic elsewhere while holding the lock left the flag as it was: still usable.
-        let mut fetched = self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut fetched = crate::sync::lock(&self.fetched);
         if !*fetched {
             self.client.download(&self.repository, digest, size, file)?;
             *fetched = true;
