@@ -33,13 +33,14 @@ fn assert_normal(key: &str) {
     assert!(key.split('/').all(|p| !p.is_empty() && p != "." && p != ".."), "bad key {key:?}");
 }
 
-/// The layer reader and the flattener: reads `data` as a layer (gzip or plain tar),
+/// The layer reader and the flattener: reads `data` as a layer (gzip, zstd or plain tar,
+/// by their magic),
 /// spools every other file, applies it as a base (lenient) and as an artifact (strict),
 /// merges the artifact over the base with every path selected and base symlinks
 /// followed, and runs the runtime-path analysis.
 pub fn layer(data: &[u8]) {
     let want = |ordinal: u64, _: &str| ordinal.is_multiple_of(2);
-    let Ok((read, _)) = layer::read_stream(data, false, 0, "sha256:fuzz", &want, &FUZZ_LIMITS) else { return };
+    let Ok((read, _)) = layer::read_stream(data, crate::blob::Compression::None, 0, "sha256:fuzz", &want, &FUZZ_LIMITS) else { return };
     let mut added = 0usize;
     for op in &read.ops {
         match op {
