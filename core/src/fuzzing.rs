@@ -180,4 +180,20 @@ mod tests {
         spec(br#"{"base": "oci:b", "output": "oci:o", "limits": {"max_layer_entries": 5}}"#);
         spec(b"{");
     }
+
+    #[test]
+    fn the_layer_target_reads_the_zstd_seed_as_the_tar_it_holds() {
+        // Committed seeds, written by fuzz/seeds/make_seeds.py: the zstd one is the tar in
+        // two frames around a skippable one.
+        let zst = include_bytes!("../../fuzz/seeds/layer/basic.tar.zst");
+        let tar = include_bytes!("../../fuzz/seeds/layer/basic.tar");
+        let read = |data: &[u8]| -> Vec<String> {
+            let (read, _) = layer::read_stream(data, crate::blob::Compression::None, 0, "sha256:fuzz", &|_, _| true, &FUZZ_LIMITS).unwrap();
+            read.ops.iter().map(|op| format!("{op:?}")).collect()
+        };
+        let ops = read(zst);
+        assert!(ops.len() >= 5, "{ops:?}");
+        assert_eq!(ops, read(tar));
+        layer(zst);
+    }
 }
