@@ -131,6 +131,11 @@ struct ComposeArgs {
     /// registry), as the spec's `"tls_verify": false`.
     #[arg(long)]
     insecure: bool,
+    /// The new layers' compression, overriding the spec's `layer_compression` and
+    /// `compression_level`: gzip, zstd, none or auto (as the base's top layer), with
+    /// `:LEVEL` for a level (gzip 0-9, zstd 1-19).
+    #[arg(long, value_name = "FORMAT[:LEVEL]")]
+    compression: Option<String>,
 }
 
 #[derive(Args)]
@@ -296,6 +301,9 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure
     }
     if args.insecure {
         spec.tls_verify = Some(false);
+    }
+    if let Some(compression) = &args.compression {
+        spec.set_compression(compression)?;
     }
     Ok(spec.compile()?)
 }

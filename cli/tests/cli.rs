@@ -159,6 +159,30 @@ fn jobs_do_not_change_the_digest() {
 }
 
 #[test]
+fn compression_overrides_the_spec() {
+    let demo = Demo::new();
+    let report = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(demo.path().join(name)).unwrap()).unwrap() };
+    let gz = demo.run(&["compose", "spec.json", "--output", "oci:gz", "--report", "gz.json"]);
+    let z = demo.run(&["compose", "spec.json", "--compression", "zstd", "--output", "oci:z", "--report", "z.json"]);
+    let z3 = demo.run(&["compose", "spec.json", "--compression", "zstd:3", "--jobs", "1", "--output", "oci:z3"]);
+    for o in [&gz, &z, &z3] {
+        assert_eq!(code(o), 0, "{}", stderr(o));
+    }
+    assert_eq!(stdout(&z), stdout(&z3), "3 is zstd's default level; jobs change nothing");
+    assert_ne!(stdout(&z), stdout(&gz));
+    let (gz, z) = (report("gz.json"), report("z.json"));
+    let new = |r: &Value| r["layers"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(new(&z)["media_type"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    assert_eq!(new(&z)["diff_id"], new(&gz)["diff_id"], "the same tar, compressed otherwise");
+    let bad = demo.run(&["compose", "spec.json", "--compression", "zstd:42", "--output", "oci:bad"]);
+    assert_eq!(code(&bad), 1, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("compression_level"), "{}", stderr(&bad));
+    let unknown = demo.run(&["compose", "spec.json", "--compression", "lz4", "--output", "oci:bad"]);
+    assert_eq!(code(&unknown), 1, "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("layer_compression"), "{}", stderr(&unknown));
+}
+
+#[test]
 fn report_file_has_the_documented_fields() {
     let demo = Demo::new();
     let o = demo.run(&["compose", "spec.json", "--output", "oci:r", "--report", "report.json"]);

@@ -45,13 +45,19 @@ pub(crate) enum Compression {
     None,
     /// gzip (possibly several members).
     Gzip,
+    /// zstd (one or more frames; skippable ones, as zstd:chunked has, are skipped).
+    Zstd,
 }
 
 impl Compression {
     /// The compression a layer media type declares.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for zstd and for anything that is not a tar layer.
+    /// [`Error::Unsupported`] for anything that is not a tar layer.
+    ///
+    /// A zstd:chunked layer has the zstd media type (its annotations,
+    /// `io.github.containers.zstd-chunked.*` or the older `io.containers.zstd-chunked.*`,
+    /// locate its table of contents): read as the plain zstd stream it also is.
     pub(crate) fn of_media_type(mt: &MediaType, written: &str) -> Result<Compression> {
         let text = mt.to_string();
         match text.as_str() {
@@ -62,10 +68,10 @@ impl Compression {
             | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
             | "application/vnd.docker.image.rootfs.diff.tar.gzip"
             | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
-            t if t.ends_with("+zstd") || t.ends_with(".zstd") => Err(Error::Unsupported(format!(
-                "zstd-compressed layer ({t}) in {written}; recompress it to gzip, e.g. skopeo copy --dest-compress-format gzip"
-            ))),
-            t => Err(Error::Unsupported(format!("layer media type `{t}` in {written} (want a tar or tar+gzip layer)"))),
+            "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+                Ok(Compression::Zstd)
+            }
+            t => Err(Error::Unsupported(format!("layer media type `{t}` in {written} (want a tar, tar+gzip or tar+zstd layer)"))),
         }
     }
 }
@@ -109,6 +115,7 @@ impl LayerBlob {
             "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
             "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => MediaType::ImageLayerNonDistributableGzip,
             "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
+            "application/vnd.docker.image.rootfs.diff.tar.zstd" => MediaType::ImageLayerZstd,
             _ => d.media_type().clone(),
         };
         d.set_media_type(mt);
@@ -155,9 +162,25 @@ mod tests {
         assert_eq!(Compression::of_media_type(&MediaType::ImageLayerGzip, "x").unwrap(), Compression::Gzip);
         assert_eq!(Compression::of_media_type(&MediaType::ImageLayer, "x").unwrap(), Compression::None);
         assert_eq!(Compression::of_media_type(&MediaType::Other("application/vnd.docker.image.rootfs.diff.tar.gzip".into()), "x").unwrap(), Compression::Gzip);
-        let err = Compression::of_media_type(&MediaType::ImageLayerZstd, "x").unwrap_err();
+        let other = |t: &str| MediaType::Other(t.into());
+        assert_eq!(Compression::of_media_type(&MediaType::ImageLayerZstd, "x").unwrap(), Compression::Zstd);
+        assert_eq!(Compression::of_media_type(&other("application/vnd.docker.image.rootfs.diff.tar.zstd"), "x").unwrap(), Compression::Zstd);
+        assert_eq!(Compression::of_media_type(&other("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"), "x").unwrap(), Compression::Zstd);
+        let err = Compression::of_media_type(&other("application/vnd.oci.image.layer.v1.tar+bzip2"), "x").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Unsupported);
-        assert!(err.to_string().contains("zstd"));
+        assert!(err.to_string().contains("bzip2"), "{err}");
         assert_eq!(Compression::of_media_type(&MediaType::Other("application/json".into()), "x").unwrap_err().kind(), crate::ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn docker_zstd_layers_are_listed_under_the_oci_media_type() {
+        let blob = |mt: MediaType| LayerBlob {
+            descriptor: Descriptor::new(mt, 1, oci_spec::image::Digest::try_from(format!("sha256:{}", "a".repeat(64))).unwrap()),
+            location: BlobLocation { file: PathBuf::from("x"), offset: 0, len: 1 },
+            compression: Compression::Zstd,
+            remote: None,
+        };
+        assert_eq!(blob(MediaType::Other("application/vnd.docker.image.rootfs.diff.tar.zstd".into())).oci_descriptor().media_type(), &MediaType::ImageLayerZstd);
+        assert_eq!(blob(MediaType::ImageLayerZstd).oci_descriptor().media_type(), &MediaType::ImageLayerZstd);
     }
 }

@@ -33,13 +33,14 @@ fn assert_normal(key: &str) {
     assert!(key.split('/').all(|p| !p.is_empty() && p != "." && p != ".."), "bad key {key:?}");
 }
 
-/// The layer reader and the flattener: reads `data` as a layer (gzip or plain tar),
+/// The layer reader and the flattener: reads `data` as a layer (gzip, zstd or plain tar,
+/// by their magic),
 /// spools every other file, applies it as a base (lenient) and as an artifact (strict),
 /// merges the artifact over the base with every path selected and base symlinks
 /// followed, and runs the runtime-path analysis.
 pub fn layer(data: &[u8]) {
     let want = |ordinal: u64, _: &str| ordinal.is_multiple_of(2);
-    let Ok((read, _)) = layer::read_stream(data, false, 0, "sha256:fuzz", &want, &FUZZ_LIMITS) else { return };
+    let Ok((read, _)) = layer::read_stream(data, crate::blob::Compression::None, 0, "sha256:fuzz", &want, &FUZZ_LIMITS) else { return };
     let mut added = 0usize;
     for op in &read.ops {
         match op {
@@ -178,5 +179,21 @@ mod tests {
         reference(b"docker-archive:a.tar:r:t");
         spec(br#"{"base": "oci:b", "output": "oci:o", "limits": {"max_layer_entries": 5}}"#);
         spec(b"{");
+    }
+
+    #[test]
+    fn the_layer_target_reads_the_zstd_seed_as_the_tar_it_holds() {
+        // Committed seeds, written by fuzz/seeds/make_seeds.py: the zstd one is the tar in
+        // two frames around a skippable one.
+        let zst = include_bytes!("../../fuzz/seeds/layer/basic.tar.zst");
+        let tar = include_bytes!("../../fuzz/seeds/layer/basic.tar");
+        let read = |data: &[u8]| -> Vec<String> {
+            let (read, _) = layer::read_stream(data, crate::blob::Compression::None, 0, "sha256:fuzz", &|_, _| true, &FUZZ_LIMITS).unwrap();
+            read.ops.iter().map(|op| format!("{op:?}")).collect()
+        };
+        let ops = read(zst);
+        assert!(ops.len() >= 5, "{ops:?}");
+        assert_eq!(ops, read(tar));
+        layer(zst);
     }
 }

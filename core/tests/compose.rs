@@ -61,7 +61,12 @@ fn layer(entries: Vec<Entry>) -> LayerBuilder {
 
 /// A small usrmerged base: `/lib -> usr/lib`, a shell, passwd, `/tmp` at 1777.
 fn base_image() -> ImageBuilder {
-    let mut image = image_of(vec![layer(vec![
+    base_image_with(LayerCompression::Gzip)
+}
+
+/// [`base_image`] with its layer compressed as given.
+fn base_image_with(compression: LayerCompression) -> ImageBuilder {
+    let mut l = layer(vec![
         Entry::dir("/etc"),
         Entry::file("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
         Entry::file("/etc/hostname", "base\n"),
@@ -72,7 +77,9 @@ fn base_image() -> ImageBuilder {
         Entry::dir("/usr/lib"),
         Entry::symlink("/lib", "usr/lib"),
         Entry::symlink("/bin", "usr/bin"),
-    ])]);
+    ]);
+    l.compression(compression);
+    let mut image = image_of(vec![l]);
     image.cmd(["/bin/sh"]).env("PATH", "/usr/bin:/bin");
     image
 }
@@ -919,6 +926,103 @@ fn layer_compression_none_writes_a_plain_tar_layer() {
     assert_eq!(gz.layers.last().unwrap().diff_id, new.diff_id);
     assert_ne!(gz.layers.last().unwrap().digest, new.digest);
     assert_eq!(files(&format!("{}:out", s.output)), files(&format!("{}:out", fx.out())));
+}
+
+/// The tools fixture with every layer compressed as given: (base, artifact).
+fn tools_fixture_compressed(fx: &Fx, base: LayerCompression, art: LayerCompression) -> (String, String) {
+    let b = base_image_with(base);
+    let mut a = layer(vec![Entry::dir("/usr"), Entry::dir("/usr/bin"), Entry::file("/usr/bin/sh", "other sh").mode(0o755), Entry::file("/usr/bin/tool", "tool").mode(0o755)]);
+    a.compression(art);
+    (fx.image(&format!("base-{base:?}"), &b), fx.image(&format!("art-{art:?}"), &image_of(vec![a])))
+}
+
+#[test]
+fn zstd_and_gzip_inputs_compose_to_the_same_new_layer() {
+    let fx = Fx::new();
+    let mut diff_ids = BTreeSet::new();
+    let mut trees = Vec::new();
+    for (i, (b, a)) in [(LayerCompression::Gzip, LayerCompression::Gzip), (LayerCompression::Zstd, LayerCompression::Gzip), (LayerCompression::Gzip, LayerCompression::Zstd), (LayerCompression::Zstd, LayerCompression::Zstd)]
+        .into_iter()
+        .enumerate()
+    {
+        let (base, art) = tools_fixture_compressed(&fx, b, a);
+        let out = format!("oci:{}", fx.path(&format!("out{i}")).display());
+        let report = run(&spec(&base, &[(&art, &["/usr/bin/**"], &[])], &out));
+        let new = report.layers.last().unwrap();
+        assert_eq!(new.media_type, "application/vnd.oci.image.layer.v1.tar+gzip", "gzip stays the default");
+        if b == LayerCompression::Zstd {
+            assert!(report.layers.iter().filter(|l| !l.new).all(|l| l.media_type == "application/vnd.oci.image.layer.v1.tar+zstd"), "{:?}", report.layers);
+        }
+        diff_ids.insert(new.diff_id.clone());
+        trees.push(files(&format!("{out}:out")));
+    }
+    assert_eq!(diff_ids.len(), 1, "the same new layer from every mix: {diff_ids:?}");
+    assert!(trees.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn zstd_output_is_the_same_for_any_jobs_and_auto_follows_the_base() {
+    let fx = Fx::new();
+    let (base, art) = tools_fixture_compressed(&fx, LayerCompression::Zstd, LayerCompression::Gzip);
+    let mut digests = BTreeSet::new();
+    let mut diff_id = String::new();
+    for jobs in [1usize, 2, 3] {
+        let mut s = spec(&base, &[(&art, &["/usr/bin/**"], &[])], &format!("oci:{}", fx.path(&format!("z{jobs}")).display()));
+        s.layer_compression = Some(ocicompose::LayerCompressionSpec::Zstd);
+        let report = compose(&s, &options(jobs)).unwrap();
+        let new = report.layers.last().unwrap();
+        assert_eq!(new.media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+        let blob = fs::read(blob_path(&fx.path(&format!("z{jobs}")), &new.digest)).unwrap();
+        assert_eq!(&blob[..4], &[0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+        let tar = zstd::stream::decode_all(&blob[..]).unwrap();
+        use sha2::Digest as _;
+        let hex: String = sha2::Sha256::digest(&tar).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(format!("sha256:{hex}"), new.diff_id);
+        digests.insert((report.manifest_digest.clone(), new.digest.clone()));
+        diff_id = new.diff_id.clone();
+    }
+    assert_eq!(digests.len(), 1, "byte-identical for jobs 1, 2 and 3: {digests:?}");
+
+    // `auto` on this zstd base writes zstd, the same layer as asking for it; on a gzip
+    // base, gzip; on a plain one, a plain tar.
+    let mut s = spec(&base, &[(&art, &["/usr/bin/**"], &[])], &format!("oci:{}", fx.path("auto").display()));
+    s.layer_compression = Some(ocicompose::LayerCompressionSpec::Auto);
+    let auto = run(&s);
+    assert_eq!(auto.layers.last().unwrap().digest, digests.first().unwrap().1);
+    for (compression, media_type) in [(LayerCompression::Gzip, "application/vnd.oci.image.layer.v1.tar+gzip"), (LayerCompression::None, "application/vnd.oci.image.layer.v1.tar")] {
+        let (base, _) = tools_fixture_compressed(&fx, compression, LayerCompression::Gzip);
+        s.base = base;
+        s.output = format!("oci:{}", fx.path(&format!("auto-{compression:?}")).display());
+        let report = run(&s);
+        assert_eq!(report.layers.last().unwrap().media_type, media_type);
+        assert_eq!(report.layers.last().unwrap().diff_id, diff_id);
+    }
+    // A level `auto` gives must suit what it picks.
+    s.compression_level = Some(15);
+    s.output = format!("oci:{}", fx.path("auto-bad").display());
+    let (gz_base, _) = tools_fixture_compressed(&fx, LayerCompression::Gzip, LayerCompression::Gzip);
+    s.base = gz_base;
+    let err = compose(&s, &options(1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Spec);
+    assert!(err.to_string().contains("compression_level"), "{err}");
+}
+
+#[test]
+fn compression_levels_are_checked_per_format() {
+    let fx = Fx::new();
+    for (compression, level, ok) in [("gzip", 9, true), ("gzip", 10, false), ("zstd", 19, true), ("zstd", 20, false), ("zstd", 0, false), ("none", 1, false)] {
+        let mut s = spec("oci:base:1", &[("oci:art:1", &["/x"], &[])], &fx.out());
+        s.set_compression(&format!("{compression}:{level}")).unwrap();
+        let result = s.compile();
+        assert_eq!(result.is_ok(), ok, "{compression}:{level}");
+        if let Err(e) = result {
+            assert_eq!(e.kind(), ErrorKind::Spec);
+            assert!(e.to_string().contains("compression_level"), "{e}");
+        }
+    }
+    let mut s = ComposeSpec::default();
+    assert_eq!(s.set_compression("lz4").unwrap_err().kind(), ErrorKind::Spec);
+    assert_eq!(s.set_compression("zstd:x").unwrap_err().kind(), ErrorKind::Spec);
 }
 
 #[test]

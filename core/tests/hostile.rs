@@ -152,6 +152,17 @@ fn gz(tar: Vec<u8>) -> Layer {
     Layer { diff_id: sha256(&tar), blob: gzip(&tar), media_type: TAR_GZ }
 }
 
+const TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+fn zst(tar: Vec<u8>) -> Layer {
+    Layer { diff_id: sha256(&tar), blob: zstd::bulk::compress(&tar, 3).unwrap(), media_type: TAR_ZSTD }
+}
+
+/// A zstd skippable frame (magic 0x184D2A50) holding `body`.
+fn skippable(body: &[u8]) -> Vec<u8> {
+    [&0x184d_2a50u32.to_le_bytes()[..], &(body.len() as u32).to_le_bytes(), body].concat()
+}
+
 fn put_blob(dir: &Path, bytes: &[u8]) -> Value {
     let digest = sha256(bytes);
     let blobs = dir.join("blobs/sha256");
@@ -436,6 +447,41 @@ const BUILDERS: &[(&str, Builder)] = &[
     }),
     ("bomb_bytes", |cx| cx.image(vec![gz([one_file_then(&mut Tar::default()), vec![0u8; 64 << 20]].concat())])),
     ("bomb_file", |cx| cx.image(vec![gz(Tar::default().dir("etc").file("opt/zeros", &vec![0u8; 32 << 20]).end().bytes())])),
+    ("zstd_bomb_declared", |cx| cx.image(vec![zst([one_file_then(&mut Tar::default()), vec![0u8; 64 << 20]].concat())])),
+    ("zstd_truncated", |cx| {
+        let mut layer = zst(Tar::default().file("opt/f", &[7u8; 4000]).end().bytes());
+        layer.blob.truncate(layer.blob.len() / 2);
+        cx.image(vec![layer])
+    }),
+    ("zstd_skippable_only", |cx| {
+        let mut layer = zst(Vec::new());
+        layer.blob = skippable(b"not a table of contents");
+        cx.image(vec![layer])
+    }),
+    ("zstd_trailing_garbage", |cx| {
+        let mut layer = zst(one_file_then(&mut Tar::default()));
+        layer.blob.extend_from_slice(b"trailing garbage\n");
+        cx.image(vec![layer])
+    }),
+    ("zstd_digest_mismatch", |cx| {
+        let dir = cx.input("hostile");
+        let layers = [zst(Tar::default().file("opt/f", b"original").end().bytes())];
+        let manifest = manifest_of(&dir, &layers, &image_config(&layers));
+        let path = blob_path(&dir, &manifest["layers"][0]);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff; // the frame's checksum
+        fs::write(&path, bytes).unwrap();
+        let m = put_blob(&dir, &serde_json::to_vec(&manifest).unwrap());
+        write_index(&dir, vec![tagged(descriptor(MANIFEST, &m), "1")]);
+        hostile(oci(&dir))
+    }),
+    ("zstd_chunked_ok", |cx| {
+        let tar = Tar::default().file("opt/f", &[7u8; 4000]).file("opt/g", b"g").end().bytes();
+        let (a, b) = tar.split_at(1024);
+        let blob = [zstd::bulk::compress(a, 3).unwrap(), skippable(b"toc"), zstd::bulk::compress(b, 3).unwrap()].concat();
+        cx.image(vec![Layer { diff_id: sha256(&tar), blob, media_type: "application/vnd.docker.image.rootfs.diff.tar.zstd" }])
+    }),
     ("bomb_entries", |cx| {
         let mut t = Tar::default();
         for i in 0..500 {

@@ -2,7 +2,7 @@
 """Writes the committed seed corpus of each fuzz target into fuzz/seeds/<target>/.
 
 Seeds are small valid (and a few odd) inputs that show the fuzzer the formats: tars in
-each dialect (ustar, GNU long names, PAX), gzip, whiteouts, links; path rules; image
+each dialect (ustar, GNU long names, PAX), gzip, zstd, whiteouts, links; path rules; image
 references; specs. Run it again after changing it; the output is deterministic.
 """
 import gzip
@@ -11,6 +11,23 @@ import os
 import tarfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def zstd_raw(data):
+    """One zstd frame of raw (stored) blocks: the format, with no zstd library needed."""
+    out = bytearray(b"\x28\xb5\x2f\xfd")
+    out.append(0xE0)  # single segment, 8-byte content size, no checksum
+    out += len(data).to_bytes(8, "little")
+    blocks = [data[i:i + (128 << 10)] for i in range(0, len(data), 128 << 10)] or [b""]
+    for i, block in enumerate(blocks):
+        last = 1 if i == len(blocks) - 1 else 0
+        out += ((len(block) << 3) | last).to_bytes(3, "little")  # block type 0: raw
+        out += block
+    return bytes(out)
+
+
+def skippable(body):
+    return (0x184D2A50).to_bytes(4, "little") + len(body).to_bytes(4, "little") + body
 
 
 def write(target, name, data):
@@ -65,6 +82,9 @@ def layer_seeds():
     ]
     write("layer", "basic.tar", tar(basic))
     write("layer", "basic.tar.gz", gzip.compress(tar(basic), mtime=0))
+    # Two frames around a skippable one, as zstd:chunked layers are.
+    half = len(tar(basic)) // 2
+    write("layer", "basic.tar.zst", zstd_raw(tar(basic)[:half]) + skippable(b"toc") + zstd_raw(tar(basic)[half:]))
     write("layer", "no_end_blocks.tar", tar(basic, end_blocks=False))
     write("layer", "whiteouts.tar", tar([
         ("dir", "etc/", None), ("file", "etc/.wh.passwd", ""), ("dir", "var/", None),

@@ -182,6 +182,8 @@ pub enum LayerCompression {
     Gzip,
     /// `application/vnd.oci.image.layer.v1.tar`.
     None,
+    /// `application/vnd.oci.image.layer.v1.tar+zstd`, one frame at level 3.
+    Zstd,
 }
 
 /// A layer written by [`LayerBuilder::complete`].
@@ -272,6 +274,7 @@ impl LayerBuilder {
         let (blob, media_type) = match self.compression {
             LayerCompression::None => (tar, MediaType::ImageLayer),
             LayerCompression::Gzip => (gzip(&tar), MediaType::ImageLayerGzip),
+            LayerCompression::Zstd => (zstd::bulk::compress(&tar, 3).expect("compressing into memory cannot fail"), MediaType::ImageLayerZstd),
         };
         BuiltLayer { digest: sha256_of(&blob), diff_id, blob, media_type }
     }

@@ -6,10 +6,6 @@
 //! writer, and a spliced write (precompressed content) differs per format, so the
 //! writer matches on the variant there and nowhere else.
 
-// Not yet called outside the tests: `write_layer` takes it up in place of its gzip
-// writer (see the zstd issue).
-#![allow(dead_code)]
-
 use std::io::{self, Write};
 
 use oci_spec::image::MediaType;

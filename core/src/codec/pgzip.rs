@@ -54,12 +54,6 @@ impl<W: Write> ParallelGzip<W> {
         Ok(ParallelGzip { out, level, batch, pending: Vec::new(), current: Vec::with_capacity(CHUNK), dictionary: Vec::new(), in_flight: None, crc: Crc::new(), plain: false })
     }
 
-    /// A writer that does not compress at all (a plain tar layer), so the layer writer
-    /// has one path for both.
-    pub(crate) fn plain(out: W) -> Self {
-        ParallelGzip { out, level: 0, batch: 0, pending: Vec::new(), current: Vec::new(), dictionary: Vec::new(), in_flight: None, crc: Crc::new(), plain: true }
-    }
-
     /// Hands the pending chunks to the pool, after writing out the batch in flight.
     fn hand_over(&mut self, last: bool) -> io::Result<()> {
         self.drain()?;

@@ -23,10 +23,6 @@
 //!
 //! It will move into the `layer` module (next to the gzip reading) once that is split.
 
-// Not yet called outside the tests: `layer::read_stream_with` takes it up once zstd
-// layers are accepted (see the zstd issue).
-#![allow(dead_code)]
-
 use std::fmt;
 use std::io::{self, BufRead, Read};
 
@@ -184,6 +180,7 @@ impl<R: BufRead> ZstdReader<R> {
     }
 
     /// Decoded bytes given out so far.
+    #[cfg(test)]
     pub(crate) fn total_out(&self) -> u64 {
         self.total_out
     }

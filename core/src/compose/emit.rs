@@ -137,7 +137,7 @@ fn write_image(c: &Composition, p: &Prepared, writer: &Mutex<LayoutWriter>, carr
     for (group, keys, whiteouts) in &groups {
         let mut tick = |n: u64| progress.report(Stage::WriteLayer, done + n, total_entries).is_ok();
         let nodes: Vec<(&String, &OutNode)> = keys.iter().filter_map(|k| p.merged.get_key_value(k)).collect();
-        let layer = write::write_layer(nodes.into_iter(), whiteouts, &p.spools, p.pre.as_deref(), c.encoding, writer, &mut tick)?;
+        let layer = write::write_layer(nodes.into_iter(), whiteouts, &p.spools, p.pre.as_deref(), p.encoding, writer, &mut tick)?;
         done += layer.entries;
         written.push((*group, layer));
     }

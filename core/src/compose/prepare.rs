@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::sync::Arc;
 
+use crate::blob::Compression;
+use crate::codec::encoder::Encoding;
 use crate::codec::precompress::Precompressor;
 use crate::compose::read::{self, node_content};
 use crate::compose::Progress;
@@ -15,7 +17,7 @@ use crate::options::{ComposeOptions, Stage};
 use crate::platform::PlatformWanted;
 use crate::reference::{ImageRef, Selector};
 use crate::source::{self, Image};
-use crate::spec::{Composition, LayerEncoding};
+use crate::spec::Composition;
 use crate::tree::{Node, Tree};
 use crate::warn::{self, RuntimePaths};
 use crate::warning::{Warning, WarningCode};
@@ -33,6 +35,8 @@ pub(super) struct Prepared {
     pub spools: Vec<Option<File>>,
     /// Large selected files, compressed while they were read (gzip layers only).
     pub pre: Option<Arc<Precompressor>>,
+    /// How this platform's new layers are compressed (`auto` resolved on its base).
+    pub encoding: Encoding,
     pub config: serde_json::Value,
     pub generated_mtime: u64,
 }
@@ -60,9 +64,13 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
     // artifacts' with the content their rules select spooled.
     // Both at once: the base's side is mostly serial (applying its layers to one tree),
     // and runs in the gaps the artifacts' decompression leaves on the pool.
-    let pre = match c.encoding {
-        LayerEncoding::Gzip { level } => Some(Precompressor::new(level).map_err(Error::io("create spool file in", std::env::temp_dir()))?),
-        LayerEncoding::Tar => None,
+    let top = base.layers.last().map(|l| l.blob().map_or(Compression::None, |b| b.compression));
+    let encoding = c.encoding.resolve(top)?;
+    // Precompressed chunks are spliced into a gzip stream only; zstd frames are
+    // compressed by the writer.
+    let pre = match encoding {
+        Encoding::Gzip(level) => Some(Precompressor::new(level).map_err(Error::io("create spool file in", std::env::temp_dir()))?),
+        Encoding::Zstd(_) | Encoding::None => None,
     };
     let (base_tree, artifacts_read) = rayon::join(|| read::read_base(&base, &c.limits, progress), || read::read_artifacts(&artifacts, &c.artifacts, &c.limits, pre.as_ref(), progress));
     let base_tree = base_tree?;
@@ -121,7 +129,7 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
         }
     }
     warnings.sort_by(|a, b| (a.path.as_str(), a.code, a.artifact).cmp(&(b.path.as_str(), b.code, b.artifact)));
-    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, pre, config, generated_mtime })
+    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, pre, encoding, config, generated_mtime })
 }
 
 /// The image as it will run: the base with the removals and the new layer applied.

@@ -1,24 +1,27 @@
-//! The compression side of reading a layer: gzip inflated inline or on a thread of its
-//! own, a few blocks ahead of the tar parser; what follows the tar inside the stream
-//! is drained so the whole blob is hashed.
+//! The compression side of reading a layer: gzip or zstd inflated inline or on a thread
+//! of its own, a few blocks ahead of the tar parser; what follows the tar inside the
+//! stream is drained so the whole blob is hashed.
 
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
+use crate::blob::Compression;
 use crate::codec::precompress::Precompressor;
+use crate::codec::zstd_read::{self, ZstdReader};
 use crate::error::{Error, Result};
 use crate::layer::data::LayerRead;
 use crate::layer::tar::read_tar;
 use crate::limits::Limits;
 
-/// Reads a layer from a buffered stream (see [`super::read_stream`]); with `threaded`, a gzip stream is decompressed on a thread of
-/// its own (see [`read_gzip_threaded`]).
+/// Reads a layer from a buffered stream (see [`super::read_stream`]); with `threaded`, a
+/// compressed stream is decompressed on a thread of its own (see [`read_threaded`]).
+/// A stream declared plain that starts with gzip's or zstd's magic is read as such.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn read_stream_with<R: BufRead + Send>(
     mut buffered: R,
-    gzip: bool,
+    compression: Compression,
     layer: usize,
     digest: &str,
     want: &(dyn Fn(u64, &str) -> bool + Sync),
@@ -27,25 +30,68 @@ pub(super) fn read_stream_with<R: BufRead + Send>(
     threaded: bool,
 ) -> Result<(LayerRead, R)> {
     let head = buffered.fill_buf().map_err(|e| Error::invalid_layer(digest, format!("reading: {e}")))?;
-    let gzip = gzip || head.starts_with(&[0x1f, 0x8b]);
-    if gzip && threaded {
-        read_gzip_threaded(buffered, layer, digest, want, limits, pre)
-    } else if gzip {
-        let decoder = MultiGzDecoder::new(buffered);
-        let (ops, spool, mut decoder, used) = read_tar(decoder, layer, digest, want, limits, pre)?;
-        drain_gzip(&mut decoder, used, digest, limits)?;
-        Ok((LayerRead { ops, spool }, decoder.into_inner()))
-    } else {
+    let compression = match compression {
+        Compression::None if head.starts_with(&[0x1f, 0x8b]) => Compression::Gzip,
+        Compression::None if zstd_read::is_zstd(head) => Compression::Zstd,
+        c => c,
+    };
+    if compression == Compression::None {
         let (ops, spool, buffered, _) = read_tar(buffered, layer, digest, want, limits, pre)?;
-        Ok((LayerRead { ops, spool }, buffered))
+        return Ok((LayerRead { ops, spool }, buffered));
+    }
+    let decoder = Inflater::new(buffered, compression, limits).map_err(|e| Error::invalid_layer(digest, format!("zstd: {e}")))?;
+    if threaded {
+        read_threaded(decoder, layer, digest, want, limits, pre)
+    } else {
+        let (ops, spool, mut decoder, used) = read_tar(decoder, layer, digest, want, limits, pre)?;
+        drain(&mut decoder, used, digest, limits)?;
+        Ok((LayerRead { ops, spool }, decoder.into_inner()))
     }
 }
 
-/// Reads what follows the tar's end inside the gzip stream (so the blob is hashed
+/// A decompressing reader of a layer stream: one per format, the same limits.
+enum Inflater<R: BufRead> {
+    Gzip(MultiGzDecoder<R>),
+    /// Its own byte limit refuses a frame that declares too much before decoding it.
+    Zstd(ZstdReader<R>),
+}
+
+impl<R: BufRead> Inflater<R> {
+    fn new(inner: R, compression: Compression, limits: &Limits) -> io::Result<Inflater<R>> {
+        Ok(match compression {
+            Compression::Zstd => Inflater::Zstd(ZstdReader::new(inner, limits.max_bytes)?),
+            Compression::Gzip | Compression::None => Inflater::Gzip(MultiGzDecoder::new(inner)),
+        })
+    }
+
+    fn into_inner(self) -> R {
+        match self {
+            Inflater::Gzip(d) => d.into_inner(),
+            Inflater::Zstd(d) => d.into_inner(),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Inflater<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Inflater::Gzip(d) => d.read(buf),
+            Inflater::Zstd(d) => d.read(buf),
+        }
+    }
+}
+
+/// Reads what follows the tar's end inside the compressed stream (so the blob is hashed
 /// whole); it counts against the same limit as the tar.
-fn drain_gzip(decoder: &mut impl Read, used: u64, digest: &str, limits: &Limits) -> Result<()> {
+fn drain(decoder: &mut impl Read, used: u64, digest: &str, limits: &Limits) -> Result<()> {
     let left = limits.max_bytes.saturating_sub(used);
-    let drained = io::copy(&mut decoder.take(left.saturating_add(1)), &mut io::sink()).map_err(|e| Error::invalid_layer(digest, format!("gzip stream: {e}")))?;
+    let drained = io::copy(&mut decoder.take(left.saturating_add(1)), &mut io::sink()).map_err(|e| {
+        if zstd_read::exceeds_limit(&e) {
+            limits.too_many_bytes(digest)
+        } else {
+            Error::invalid_layer(digest, format!("compressed stream: {e}"))
+        }
+    })?;
     if drained > left {
         return Err(limits.too_many_bytes(digest));
     }
@@ -56,16 +102,15 @@ fn drain_gzip(decoder: &mut impl Read, used: u64, digest: &str, limits: &Limits)
 const INFLATE_AHEAD: usize = 4;
 pub(super) const INFLATE_BLOCK: usize = 256 << 10;
 
-/// Reads a gzip layer with the reading, hashing and inflating of the blob on a thread of
-/// its own, a few blocks ahead of the tar parsing and spooling on this one: a large
+/// Reads a compressed layer with the reading, hashing and inflating of the blob on a
+/// thread of its own, a few blocks ahead of the tar parsing and spooling on this one: a large
 /// layer is one stream, and this splits its cost over two cores. The parser stops the
 /// inflater at a limit by hanging up, so it never runs more than [`INFLATE_AHEAD`]
 /// blocks past what the limits allow.
-fn read_gzip_threaded<R: BufRead + Send>(buffered: R, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits, pre: Option<&Arc<Precompressor>>) -> Result<(LayerRead, R)> {
+fn read_threaded<R: BufRead + Send>(mut decoder: Inflater<R>, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits, pre: Option<&Arc<Precompressor>>) -> Result<(LayerRead, R)> {
     std::thread::scope(|scope| {
         let (blocks, received) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(INFLATE_AHEAD);
         let inflater = scope.spawn(move || {
-            let mut decoder = MultiGzDecoder::new(buffered);
             loop {
                 let mut block = vec![0u8; INFLATE_BLOCK];
                 let (filled, error) = fill(&mut decoder, &mut block);
@@ -89,7 +134,7 @@ fn read_gzip_threaded<R: BufRead + Send>(buffered: R, layer: usize, digest: &str
             Ok((ops, spool, _, used)) => (ops, spool, reader, used),
             Err(e) => return Err(e), // dropping the reader hangs up: the inflater stops
         };
-        drain_gzip(&mut reader, used, digest, limits)?;
+        drain(&mut reader, used, digest, limits)?;
         drop(reader);
         let rest = inflater.join().map_err(|_| Error::invalid_layer(digest, "the inflating thread failed"))?;
         Ok((LayerRead { ops, spool }, rest))
@@ -111,7 +156,7 @@ fn fill(from: &mut impl Read, block: &mut [u8]) -> (usize, Option<io::Error>) {
     (filled, None)
 }
 
-/// The receiving end of [`read_gzip_threaded`]'s blocks, as a reader.
+/// The receiving end of [`read_threaded`]'s blocks, as a reader.
 struct ChannelReader {
     blocks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
     current: Vec<u8>,

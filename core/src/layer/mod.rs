@@ -6,7 +6,7 @@
 //! with the number of entries and never with their bytes.
 //!
 //! - [`data`]: what a read yields (plain data) and how content is opened again;
-//! - `inflate`: gzip, inline or on a thread of its own;
+//! - `inflate`: gzip or zstd, inline or on a thread of its own;
 //! - `tar`: entries, whiteouts and the safety limits;
 //! - [`host`]: a host folder read as if it were a layer (`dir:`).
 
@@ -69,7 +69,7 @@ pub(crate) fn read_layer_with(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64
     buffered.fill_buf().map_err(Error::io("read layer", &blob.location.file))?;
     // A large blob is worth a thread of its own for inflating, when there are cores.
     let threaded = blob.descriptor.size() >= THREADED_INFLATE_MIN && rayon::current_num_threads() > 1;
-    let (read, buffered) = match inflate::read_stream_with(buffered, blob.compression == Compression::Gzip, layer, &digest, want, limits, pre, threaded) {
+    let (read, buffered) = match inflate::read_stream_with(buffered, blob.compression, layer, &digest, want, limits, pre, threaded) {
         Ok(done) => done,
         Err(e @ (Error::InvalidLayer { .. } | Error::UnsafePath { .. } | Error::Unsupported(_))) => {
             // A blob that is not what its descriptor says is a digest mismatch, even
@@ -92,14 +92,14 @@ pub(crate) fn read_layer_with(blob: &LayerBlob, layer: usize, want: &(dyn Fn(u64
     Ok(read)
 }
 
-/// Reads a layer from any buffered stream: gzip when `gzip` says so or the stream
-/// starts with gzip's magic, else a plain tar. Returns the stream, positioned after
+/// Reads a layer from any buffered stream, compressed as `compression` says (a stream
+/// said to be plain that starts with gzip's or zstd's magic is read as such). Returns the stream, positioned after
 /// what was read, so the caller can hash the rest.
 ///
 /// # Errors
 /// As [`read_layer`], without the digest check.
-pub(crate) fn read_stream<R: BufRead + Send>(buffered: R, gzip: bool, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(LayerRead, R)> {
-    inflate::read_stream_with(buffered, gzip, layer, digest, want, limits, None, false)
+pub(crate) fn read_stream<R: BufRead + Send>(buffered: R, compression: Compression, layer: usize, digest: &str, want: &(dyn Fn(u64, &str) -> bool + Sync), limits: &Limits) -> Result<(LayerRead, R)> {
+    inflate::read_stream_with(buffered, compression, layer, digest, want, limits, None, false)
 }
 
 #[cfg(test)]
@@ -162,7 +162,7 @@ mod tests {
     }
 
     fn read(tar: &[u8], limits: Limits) -> Result<Vec<Op>> {
-        read_stream(tar, false, 0, "sha256:test", &|_, _| true, &limits).map(|(r, _)| r.ops)
+        read_stream(tar, Compression::None, 0, "sha256:test", &|_, _| true, &limits).map(|(r, _)| r.ops)
     }
 
     fn paths(ops: &[Op]) -> Vec<(String, EntryKind)> {
@@ -191,7 +191,7 @@ mod tests {
         let bomb = gzip(&[tar.clone(), vec![0u8; 8 << 20]].concat());
         assert!(bomb.len() < 64 << 10);
         let limits = Limits { max_bytes: 1 << 20, ..Limits::default() };
-        let err = read_stream(&bomb[..], true, 0, "sha256:test", &|_, _| false, &limits).map(|_| ()).unwrap_err();
+        let err = read_stream(&bomb[..], Compression::Gzip, 0, "sha256:test", &|_, _| false, &limits).map(|_| ()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LimitExceeded, "{err}");
     }
 
@@ -201,7 +201,7 @@ mod tests {
     /// Reads a gzip stream both ways: inflated on this thread and on a thread of its own.
     fn read_gzip_both_ways(gz: &[u8], limits: &Limits) -> [ReadBack; 2] {
         [false, true].map(|threaded| {
-            inflate::read_stream_with(gz, true, 0, "sha256:test", &|_, _| true, limits, None, threaded).map(|(r, rest)| (paths(&r.ops), rest.len()))
+            inflate::read_stream_with(gz, Compression::Gzip, 0, "sha256:test", &|_, _| true, limits, None, threaded).map(|(r, rest)| (paths(&r.ops), rest.len()))
         })
     }
 
@@ -235,6 +235,51 @@ mod tests {
         }
     }
 
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        crate::codec::pzstd::compress_frame(data, 3).unwrap()
+    }
+
+    #[test]
+    fn zstd_layers_read_like_gzip_ones_inline_and_threaded() {
+        let big: Vec<u8> = (0..3 * INFLATE_BLOCK + 123).map(|i| (i * 7 % 251) as u8).collect();
+        let tar = [file("a", &big), file("b", b"x"), end()].concat();
+        // Two frames after a skippable one (as zstd:chunked writes its table of contents).
+        let (first, second) = tar.split_at(tar.len() / 2);
+        let skippable = [&[0x50, 0x2a, 0x4d, 0x18][..], &4u32.to_le_bytes(), b"toc!"].concat();
+        let z = [zstd(first), skippable, zstd(second)].concat();
+        let both = |z: &[u8], compression: Compression, limits: &Limits| -> [ReadBack; 2] {
+            [false, true].map(|threaded| {
+                inflate::read_stream_with(z, compression, 0, "sha256:test", &|_, _| true, limits, None, threaded).map(|(r, rest)| (paths(&r.ops), rest.len()))
+            })
+        };
+        let want = (vec![("a".to_string(), EntryKind::File), ("b".to_string(), EntryKind::File)], 0);
+        for compression in [Compression::Zstd, Compression::None] {
+            let [plain, threaded] = both(&z, compression, &Limits::default());
+            assert_eq!(plain.unwrap(), want, "{compression:?}: the entries, and the blob read to its end");
+            assert_eq!(threaded.unwrap(), want, "{compression:?}");
+        }
+
+        let truncated = &z[..z.len() - 5];
+        let garbage = [z.clone(), b"trailing garbage".to_vec()].concat();
+        // One frame declaring its 8 MiB: refused from the header, before decoding.
+        let bomb = zstd(&[tar.clone(), vec![0u8; 8 << 20]].concat());
+        assert!(bomb.len() < 64 << 10);
+        let small = Limits { max_bytes: 1 << 20, ..Limits::default() };
+        for (what, z, limits, kind) in [
+            ("truncated", truncated, Limits::default(), ErrorKind::InvalidLayer),
+            ("garbage after the last frame", &garbage[..], Limits::default(), ErrorKind::InvalidLayer),
+            ("bomb", &bomb[..], small, ErrorKind::LimitExceeded),
+        ] {
+            let [plain, threaded] = both(z, Compression::Zstd, &limits);
+            let (plain, threaded) = (plain.unwrap_err(), threaded.unwrap_err());
+            assert_eq!(plain.kind(), kind, "{what}: {plain}");
+            assert_eq!(threaded.kind(), kind, "{what}: {threaded}");
+        }
+        let [err, _] = both(&bomb, Compression::Zstd, &small);
+        let err = err.unwrap_err();
+        assert!(err.to_string().contains("limits.max_layer_bytes"), "{err}");
+    }
+
     #[test]
     fn large_wanted_files_are_precompressed_as_they_are_read() {
         let size = precompress::MIN_FILE as usize + 1000;
@@ -243,7 +288,7 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| {
             let pre = Precompressor::new(6).unwrap();
-            let (read, _) = inflate::read_stream_with(&tar[..], false, 3, "sha256:test", &|_, _| true, &Limits::default(), Some(&pre), false).unwrap();
+            let (read, _) = inflate::read_stream_with(&tar[..], Compression::None, 3, "sha256:test", &|_, _| true, &Limits::default(), Some(&pre), false).unwrap();
             pre.finish().unwrap();
             let offset = read.ops.iter().find_map(|op| match op {
                 Op::Add { path, data: DataRef::Spool { layer: 3, offset }, .. } if path == "large" => Some(*offset),
@@ -329,7 +374,7 @@ mod tests {
         let mut tar = file("a", &[1u8; 100]);
         tar.truncate(512 + 50);
         assert_eq!(read(&tar, Limits::default()).unwrap_err().kind(), ErrorKind::InvalidLayer);
-        let skipped = read_stream(&tar[..], false, 0, "sha256:test", &|_, _| false, &Limits::default()).map(|_| ());
+        let skipped = read_stream(&tar[..], Compression::None, 0, "sha256:test", &|_, _| false, &Limits::default()).map(|_| ());
         assert_eq!(skipped.unwrap_err().kind(), ErrorKind::InvalidLayer);
     }
 }

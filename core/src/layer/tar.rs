@@ -13,6 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::codec::precompress::{self, FileChunker, Precompressor};
+use crate::codec::zstd_read;
 use crate::entry::{normalize_path, EntryKind, Metadata, Xattr};
 use crate::error::{Error, Result};
 use crate::layer::data::{DataRef, Op};
@@ -79,7 +80,13 @@ impl<R: Read> Read for TolerantEof<R> {
                 room = room.min((from + MAX_ENTRY_HEADER_BYTES).saturating_sub(pos).saturating_add(1));
             }
             let want = (buf.len() as u64).min(room) as usize;
-            let n = self.inner.read(&mut buf[..want])?;
+            let n = self.inner.read(&mut buf[..want]).inspect_err(|e| {
+                // A zstd frame declaring more than the limit is refused before it is
+                // decoded: the same limit as reading one byte past it.
+                if zstd_read::exceeds_limit(e) {
+                    m.tripped.set(Some(Tripped::Bytes));
+                }
+            })?;
             if n > 0 || buf.is_empty() {
                 let pos = pos + n as u64;
                 m.pos.set(pos);

@@ -7,6 +7,7 @@ use oci_spec::image::{DescriptorBuilder, Digest, ImageConfiguration, ImageManife
 use serde::Deserialize;
 
 use crate::blob::{BlobLocation, Compression, Layer, LayerBlob};
+use crate::codec::zstd_read;
 use crate::digest::{self, HashingReader};
 use crate::entry::normalize_path;
 use crate::error::{Error, Result};
@@ -65,23 +66,34 @@ fn open_docker_archive(path: &Path, repo_tag: Option<&str>, written: &str) -> Re
     let mut layers = Vec::new();
     for (i, name) in image.layers.iter().enumerate() {
         let location = loc(name)?;
-        let mut head = [0u8; 2];
+        // `docker save` names no compression: gzip and zstd are known by their magic.
+        let mut head = [0u8; 4];
         let n = location.open()?.read(&mut head).map_err(Error::io("read", path))?;
-        let gz = n == 2 && head == [0x1f, 0x8b];
+        let compression = if head[..n].starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if zstd_read::is_zstd(&head[..n]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        };
         let (digest, size) = HashingReader::new(location.open()?).finish().map_err(Error::io("read", path))?;
-        if !gz {
+        if compression == Compression::None {
             if let Some(want) = diff_ids.get(i) {
                 digest::check(want, size, &digest, size, &format!("{describe} {name}"))?;
             }
         }
-        let media_type = if gz { MediaType::ImageLayerGzip } else { MediaType::ImageLayer };
+        let media_type = match compression {
+            Compression::Gzip => MediaType::ImageLayerGzip,
+            Compression::Zstd => MediaType::ImageLayerZstd,
+            Compression::None => MediaType::ImageLayer,
+        };
         let descriptor = DescriptorBuilder::default()
             .media_type(media_type)
             .digest(Digest::try_from(digest.as_str()).map_err(|e| Error::invalid_image(written, e.to_string()))?)
             .size(size)
             .build()
             .map_err(|e| Error::invalid_image(written, e.to_string()))?;
-        layers.push(LayerBlob { descriptor, location, compression: if gz { Compression::Gzip } else { Compression::None }, remote: None });
+        layers.push(LayerBlob { descriptor, location, compression, remote: None });
     }
     let config_desc = DescriptorBuilder::default()
         .media_type(MediaType::ImageConfig)

@@ -114,7 +114,7 @@ pub(crate) fn index_layer(blob: &LayerBlob, remote: &RemoteLayer, layer_id: usiz
     let reader = remote.client.blob_reader(&remote.repository, &digest)?.take(blob.descriptor.size() + 1);
     let mut buffered = BufReader::with_capacity(256 << 10, HashingReader::new(reader));
     buffered.fill_buf().map_err(|e| remote.client.error(format!("reading layer {digest}: {e}")))?;
-    let (read, buffered) = layer::read_stream(buffered, blob.compression == Compression::Gzip, layer_id, &digest, &|_, _| false, limits)?;
+    let (read, buffered) = layer::read_stream(buffered, blob.compression, layer_id, &digest, &|_, _| false, limits)?;
     let (found, size) = buffered.into_inner().finish().map_err(|e| remote.client.error(format!("reading layer {digest}: {e}")))?;
     digest::check(&digest, blob.descriptor.size(), &found, size, &format!("docker://{}/{}", remote.client.registry, remote.repository))?;
     Ok(read.ops)

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
 
+use crate::blob::Compression;
+use crate::codec::encoder::Encoding;
+use crate::codec::pzstd;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::platform::PlatformWanted;
@@ -44,11 +47,39 @@ pub(crate) struct CompiledArtifact {
 /// How the new layers are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LayerEncoding {
-    /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
-    Tar,
-    /// tar+gzip at this level.
-    Gzip { level: u32 },
+    /// Always so.
+    Fixed(Encoding),
+    /// As the base's top layer, at this level if one was given (see [`Self::resolve`]).
+    Auto { level: Option<u32> },
 }
+
+impl LayerEncoding {
+    /// The encoding of a platform whose base's top layer is compressed so (`None`:
+    /// a base without layers).
+    ///
+    /// # Errors
+    /// [`Error::Spec`] on `compression_level` when `auto` gave a level that is not one of
+    /// the chosen format's.
+    pub(crate) fn resolve(self, top: Option<Compression>) -> Result<Encoding> {
+        let level = match self {
+            LayerEncoding::Fixed(e) => return Ok(e),
+            LayerEncoding::Auto { level } => level,
+        };
+        let encoding = match top {
+            Some(Compression::None) => Encoding::None,
+            Some(Compression::Zstd) => Encoding::Zstd(level.unwrap_or(pzstd::DEFAULT_LEVEL)),
+            Some(Compression::Gzip) | None => Encoding::Gzip(level.unwrap_or(DEFAULT_GZIP_LEVEL)),
+        };
+        if level.is_some() && encoding == Encoding::None {
+            return Err(Error::spec("compression_level", "is a compression level, and layer_compression `auto` chose a plain tar (the base's top layer is one)"));
+        }
+        encoding.check().map_err(|e| Error::spec("compression_level", format!("{e} (layer_compression `auto` chose the base's top layer's format)")))?;
+        Ok(encoding)
+    }
+}
+
+/// gzip's level when the spec gives none, as gzip and pigz.
+const DEFAULT_GZIP_LEVEL: u32 = 6;
 
 /// Where the output goes.
 #[derive(Debug, Clone)]
@@ -100,9 +131,12 @@ impl ComposeSpec {
             select::compile(g, &format!("runtime_paths[{i}]"))?;
         }
         let remove = if self.remove.is_empty() { None } else { Some(select::compile_set(&self.remove, "remove")?) };
+        let level = self.compression_level;
         let encoding = match self.layer_compression {
-            Some(LayerCompressionSpec::None) => LayerEncoding::Tar,
-            Some(LayerCompressionSpec::Gzip) | None => LayerEncoding::Gzip { level: self.compression_level.unwrap_or(6) },
+            Some(LayerCompressionSpec::None) => LayerEncoding::Fixed(Encoding::None),
+            Some(LayerCompressionSpec::Gzip) | None => LayerEncoding::Fixed(Encoding::Gzip(level.unwrap_or(DEFAULT_GZIP_LEVEL))),
+            Some(LayerCompressionSpec::Zstd) => LayerEncoding::Fixed(Encoding::Zstd(level.unwrap_or(pzstd::DEFAULT_LEVEL))),
+            Some(LayerCompressionSpec::Auto) => LayerEncoding::Auto { level },
         };
         Ok(Composition { spec: self.clone(), base, artifacts, output, limits: self.limits.resolve(), encoding, remove })
     }

@@ -24,7 +24,7 @@ mod compile;
 mod validate;
 
 pub use compile::Composition;
-pub(crate) use compile::{CompiledArtifact, LayerEncoding, Output};
+pub(crate) use compile::{CompiledArtifact, Output};
 pub(crate) use validate::{check_image_path, decode_base64, parse_mode, parse_user, Id};
 
 /// The whole compose request.
@@ -58,12 +58,16 @@ pub struct ComposeSpec {
     /// Write one layer per artifact instead of one layer for all.
     #[serde(default)]
     pub layer_per_artifact: bool,
-    /// gzip level of the new layer(s), 0 to 9 (default 6, as gzip and pigz).
+    /// Compression level of the new layer(s): gzip 0 to 9 (default 6, as gzip and
+    /// pigz), zstd 1 to 19 (default 3, as zstd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression_level: Option<u32>,
-    /// How the new layer(s) are stored: `gzip` (the default) or `none` (a plain tar,
-    /// media type `application/vnd.oci.image.layer.v1.tar`: no compression cost, for a
-    /// registry or store that compresses on its own, or a local layout).
+    /// How the new layer(s) are stored: `gzip` (the default), `zstd`
+    /// (`application/vnd.oci.image.layer.v1.tar+zstd`, read by containerd 1.5+, Docker
+    /// 23+, podman and CRI-O), `none` (a plain tar, media type
+    /// `application/vnd.oci.image.layer.v1.tar`: no compression cost, for a registry or
+    /// store that compresses on its own, or a local layout), or `auto`: as the base's
+    /// top layer is (umoci's `--compress=auto`), per platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_compression: Option<LayerCompressionSpec>,
     /// Files placed in the new layer (not run), after the artifacts and winning over them.
@@ -136,6 +140,43 @@ pub enum LayerCompressionSpec {
     Gzip,
     /// A plain `tar`.
     None,
+    /// `tar+zstd`, compressed on every core, in frames of a fixed size (so the bytes do
+    /// not depend on the number of cores).
+    Zstd,
+    /// As the base's top layer: gzip, zstd or a plain tar (gzip for a base without
+    /// layers).
+    Auto,
+}
+
+impl ComposeSpec {
+    /// Sets `layer_compression` and `compression_level` from one text, as the front
+    /// ends take it: `gzip`, `zstd`, `none` or `auto`, with `:LEVEL` for a level
+    /// (`zstd:19`); without one, the format's default level.
+    ///
+    /// # Errors
+    /// [`Error::Spec`] on `layer_compression` for an unknown format or a level that is
+    /// not a number; the level's range is checked by [`ComposeSpec::compile`].
+    ///
+    /// # Examples
+    /// ```
+    /// let mut spec = ocicompose::ComposeSpec::default();
+    /// spec.set_compression("zstd:9").unwrap();
+    /// assert_eq!(spec.layer_compression, Some(ocicompose::LayerCompressionSpec::Zstd));
+    /// assert_eq!(spec.compression_level, Some(9));
+    /// assert!(spec.set_compression("brotli").is_err());
+    /// ```
+    pub fn set_compression(&mut self, text: &str) -> Result<()> {
+        let (format, level) = match text.split_once(':') {
+            Some((format, level)) => {
+                let level = level.parse::<u32>().map_err(|_| Error::spec("layer_compression", format!("`{level}` in `{text}` is not a compression level (a number)")))?;
+                (format, Some(level))
+            }
+            None => (text, None),
+        };
+        self.layer_compression = Some(LayerCompressionSpec::try_from(format.to_string()).map_err(|m| Error::spec("layer_compression", m))?);
+        self.compression_level = level;
+        Ok(())
+    }
 }
 
 impl TryFrom<String> for LayerCompressionSpec {
@@ -145,7 +186,9 @@ impl TryFrom<String> for LayerCompressionSpec {
         match value.as_str() {
             "gzip" => Ok(LayerCompressionSpec::Gzip),
             "none" => Ok(LayerCompressionSpec::None),
-            other => Err(format!("layer_compression `{other}` is not known: use `gzip` (the default) or `none` (a plain tar)")),
+            "zstd" => Ok(LayerCompressionSpec::Zstd),
+            "auto" => Ok(LayerCompressionSpec::Auto),
+            other => Err(format!("layer_compression `{other}` is not known: use `gzip` (the default), `zstd`, `none` (a plain tar) or `auto` (as the base's top layer)")),
         }
     }
 }
@@ -479,7 +522,9 @@ mod tests {
             (r#"{"base": "oci:b", "output": "oci:o", "tag_suffix": "a b"}"#, "tag_suffix"),
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 11}"#, "compression_level"),
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 6, "layer_compression": "none"}"#, "compression_level"),
-            (r#"{"base": "oci:b", "output": "oci:o", "layer_compression": "zstd"}"#, "layer_compression"),
+            (r#"{"base": "oci:b", "output": "oci:o", "layer_compression": "brotli"}"#, "layer_compression"),
+            (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 0, "layer_compression": "zstd"}"#, "compression_level"),
+            (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 20, "layer_compression": "zstd"}"#, "compression_level"),
             (r#"{"base": "oci:b", "output": "oci:o""#, "line 1"),
         ];
         for (text, field) in cases {

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::reference::is_valid_tag_text;
+use crate::codec::encoder::Encoding;
 use crate::spec::{ComposeSpec, LayerCompressionSpec};
 
 impl ComposeSpec {
@@ -30,11 +31,17 @@ impl ComposeSpec {
             }
         }
         if let Some(level) = self.compression_level {
-            if level > 9 {
-                return Err(Error::spec("compression_level", format!("{level} is not a gzip level (0 to 9)")));
-            }
-            if self.layer_compression == Some(LayerCompressionSpec::None) {
-                return Err(Error::spec("compression_level", "is a gzip level, and layer_compression is `none`; leave one of them out"));
+            // `auto`'s level is checked once the base says which format it is.
+            let encoding = match self.layer_compression {
+                Some(LayerCompressionSpec::Gzip) | None => Some(Encoding::Gzip(level)),
+                Some(LayerCompressionSpec::Zstd) => Some(Encoding::Zstd(level)),
+                Some(LayerCompressionSpec::None) => {
+                    return Err(Error::spec("compression_level", "is a compression level, and layer_compression is `none`; leave one of them out"));
+                }
+                Some(LayerCompressionSpec::Auto) => None,
+            };
+            if let Some(Err(e)) = encoding.map(Encoding::check) {
+                return Err(Error::spec("compression_level", e.to_string()));
             }
         }
         for (field, value) in [("limits.max_layer_bytes", self.limits.max_layer_bytes), ("limits.max_layer_entries", self.limits.max_layer_entries)] {

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, Write};
 
 
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::Descriptor;
 
 use crate::codec::pgzip;
 use crate::codec::precompress::{self, Precompressor};
@@ -19,7 +19,7 @@ use crate::entry::EntryKind;
 use crate::error::{Error, Result};
 use crate::layer::{open_data, DataRef};
 use crate::merge::OutNode;
-use crate::spec::LayerEncoding;
+use crate::codec::encoder::{Encoding, LayerEncoder};
 use crate::store::{BlobWriter, LayoutWriter};
 use crate::sync::lock;
 
@@ -84,7 +84,7 @@ pub(crate) fn write_layer<'a>(
     whiteouts: &[String],
     spools: &[Option<File>],
     pre: Option<&Precompressor>,
-    encoding: LayerEncoding,
+    encoding: Encoding,
     out: &std::sync::Mutex<LayoutWriter>,
     tick: &mut dyn FnMut(u64) -> bool,
 ) -> Result<WrittenLayer> {
@@ -105,11 +105,11 @@ pub(crate) fn write_layer<'a>(
         move |e: io::Error| Error::Io { action: "write layer entry", path: p, source: e }
     };
     let blob = lock(out).blob_writer()?;
-    let (gz, media_type) = match encoding {
-        LayerEncoding::Gzip { level } => (pgzip::ParallelGzip::new(blob, level).map_err(io_err("(gzip header)"))?, MediaType::ImageLayerGzip),
-        LayerEncoding::Tar => (pgzip::ParallelGzip::plain(blob), MediaType::ImageLayer),
-    };
-    let uncompressed = HashingWriter::new(gz);
+    let media_type = encoding.media_type();
+    let encoder = LayerEncoder::new(blob, encoding).map_err(io_err("(compressed stream header)"))?;
+    // Precompressed content is gzip: it is spliced into a gzip layer only.
+    let pre = if matches!(encoder, LayerEncoder::Gzip(_)) { pre } else { None };
+    let uncompressed = HashingWriter::new(encoder);
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Complete);
 
@@ -197,8 +197,8 @@ pub(crate) fn write_layer<'a>(
         }
     }
     let uncompressed = builder.into_inner().map_err(io_err("(end of archive)"))?;
-    let (gz, diff_id, _) = uncompressed.finish();
-    let blob: BlobWriter = gz.finish().map_err(io_err("(gzip trailer)"))?;
+    let (encoder, diff_id, _) = uncompressed.finish();
+    let blob: BlobWriter = encoder.finish().map_err(io_err("(end of the compressed stream)"))?;
     let descriptor = lock(out).finish_blob(blob, media_type)?;
     Ok(WrittenLayer { descriptor, diff_id, entries, content_bytes })
 }
@@ -207,7 +207,7 @@ pub(crate) fn write_layer<'a>(
 /// through tar-rs as usual, the raw content only through the diff_id's hasher, the
 /// compressed chunks straight into the gzip stream, and the padding as usual.
 fn append_spliced<W: Write>(
-    builder: &mut tar::Builder<HashingWriter<pgzip::ParallelGzip<W>>>,
+    builder: &mut tar::Builder<HashingWriter<LayerEncoder<W>>>,
     header: &mut tar::Header,
     path: &str,
     mut raw: impl io::Read,
@@ -235,7 +235,10 @@ fn append_spliced<W: Write>(
         }
         left -= n as u64;
     }
-    out.get_mut().splice(segments.into_iter().map(|s| pre.read(&s).map(|bytes| (bytes, s.crc))), &tail)?;
+    let LayerEncoder::Gzip(gz) = out.get_mut() else {
+        return Err(io::Error::other("precompressed content spliced into a layer that is not gzip"));
+    };
+    gz.splice(segments.into_iter().map(|s| pre.read(&s).map(|bytes| (bytes, s.crc))), &tail)?;
     let pad = (512 - size % 512) % 512;
     out.write_all(&[0u8; 512][..pad as usize])
 }
@@ -253,12 +256,12 @@ mod tests {
         let node = OutNode { meta: Metadata::directory(0), data: DataRef::None, inode: 1, artifact: Some(0), selected: true, needed_by: None, custom: false, hardlink: false };
         for name in ["etc/.wh.passwd", ".wh..wh..opq", "a/.wh.x/b"] {
             let key = name.to_string();
-            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, LayerEncoding::Gzip { level: 1 }, &writer, &mut |_| true).map(|_| ()).unwrap_err();
+            let err = write_layer(std::iter::once((&key, &node)), &[], &[], None, Encoding::Gzip(1), &writer, &mut |_| true).map(|_| ()).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{name}: {err}");
         }
         // Real whiteouts still are.
         let key = "etc".to_string();
-        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, LayerEncoding::Gzip { level: 1 }, &writer, &mut |_| true).unwrap();
+        let layer = write_layer(std::iter::once((&key, &node)), &["etc/gone".to_string()], &[], None, Encoding::Gzip(1), &writer, &mut |_| true).unwrap();
         assert_eq!(layer.entries, 2);
     }
 
@@ -300,14 +303,14 @@ mod tests {
         let (plain, spliced, root, _writer) = pool.install(|| {
             let root = tmp.path().join("out");
             let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
-            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, LayerEncoding::Gzip { level: 6 }, &writer, &mut |_| true).unwrap();
+            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, Encoding::Gzip(6), &writer, &mut |_| true).unwrap();
             let pre = Precompressor::new(6).unwrap();
             let source = std::sync::Arc::new(spools[0].as_ref().unwrap().try_clone().unwrap());
             let mut chunker = precompress::FileChunker::new(&pre, (0, 0), source, 0);
             chunker.wrote(content.len()).unwrap();
             chunker.finish().unwrap();
             pre.finish().unwrap();
-            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), LayerEncoding::Gzip { level: 6 }, &writer, &mut |_| true).unwrap();
+            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), Encoding::Gzip(6), &writer, &mut |_| true).unwrap();
             assert!(pre.take((0, 0), precompress::chunk_count(size as u64)).is_none(), "the writer used the chunks");
             (plain, spliced, root, writer) // the writer keeps its staging folder
         });

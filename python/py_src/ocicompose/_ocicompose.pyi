@@ -208,7 +208,7 @@ def compose(
     platform: Optional[str] = ...,
     layer_per_artifact: bool = ...,
     compression_level: Optional[int] = ...,
-    layer_compression: Optional[Literal["gzip", "none"]] = ...,
+    layer_compression: Optional[Literal["gzip", "zstd", "none", "auto"]] = ...,
     files: Sequence[Mapping[str, Any]] = ...,
     groups: Sequence[Mapping[str, Any]] = ...,
     users: Sequence[Mapping[str, Any]] = ...,
