@@ -150,7 +150,15 @@ def test_layer_compression_none_writes_a_plain_tar_layer(images: Images, tmp_pat
     assert new_gz.media_type == "application/vnd.oci.image.layer.v1.tar+gzip"
     assert new_plain.digest == new_plain.diff_id == new_gz.diff_id, "the same tar, stored as it is"
     with pytest.raises(ocicompose.SpecError, match="layer_compression"):
-        ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'x'}", layer_compression="zstd")
+        ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'x'}", layer_compression="brotli")
+
+
+def test_layer_compression_zstd_writes_the_same_tar_as_gzip(images: Images, tmp_path: Path) -> None:
+    zst = ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'zst'}", layer_compression="zstd")
+    gz = ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'gz'}")
+    new_zst, new_gz = zst.layers[-1], gz.layers[-1]
+    assert new_zst.new and new_zst.media_type == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert new_zst.diff_id == new_gz.diff_id and new_zst.digest != new_gz.digest
 
 
 def test_json_text_and_files_are_the_same_spec(images: Images, tmp_path: Path) -> None:
