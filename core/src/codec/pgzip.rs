@@ -43,15 +43,13 @@ pub(crate) struct ParallelGzip<W: Write> {
     dictionary: Vec<u8>,
     in_flight: Option<InFlight>,
     crc: Crc,
-    /// No compression: bytes go straight out, with no gzip header or trailer.
-    plain: bool,
 }
 
 impl<W: Write> ParallelGzip<W> {
     pub(crate) fn new(mut out: W, level: u32) -> io::Result<Self> {
         out.write_all(&HEADER)?;
         let batch = (rayon::current_num_threads() * 2).max(2);
-        Ok(ParallelGzip { out, level, batch, pending: Vec::new(), current: Vec::with_capacity(CHUNK), dictionary: Vec::new(), in_flight: None, crc: Crc::new(), plain: false })
+        Ok(ParallelGzip { out, level, batch, pending: Vec::new(), current: Vec::with_capacity(CHUNK), dictionary: Vec::new(), in_flight: None, crc: Crc::new() })
     }
 
     /// Hands the pending chunks to the pool, after writing out the batch in flight.
@@ -117,9 +115,6 @@ impl<W: Write> ParallelGzip<W> {
     /// what follows. What was written before is compressed and written out first, as
     /// chunks of its own (so chunk boundaries follow the stream's content, as before).
     pub(crate) fn splice(&mut self, segments: impl IntoIterator<Item = io::Result<(Vec<u8>, Crc)>>, raw_tail: &[u8]) -> io::Result<()> {
-        if self.plain {
-            return Err(io::Error::other("compressed data spliced into a plain layer"));
-        }
         let current = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
         if !current.is_empty() {
             self.pending.push(current);
@@ -139,10 +134,6 @@ impl<W: Write> ParallelGzip<W> {
 
     /// Ends the stream: the last chunk, the final block and the gzip trailer.
     pub(crate) fn finish(mut self) -> io::Result<W> {
-        if self.plain {
-            self.out.flush()?;
-            return Ok(self.out);
-        }
         let current = std::mem::take(&mut self.current);
         self.pending.push(current);
         self.hand_over(true)?;
@@ -204,9 +195,6 @@ fn deflate_with(c: &mut Compress, data: &[u8], dictionary: &[u8], last: bool, ou
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.plain {
-            return self.out.write(buf);
-        }
         let room = CHUNK - self.current.len();
         let n = room.min(buf.len());
         self.current.extend_from_slice(&buf[..n]);
