@@ -10,6 +10,9 @@
 //!   content is real binaries, libraries and text, and every layer has its own digest.
 //! - `hash FILE...`: sha256 throughput over layer blobs, on one core and on all cores,
 //!   from memory and streamed from the page cache, as one JSON object on stdout.
+//! - `floor FILE...`: the floor of a cold read of these layer blobs: each blob read from
+//!   the page cache, hashed and inflated (gzip with zlib-rs and with ISA-L, zstd with
+//!   libzstd), one blob per core at a time, largest first; median seconds of 3 as JSON.
 //!
 //! Written layers are compressed at level 1 in independent 4 MiB gzip members on every
 //! core (a valid multi-member gzip stream that every runtime reads): the benchmark's
@@ -42,6 +45,7 @@ fn main() {
         Some("synth") => synth_cmd(&args[1..]),
         Some("pad-base") => pad_base_cmd(&args[1..]),
         Some("hash") => hash_cmd(&args[1..]),
+        Some("floor") => floor_cmd(&args[1..]),
         _ => Err(usage().into()),
     };
     if let Err(e) = outcome {
@@ -51,7 +55,7 @@ fn main() {
 }
 
 fn usage() -> String {
-    "usage: ocic-bench synth DIR --size-mib N [--seed S] [--small-files N]\n       ocic-bench pad-base BASE_DIR TAG OUT_DIR --factor F\n       ocic-bench hash FILE...".to_string()
+    "usage: ocic-bench synth DIR --size-mib N [--seed S] [--small-files N]\n       ocic-bench pad-base BASE_DIR TAG OUT_DIR --factor F\n       ocic-bench hash FILE...\n       ocic-bench floor FILE...".to_string()
 }
 
 /// The value after `--name` in `args`, parsed.
@@ -591,4 +595,99 @@ fn hash_cmd(args: &[String]) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// `floor FILE...`: see the module's documentation.
+fn floor_cmd(args: &[String]) -> Result<()> {
+    let files: Vec<&String> = positional(args);
+    if files.is_empty() {
+        return Err(usage().into());
+    }
+    let sizes: Vec<u64> = files.iter().map(|f| fs::metadata(f).map(|m| m.len())).collect::<io::Result<_>>()?;
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let threads = rayon::current_num_threads();
+    // One blob: read in 256 KiB blocks, hashed, inflated to the end. Returns tar bytes.
+    let one = |path: &str, gzip_with_isal: bool| -> io::Result<u64> {
+        let mut file = File::open(path)?;
+        let mut magic = [0u8; 4];
+        let n = file.read(&mut magic)?;
+        let file = BufReader::with_capacity(256 << 10, File::open(path)?);
+        let hashing = HashRead { inner: file, hash: Sha256::new() };
+        let mut sink = vec![0u8; 256 << 10];
+        let mut drain = |r: &mut dyn Read| -> io::Result<u64> {
+            let mut total = 0;
+            loop {
+                let k = r.read(&mut sink)?;
+                if k == 0 {
+                    return Ok(total);
+                }
+                total += k as u64;
+            }
+        };
+        if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+            if gzip_with_isal {
+                let mut r = ocicompose_isal::GzipReader::new(hashing);
+                let t = drain(&mut r)?;
+                std::hint::black_box(r.into_inner().hash.finalize());
+                Ok(t)
+            } else {
+                let mut r = flate2::read::MultiGzDecoder::new(hashing);
+                let t = drain(&mut r)?;
+                std::hint::black_box(r.into_inner().hash.finalize());
+                Ok(t)
+            }
+        } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            let mut r = zstd::stream::read::Decoder::new(hashing)?;
+            let t = drain(&mut r)?;
+            std::hint::black_box(r.finish().into_inner().hash.finalize());
+            Ok(t)
+        } else {
+            Err(io::Error::other(format!("{path}: neither gzip nor zstd")))
+        }
+    };
+    let pass = |isal: bool| -> Result<(f64, u64)> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let tar = std::sync::atomic::AtomicU64::new(0);
+        let start = Instant::now();
+        (0..threads).into_par_iter().try_for_each(|_| -> io::Result<()> {
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = order.get(k) else { return Ok(()) };
+                tar.fetch_add(one(files[i], isal)?, std::sync::atomic::Ordering::Relaxed);
+            }
+        })?;
+        Ok((start.elapsed().as_secs_f64(), tar.into_inner()))
+    };
+    let median = |isal: bool| -> Result<(f64, u64)> {
+        let mut runs = vec![pass(isal)?, pass(isal)?, pass(isal)?];
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(runs[1])
+    };
+    pass(false)?; // warm the page cache
+    let (zlib_rs, tar_bytes) = median(false)?;
+    let (isal, _) = median(true)?;
+    let out = json!({
+        "blobs": files.len(),
+        "bytes": sizes.iter().sum::<u64>(),
+        "tar_bytes": tar_bytes,
+        "threads": threads,
+        "seconds": {"zlib_rs_or_zstd": zlib_rs, "isal_or_zstd": isal},
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// A reader that hashes what it reads.
+struct HashRead<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
 }

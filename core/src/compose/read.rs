@@ -42,10 +42,7 @@ pub(super) fn read_base(base: &Image, limits: &Limits, progress: &Progress) -> R
     let blobs = base_blobs(base)?;
     let total = blobs.len() as u64;
     let done = AtomicU64::new(0);
-    let reads: Vec<Vec<Op>> = blobs
-        .par_iter()
-        .enumerate()
-        .map(|(i, l)| {
+    let reads: Vec<Vec<Op>> = largest_first(&blobs, |i, l| {
             let ops = base_layer_ops(l, BASE_LAYER_ID + i, limits)?;
             // Content stays in the blob; remember where, for the few files read later.
             let ops = ops
@@ -57,13 +54,47 @@ pub(super) fn read_base(base: &Image, limits: &Limits, progress: &Progress) -> R
                 .collect();
             progress.report(Stage::ReadBase, done.fetch_add(1, Ordering::Relaxed) + 1, total)?;
             Ok(ops)
-        })
-        .collect::<Result<_>>()?;
+        })?;
     let mut tree = Tree::new(0);
     for (ops, l) in reads.into_iter().zip(&blobs) {
         tree.apply(ops, &l.digest(), Strictness::Lenient)?;
     }
     Ok(tree)
+}
+
+/// Runs `read` on every blob on all threads of the pool, the largest blobs first, and
+/// returns the results in the blobs' order. A cold base is as slow as its slowest
+/// thread: started last, its largest layer would be read alone at the end.
+fn largest_first<T: Send>(blobs: &[&LayerBlob], read: impl Fn(usize, &LayerBlob) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let mut order: Vec<usize> = (0..blobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(blobs[i].descriptor.size()));
+    let next = AtomicU64::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<T>>>> = blobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = rayon::current_num_threads().min(blobs.len()).max(1);
+    (0..workers).into_par_iter().for_each(|_| loop {
+        let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+        let Some(&i) = order.get(k) else { break };
+        let result = read(i, blobs[i]);
+        let failed = result.is_err();
+        *crate::sync::lock(&results[i]) = Some(result);
+        if failed {
+            next.store(order.len() as u64, Ordering::Relaxed); // the others stop too
+        }
+    });
+    // The first failure in the blobs' order; a blob not read was skipped after one.
+    let mut out = Vec::with_capacity(blobs.len());
+    let mut skipped = false;
+    for slot in results {
+        match crate::sync::into_inner(slot) {
+            Some(Ok(value)) => out.push(value),
+            Some(Err(e)) => return Err(e),
+            None => skipped = true,
+        }
+    }
+    if skipped {
+        return Err(Error::invalid_image("base", "a base layer was not read")); // unreachable: a skip follows a failure
+    }
+    Ok(out)
 }
 
 /// One base layer's operations, by the cheapest way that still verifies the blob.
