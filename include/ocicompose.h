@@ -302,14 +302,17 @@ extern "C" {
  * Composes the spec's artifacts onto its base and writes the new image to the spec's
  * `output`, as `ocicompose compose` does: same spec, same image, same manifest digest.
  *
- * `opts` may be NULL for all defaults. On success `*result_out` receives a new result,
- * to free with `ocicompose_result_free`. Warnings do not make the call fail unless
- * strict is on.
+ * `opts` may be NULL for all defaults; a compression set on them overrides the spec's
+ * (see `ocicompose_options_set_compression`). On success `*result_out` receives a new
+ * result, to free with `ocicompose_result_free`. Warnings do not make the call fail
+ * unless strict is on.
  *
  * # Errors
  * Any core status (below 100); on every error the output location is left exactly as it
  * was. `OCICOMPOSE_STATUS_REFUSED` (strict) carries the warnings in the error object;
- * `OCICOMPOSE_STATUS_CANCELLED` follows a progress callback that returned 0.
+ * `OCICOMPOSE_STATUS_CANCELLED` follows a progress callback that returned 0;
+ * `OCICOMPOSE_STATUS_SPEC` naming `compression_level` when the options' compression has
+ * a level its format does not have.
  * `NULL_ARGUMENT` for a NULL `spec` or `result_out`.
  *
  * # Safety
@@ -591,6 +594,31 @@ ocicompose_status ocicompose_options_set_progress(struct ocicompose_options *opt
 ocicompose_status ocicompose_options_set_source_date_epoch(struct ocicompose_options *opts,
                                                            int64_t epoch,
                                                            struct ocicompose_error **err_out);
+
+/**
+ * Sets how the new layers are compressed, overriding the spec's `layer_compression` and
+ * `compression_level` as the CLI's `--compression` does. `compression` is what that flag
+ * takes: `gzip`, `zstd`, `none` (a plain tar) or `auto` (as the base's top layer), each
+ * optionally followed by `:LEVEL` (`zstd:19`; gzip has levels 0 to 9, zstd 1 to 19);
+ * without a level, the format's default. NULL removes the override: the spec decides
+ * again.
+ *
+ * `compression` is copied; the caller keeps ownership of it.
+ *
+ * # Errors
+ * `OCICOMPOSE_STATUS_SPEC` naming `layer_compression` for an unknown format or a level
+ * that is not a number, with the accepted formats in the message; the options are then
+ * unchanged. A level the format does not have (`zstd:25`) is refused by
+ * `ocicompose_compose` with `OCICOMPOSE_STATUS_SPEC` naming `compression_level`, before
+ * any image is read (for `auto`, once the base has said which format it is), and nothing
+ * is written. `NULL_ARGUMENT` for a NULL `opts`; `INVALID_UTF8`.
+ *
+ * # Safety
+ * As `ocicompose_options_set_jobs`; `compression` is NULL or a NUL-terminated string.
+ */
+ocicompose_status ocicompose_options_set_compression(struct ocicompose_options *opts,
+                                                     const char *compression,
+                                                     struct ocicompose_error **err_out);
 
 /**
  * Frees an options object. NULL does nothing.

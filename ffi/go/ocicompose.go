@@ -79,11 +79,12 @@ func (s Stage) String() string {
 type ProgressFunc func(stage Stage, done, total uint64) bool
 
 type config struct {
-	jobs       int
-	strict     *bool
-	progress   ProgressFunc
-	baseDir    string
-	sourceDate *int64
+	jobs        int
+	strict      *bool
+	progress    ProgressFunc
+	baseDir     string
+	sourceDate  *int64
+	compression string
 }
 
 // Option changes how Compose runs.
@@ -109,6 +110,14 @@ func WithBaseDir(dir string) Option { return func(c *config) { c.baseDir = dir }
 // "created" and of generated entries, overriding SOURCE_DATE_EPOCH and the base's.
 func WithSourceDateEpoch(seconds int64) Option {
 	return func(c *config) { c.sourceDate = &seconds }
+}
+
+// WithCompression sets how the new layers are compressed, overriding the spec's
+// "layer_compression" and "compression_level" as the CLI's --compression does: "gzip",
+// "zstd", "none" or "auto", each optionally with ":LEVEL" ("zstd:19"). An unknown format
+// fails the compose with ErrSpec before anything is read; "" keeps the spec's.
+func WithCompression(compression string) Option {
+	return func(c *config) { c.compression = compression }
 }
 
 // Compose parses spec (the JSON document the ocicompose CLI reads), composes its
@@ -187,6 +196,16 @@ func compose(spec *C.ocicompose_spec, cfg *config) (*Result, error) {
 	}
 	if cfg.sourceDate != nil {
 		if C.ocicompose_options_set_source_date_epoch(opts, C.int64_t(*cfg.sourceDate), &cErr) != C.OCICOMPOSE_STATUS_OK {
+			return nil, takeError(cErr)
+		}
+	}
+	if cfg.compression != "" {
+		cCompression, err := cString("compression", cfg.compression)
+		if err != nil {
+			return nil, err
+		}
+		defer C.free(unsafe.Pointer(cCompression))
+		if C.ocicompose_options_set_compression(opts, cCompression, &cErr) != C.OCICOMPOSE_STATUS_OK {
 			return nil, takeError(cErr)
 		}
 	}

@@ -363,6 +363,64 @@ func TestErrorsHaveTheirStatus(t *testing.T) {
 	}
 }
 
+// WithCompression("zstd") writes the new layer as tar+zstd and the same config as the
+// spec's gzip; an unknown format is a spec error that says what is accepted.
+func TestCompression(t *testing.T) {
+	dir := demo(t)
+	type layer struct {
+		MediaType string `json:"media_type"`
+		New       bool   `json:"new"`
+	}
+	newLayers := func(res *Result) []string {
+		var report struct {
+			Layers []layer `json:"layers"`
+		}
+		if err := json.Unmarshal(res.ReportJSON(), &report); err != nil {
+			t.Fatalf("ReportJSON: %v", err)
+		}
+		var types []string
+		for _, l := range report.Layers {
+			if l.New {
+				types = append(types, l.MediaType)
+			}
+		}
+		return types
+	}
+	gz, err := Compose(demoSpec(t, dir, filepath.Join(t.TempDir(), "gzip")), WithBaseDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zs, err := Compose(demoSpec(t, dir, filepath.Join(t.TempDir(), "zstd")), WithBaseDir(dir), WithCompression("zstd:19"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zs.Close()
+	if got := newLayers(zs); len(got) != 1 || got[0] != "application/vnd.oci.image.layer.v1.tar+zstd" {
+		t.Errorf("zstd: new layers %v, want one tar+zstd", got)
+	}
+	if got := newLayers(gz); len(got) != 1 || got[0] != "application/vnd.oci.image.layer.v1.tar+gzip" {
+		t.Errorf("default: new layers %v, want one tar+gzip", got)
+	}
+	if zs.ConfigDigest() != gz.ConfigDigest() || zs.ManifestDigest() == gz.ManifestDigest() {
+		t.Errorf("zstd should change the manifest only: configs %s / %s, manifests %s / %s",
+			zs.ConfigDigest(), gz.ConfigDigest(), zs.ManifestDigest(), gz.ManifestDigest())
+	}
+	out := filepath.Join(t.TempDir(), "bad")
+	_, err = Compose(demoSpec(t, dir, out), WithBaseDir(dir), WithCompression("brotli"))
+	var e *Error
+	if !errors.Is(err, ErrSpec) || !errors.As(err, &e) || !strings.Contains(e.Message, "`zstd`") {
+		t.Errorf("brotli: err = %v, want ErrSpec naming the accepted formats", err)
+	}
+	_, err = Compose(demoSpec(t, dir, out), WithBaseDir(dir), WithCompression("zstd:25"))
+	if !errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), "compression_level") {
+		t.Errorf("zstd:25: err = %v, want ErrSpec naming compression_level", err)
+	}
+	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
+		t.Errorf("a refused compression wrote %s: %v", out, statErr)
+	}
+}
+
 func TestListFilesAndInspect(t *testing.T) {
 	dir := demo(t)
 	ref := "oci:" + filepath.Join(dir, "images", "base") + ":1.0"

@@ -47,14 +47,17 @@ impl From<ComposeReport> for ocicompose_result {
 /// Composes the spec's artifacts onto its base and writes the new image to the spec's
 /// `output`, as `ocicompose compose` does: same spec, same image, same manifest digest.
 ///
-/// `opts` may be NULL for all defaults. On success `*result_out` receives a new result,
-/// to free with `ocicompose_result_free`. Warnings do not make the call fail unless
-/// strict is on.
+/// `opts` may be NULL for all defaults; a compression set on them overrides the spec's
+/// (see `ocicompose_options_set_compression`). On success `*result_out` receives a new
+/// result, to free with `ocicompose_result_free`. Warnings do not make the call fail
+/// unless strict is on.
 ///
 /// # Errors
 /// Any core status (below 100); on every error the output location is left exactly as it
 /// was. `OCICOMPOSE_STATUS_REFUSED` (strict) carries the warnings in the error object;
-/// `OCICOMPOSE_STATUS_CANCELLED` follows a progress callback that returned 0.
+/// `OCICOMPOSE_STATUS_CANCELLED` follows a progress callback that returned 0;
+/// `OCICOMPOSE_STATUS_SPEC` naming `compression_level` when the options' compression has
+/// a level its format does not have.
 /// `NULL_ARGUMENT` for a NULL `spec` or `result_out`.
 ///
 /// # Safety
@@ -73,10 +76,12 @@ pub unsafe extern "C" fn ocicompose_compose(
         // SAFETY: per the function's contract.
         let spec = unsafe { handle::arg(spec, "spec")? };
         // SAFETY: per the function's contract; NULL options mean the defaults.
-        let options = unsafe { opts.as_ref() }
-            .map(ocicompose_options::to_core)
-            .unwrap_or_default();
-        let report = spec.spec.compose(&options)?;
+        let opts = unsafe { opts.as_ref() };
+        let options = opts.map(ocicompose_options::to_core).unwrap_or_default();
+        let report = match opts.and_then(ocicompose_options::compression) {
+            Some(compression) => spec.spec.with_compression(compression)?.compose(&options)?,
+            None => spec.spec.compose(&options)?,
+        };
         // SAFETY: `out` was checked by `handle::out`.
         unsafe { handle::write_out(out, ocicompose_result::from(report)) };
         Ok(())

@@ -1,13 +1,16 @@
-//! Compose options: jobs, strict, progress callback, timestamp.
+//! Compose options: jobs, strict, progress callback, timestamp, layer compression.
 //!
 //! An options object is a small builder: `_new`, setters, `_free`. It is copied into
 //! the core's `ComposeOptions` at the start of every compose, so changing or freeing it
-//! after `ocicompose_compose` returns never affects a finished compose.
+//! after `ocicompose_compose` returns never affects a finished compose. The compression
+//! is the one option that changes what is written: like the CLI's `--compression`, it
+//! overrides the spec, so `ocicompose_compose` applies it to the spec, not to the core's
+//! options.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ocicompose::{ComposeOptions, ProgressFn, Stage};
+use ocicompose::{ComposeOptions, ComposeSpec, ProgressFn, Stage};
 
 use crate::error::{ocicompose_error, ocicompose_status, FfiError};
 use crate::handle;
@@ -127,6 +130,8 @@ pub struct ocicompose_options {
     strict: Option<bool>,
     progress: Option<Progress>,
     source_date_epoch: Option<i64>,
+    /// The `--compression` text, checked by the core's parser when set.
+    compression: Option<String>,
 }
 
 impl ocicompose_options {
@@ -138,6 +143,11 @@ impl ocicompose_options {
             progress: self.progress.map(Progress::into_core),
             source_date_epoch: self.source_date_epoch,
         }
+    }
+
+    /// The compression that overrides the spec's, as the CLI's `--compression` takes it.
+    pub(crate) fn compression(&self) -> Option<&str> {
+        self.compression.as_deref()
     }
 }
 
@@ -260,6 +270,49 @@ pub unsafe extern "C" fn ocicompose_options_set_source_date_epoch(
     })
 }
 
+/// Sets how the new layers are compressed, overriding the spec's `layer_compression` and
+/// `compression_level` as the CLI's `--compression` does. `compression` is what that flag
+/// takes: `gzip`, `zstd`, `none` (a plain tar) or `auto` (as the base's top layer), each
+/// optionally followed by `:LEVEL` (`zstd:19`; gzip has levels 0 to 9, zstd 1 to 19);
+/// without a level, the format's default. NULL removes the override: the spec decides
+/// again.
+///
+/// `compression` is copied; the caller keeps ownership of it.
+///
+/// # Errors
+/// `OCICOMPOSE_STATUS_SPEC` naming `layer_compression` for an unknown format or a level
+/// that is not a number, with the accepted formats in the message; the options are then
+/// unchanged. A level the format does not have (`zstd:25`) is refused by
+/// `ocicompose_compose` with `OCICOMPOSE_STATUS_SPEC` naming `compression_level`, before
+/// any image is read (for `auto`, once the base has said which format it is), and nothing
+/// is written. `NULL_ARGUMENT` for a NULL `opts`; `INVALID_UTF8`.
+///
+/// # Safety
+/// As `ocicompose_options_set_jobs`; `compression` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ocicompose_options_set_compression(
+    opts: *mut ocicompose_options,
+    compression: *const c_char,
+    err_out: *mut *mut ocicompose_error,
+) -> ocicompose_status {
+    ffi_status!(err_out, {
+        // SAFETY: per the function's contract.
+        let (opts, text) = unsafe {
+            (
+                handle::arg_mut(opts, "opts")?,
+                handle::opt_str_arg(compression, "compression")?,
+            )
+        };
+        if let Some(text) = text {
+            // The core's own parser, as the CLI uses it, on a scratch spec: what it
+            // refuses here it would refuse at compose time.
+            ComposeSpec::default().set_compression(text)?;
+        }
+        opts.compression = text.map(str::to_string);
+        Ok(())
+    })
+}
+
 /// Frees an options object. NULL does nothing.
 ///
 /// # Safety
@@ -353,6 +406,70 @@ mod tests {
             ocicompose_options_free(opts);
             assert_eq!(
                 ocicompose_options_set_jobs(std::ptr::null_mut(), 1, std::ptr::null_mut()),
+                ocicompose_status::NullArgument
+            );
+        }
+    }
+
+    #[test]
+    fn compression_takes_what_the_cli_flag_takes_and_null_removes_it() {
+        let opts = ocicompose_options_new();
+        // SAFETY: live options and errors, each freed once; C string literals.
+        unsafe {
+            for text in [
+                c"gzip", c"zstd", c"none", c"auto", c"zstd:19", c"gzip:0", c"auto:3",
+            ] {
+                assert_eq!(
+                    ocicompose_options_set_compression(opts, text.as_ptr(), std::ptr::null_mut()),
+                    ocicompose_status::Ok,
+                    "{text:?}"
+                );
+                assert_eq!((*opts).compression(), Some(text.to_str().unwrap()));
+            }
+            for text in [c"brotli", c"zstd:fast", c"zstd:", c"", c"ZSTD"] {
+                let mut err = std::ptr::null_mut();
+                assert_eq!(
+                    ocicompose_options_set_compression(opts, text.as_ptr(), &mut err),
+                    ocicompose_status::Spec,
+                    "{text:?}"
+                );
+                let message = std::ffi::CStr::from_ptr(crate::error::ocicompose_error_message(err))
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                assert!(message.contains("layer_compression"), "{text:?}: {message}");
+                crate::error::ocicompose_error_free(err);
+                assert_eq!(
+                    (*opts).compression(),
+                    Some("auto:3"),
+                    "a refused value changes nothing"
+                );
+            }
+            let mut err = std::ptr::null_mut();
+            ocicompose_options_set_compression(opts, c"brotli".as_ptr(), &mut err);
+            let message = std::ffi::CStr::from_ptr(crate::error::ocicompose_error_message(err))
+                .to_str()
+                .unwrap()
+                .to_string();
+            for accepted in ["`gzip`", "`zstd`", "`none`", "`auto`"] {
+                assert!(
+                    message.contains(accepted),
+                    "the message says what is accepted: {message}"
+                );
+            }
+            crate::error::ocicompose_error_free(err);
+            assert_eq!(
+                ocicompose_options_set_compression(opts, std::ptr::null(), std::ptr::null_mut()),
+                ocicompose_status::Ok
+            );
+            assert_eq!((*opts).compression(), None);
+            ocicompose_options_free(opts);
+            assert_eq!(
+                ocicompose_options_set_compression(
+                    std::ptr::null_mut(),
+                    c"zstd".as_ptr(),
+                    std::ptr::null_mut()
+                ),
                 ocicompose_status::NullArgument
             );
         }

@@ -498,6 +498,128 @@ static void test_strict_refuses_with_warnings(void) {
     free(dir);
 }
 
+/* How many times `needle` occurs in `haystack`. */
+static int count_occurrences(const char *haystack, const char *needle) {
+    int n = 0;
+    for (const char *at = strstr(haystack, needle); at != NULL; at = strstr(at + 1, needle)) n++;
+    return n;
+}
+
+/* The manifest blob `digest` ("sha256:HEX") of the layout `dir`, or NULL. */
+static char *read_manifest(const char *dir, const char *digest) {
+    if (digest == NULL || strncmp(digest, "sha256:", 7) != 0) return NULL;
+    char *blobs = path_join(dir, "blobs/sha256");
+    char *path = path_join(blobs, digest + 7);
+    char *text = read_file(path);
+    free(path);
+    free(blobs);
+    return text;
+}
+
+#define ZSTD_LAYER "application/vnd.oci.image.layer.v1.tar+zstd"
+
+/* Whether the report's (pretty-printed) layer object of media type `media` says
+ * "new": true. */
+static int report_layer_is_new(const char *json, const char *media) {
+    const char *at = strstr(json, media);
+    if (at == NULL) return 0;
+    const char *end = strchr(at, '}');
+    const char *key = strstr(at, "\"new\"");
+    if (key == NULL || end == NULL || key > end) return 0;
+    key += strlen("\"new\"");
+    while (*key == ' ' || *key == ':') key++;
+    return strncmp(key, "true", 4) == 0;
+}
+
+/* The CLI's --compression as an option: zstd writes the new layer as tar+zstd and the
+ * same config (only the compression changes); a level zstd lacks is refused at compose
+ * time, an unknown format at once; NULL gives the spec's gzip back. */
+static void test_compression(void) {
+    char *dir;
+    char *ref = scratch_ref("zstd", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    ocicompose_options *opts = ocicompose_options_new();
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_options_set_compression(opts, "zstd", &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, opts, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    char *zstd_config = NULL;
+    if (result != NULL) {
+        const char *digest = ocicompose_result_manifest_digest(result);
+        CHECK(digest != NULL && strcmp(digest, expected_digest) != 0);
+        zstd_config = strdup(ocicompose_result_config_digest(result));
+        /* The report's new layer, then the manifest the layout holds: only the new layer
+         * is zstd (the demo base's layers stay gzip), and it is the last one. */
+        const char *json = ocicompose_result_report_json(result);
+        CHECK(json != NULL && report_layer_is_new(json, ZSTD_LAYER));
+        CHECK(json != NULL && count_occurrences(json, ZSTD_LAYER) == 1);
+        char *manifest = read_manifest(dir, digest);
+        CHECK(manifest != NULL);
+        if (manifest != NULL) {
+            CHECK(strstr(manifest, "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"") != NULL);
+            CHECK(count_occurrences(manifest, ZSTD_LAYER) == 1);
+            const char *last_layer = NULL;
+            for (const char *at = strstr(manifest, "application/vnd.oci.image.layer."); at != NULL;
+                 at = strstr(at + 1, "application/vnd.oci.image.layer."))
+                last_layer = at;
+            CHECK(last_layer != NULL && strncmp(last_layer, ZSTD_LAYER "\"", strlen(ZSTD_LAYER) + 1) == 0);
+            free(manifest);
+        }
+    }
+    ocicompose_result_free(result);
+    result = NULL;
+
+    /* zstd has levels 1 to 19: the setter takes the text, the compose refuses it before
+     * writing anything. */
+    char *dir25;
+    char *ref25 = scratch_ref("zstd-25", &dir25);
+    ocicompose_spec *spec25 = NULL;
+    CHECK_STATUS(demo_spec(ref25, &spec25, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_options_set_compression(opts, "zstd:25", &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec25, opts, &result, &err), err, OCICOMPOSE_STATUS_SPEC);
+    CHECK(result == NULL);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "compression_level") != NULL);
+    CHECK(!exists(dir25));
+    ocicompose_error_free(err);
+    err = NULL;
+
+    /* Not a format the CLI takes: refused at once, naming what is accepted. */
+    const char *bad[] = {"brotli", "zstd:fast", "", "gzip:"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_STATUS(ocicompose_options_set_compression(opts, bad[i], &err), err, OCICOMPOSE_STATUS_SPEC);
+        CHECK(err != NULL && strstr(ocicompose_error_message(err), "layer_compression") != NULL);
+        ocicompose_error_free(err);
+        err = NULL;
+    }
+    CHECK_STATUS(ocicompose_options_set_compression(opts, "brotli", &err), err, OCICOMPOSE_STATUS_SPEC);
+    const char *message = err ? ocicompose_error_message(err) : "";
+    CHECK(strstr(message, "brotli") != NULL && strstr(message, "`gzip`") != NULL && strstr(message, "`zstd`") != NULL &&
+          strstr(message, "`none`") != NULL && strstr(message, "`auto`") != NULL);
+    ocicompose_error_free(err);
+    err = NULL;
+    CHECK(ocicompose_options_set_compression(NULL, "zstd", NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+
+    /* NULL removes the override: the spec's gzip, the CLI's image, the zstd one's config. */
+    CHECK_STATUS(ocicompose_options_set_compression(opts, NULL, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec25, opts, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    if (result != NULL) {
+        CHECK_STR(ocicompose_result_manifest_digest(result), expected_digest);
+        if (zstd_config != NULL) CHECK_STR(ocicompose_result_config_digest(result), zstd_config);
+    }
+
+    free(zstd_config);
+    ocicompose_result_free(result);
+    ocicompose_error_free(err);
+    ocicompose_options_free(opts);
+    ocicompose_spec_free(spec25);
+    ocicompose_spec_free(spec);
+    free(ref25);
+    free(dir25);
+    free(ref);
+    free(dir);
+}
+
 static void test_spec_errors(void) {
     ocicompose_spec *spec = NULL;
     ocicompose_error *err = NULL;
@@ -774,6 +896,7 @@ static const struct test tests[] = {
     {"cancel_leaves_a_new_output_absent", test_cancel_leaves_a_new_output_absent},
     {"cancel_leaves_an_existing_output_as_it_was", test_cancel_leaves_an_existing_output_as_it_was},
     {"strict_refuses_with_warnings", test_strict_refuses_with_warnings},
+    {"compression", test_compression},
     {"spec_errors", test_spec_errors},
     {"boundary_errors", test_boundary_errors},
     {"list_and_inspect", test_list_and_inspect},

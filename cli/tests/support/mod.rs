@@ -82,3 +82,79 @@ impl Findings {
         eprintln!("{case}: all checks passed");
     }
 }
+
+/// `tool`'s path when it is on PATH.
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
+}
+
+/// True when every tool is on PATH; otherwise prints which check is skipped.
+pub fn have(tools: &[&str], check: &str) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
+    if !missing.is_empty() {
+        eprintln!("skipped check ({check}): {} not installed; tests/run.sh installs them", missing.join(", "));
+    }
+    missing.is_empty()
+}
+
+pub fn is_root() -> bool {
+    // The effective uid is the third field of `Uid:`; no libc binding needed for that.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// A scratch folder removed on drop (kept with `OCICOMPOSE_KEEP_SCRATCH=1`). Its path is
+/// lower case with no dot-led component (under a usual TMPDIR) because podman names
+/// pulled images after it; [`Scratch::podman_safe`] says whether it is.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(label: &str) -> Scratch {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ocicompose-interop-{}-{n}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        Scratch(dir)
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+
+    /// True when podman can name an image after a path below this folder; otherwise
+    /// prints why the podman checks are skipped.
+    pub fn podman_safe(&self) -> bool {
+        let text = path_text(&self.0);
+        let ok = text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"/-_".contains(&b));
+        if !ok {
+            eprintln!("skipped check (podman): podman names the image after its path, and {text} is not a valid lower-case name; set TMPDIR to one");
+        }
+        ok
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("OCICOMPOSE_KEEP_SCRATCH").is_some() {
+            eprintln!("scratch kept: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The file of blob `digest` (`sha256:HEX`) in an OCI layout.
+pub fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+    layout.join("blobs").join("sha256").join(hex)
+}

@@ -229,4 +229,65 @@ impl Composition {
     pub fn spec(&self) -> &ComposeSpec {
         &self.spec
     }
+
+    /// This spec with `layer_compression` and `compression_level` overridden by `text`,
+    /// recompiled: what the CLI's `--compression` does, for front ends that hold a
+    /// compiled spec. `text` is read by [`ComposeSpec::set_compression`].
+    ///
+    /// # Errors
+    /// As [`ComposeSpec::set_compression`], and [`Error::Spec`] on `compression_level`
+    /// for a level the format does not have.
+    ///
+    /// # Examples
+    /// ```
+    /// let c = ocicompose::Composition::from_json(r#"{"base": "oci:b", "output": "oci:o"}"#, None).unwrap();
+    /// let z = c.with_compression("zstd:3").unwrap();
+    /// assert_eq!(z.spec().layer_compression, Some(ocicompose::LayerCompressionSpec::Zstd));
+    /// assert!(c.with_compression("zstd:25").is_err());
+    /// ```
+    pub fn with_compression(&self, text: &str) -> Result<Composition> {
+        let mut spec = self.spec.clone();
+        spec.set_compression(text)?;
+        spec.compile()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_compression_overrides_the_spec_as_the_cli_flag_does() {
+        let c = Composition::from_json(r#"{"base": "oci:b", "output": "oci:o", "layer_compression": "gzip", "compression_level": 9}"#, Some(Path::new("/specs"))).unwrap();
+        let cases = [
+            ("zstd", LayerEncoding::Fixed(Encoding::Zstd(pzstd::DEFAULT_LEVEL))),
+            ("zstd:19", LayerEncoding::Fixed(Encoding::Zstd(19))),
+            // The spec's level goes with the spec's format: a bare format takes its default.
+            ("gzip", LayerEncoding::Fixed(Encoding::Gzip(DEFAULT_GZIP_LEVEL))),
+            ("gzip:0", LayerEncoding::Fixed(Encoding::Gzip(0))),
+            ("none", LayerEncoding::Fixed(Encoding::None)),
+            ("auto", LayerEncoding::Auto { level: None }),
+            ("auto:5", LayerEncoding::Auto { level: Some(5) }),
+        ];
+        for (text, want) in cases {
+            let z = c.with_compression(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(z.encoding, want, "{text}");
+            assert_eq!(z.spec().base_dir.as_deref(), Some(Path::new("/specs")), "{text}: the rest of the spec is kept");
+            assert_eq!(c.encoding, LayerEncoding::Fixed(Encoding::Gzip(9)), "the original is unchanged");
+        }
+        for (text, field) in [
+            ("brotli", "layer_compression"),
+            ("zstd:fast", "layer_compression"),
+            ("zstd:", "layer_compression"),
+            (":3", "layer_compression"),
+            ("", "layer_compression"),
+            ("zstd:0", "compression_level"),
+            ("zstd:20", "compression_level"),
+            ("gzip:10", "compression_level"),
+            ("none:1", "compression_level"),
+        ] {
+            let err = c.with_compression(text).map(|_| ()).unwrap_err();
+            assert_eq!(err.field(), Some(field), "{text}: {err}");
+        }
+    }
 }
