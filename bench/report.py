@@ -103,14 +103,22 @@ def main():
     names = [
         ("a", "ocicompose", "a-ocicompose"),
         ("a", "ocicompose, cold cache", "a-ocicompose-cold"),
+        ("a", "ocicompose, cold cache, ISA-L build", "a-ocicompose-cold-isal"),
+        ("a", "ocicompose, cold cache, zstd base", "a-ocicompose-cold-zstd-base"),
         ("a", "umoci workflow", "a-umoci"),
         ("a", "tar|pigz|sha256sum", "a-pipeline"),
         ("b", "ocicompose", "b-ocicompose"),
         ("b", "umoci workflow", "b-umoci"),
         ("b", "tar|pigz|sha256sum", "b-pipeline"),
+        ("b", "ocicompose, ISA-L build", "b-ocicompose-isal"),
+        ("b", "ocicompose, zstd level 3", "b-ocicompose-zstd"),
+        ("b", "ocicompose, zstd level 3, zstd base and artifact", "b-ocicompose-zstd-in"),
+        ("b", "tar|zstd -3|sha256sum", "b-zstd-pipeline"),
         ("b/4", "ocicompose (same files, 1/4 bytes)", "bq-ocicompose"),
         ("c", "ocicompose", "c-ocicompose"),
         ("c", "ocicompose, cold cache", "c-ocicompose-cold"),
+        ("c", "ocicompose, cold cache, ISA-L build", "c-ocicompose-cold-isal"),
+        ("c", "ocicompose, cold cache, zstd base", "c-ocicompose-cold-zstd-base"),
         ("c", "umoci workflow", "c-umoci"),
     ]
     by_name = {}
@@ -137,10 +145,34 @@ def main():
         "c_ocicompose_over_umoci": ratio("c-ocicompose", "c-umoci"),
         "c_over_a": ratio("c-ocicompose", "a-ocicompose"),
         "c_over_a_cold_cache": ratio("c-ocicompose-cold", "a-ocicompose-cold"),
+        "b_zstd_over_b_gzip6": ratio("b-ocicompose-zstd", "b-ocicompose"),
+        "b_zstd_over_zstd_pipeline": ratio("b-ocicompose-zstd", "b-zstd-pipeline"),
+        "b_zstd_in_over_zstd_pipeline": ratio("b-ocicompose-zstd-in", "b-zstd-pipeline"),
+        "b_isal_over_pipeline": ratio("b-ocicompose-isal", "b-pipeline"),
+        "a_cold_zstd_base_over_gzip_base": ratio("a-ocicompose-cold-zstd-base", "a-ocicompose-cold"),
+        "c_cold_over_umoci": ratio("c-ocicompose-cold", "c-umoci"),
+        "c_cold_isal_over_umoci": ratio("c-ocicompose-cold-isal", "c-umoci"),
+        "c_cold_zstd_base_over_umoci": ratio("c-ocicompose-cold-zstd-base", "c-umoci"),
+    }
+    floor = {k: load(R / f"floor-{k}.json") for k in ("c", "c-zstd")}
+    floor_s = {
+        "c_gzip_zlib_rs": floor["c"]["seconds"]["zlib_rs_or_zstd"] if floor["c"] else None,
+        "c_gzip_isal": floor["c"]["seconds"]["isal_or_zstd"] if floor["c"] else None,
+        "c_zstd": floor["c-zstd"]["seconds"]["zlib_rs_or_zstd"] if floor["c-zstd"] else None,
+    }
+
+    def over_floor(name, key):
+        return med(name) / floor_s[key] if med(name) is not None and floor_s[key] else None
+
+    floor_ratios = {
+        "c_cold_over_its_floor (zlib-rs)": over_floor("c-ocicompose-cold", "c_gzip_zlib_rs"),
+        "c_cold_isal_over_its_floor (ISA-L)": over_floor("c-ocicompose-cold-isal", "c_gzip_isal"),
+        "c_cold_zstd_base_over_its_floor (zstd)": over_floor("c-ocicompose-cold-zstd-base", "c_zstd"),
     }
     hashing = load(R / "hash.json")
     mem_b = by_name.get("b-ocicompose", {}).get("peak_rss")
     mem_bq = by_name.get("bq-ocicompose", {}).get("peak_rss")
+    mem_bz = by_name.get("b-ocicompose-zstd", {}).get("peak_rss")
 
     def target(name, value, limit, better, unit=""):
         met = None if value is None else (value <= limit if better == "<=" else value >= limit)
@@ -159,6 +191,17 @@ def main():
         target("sha256, all cores, GB/s per core", per_core_all, 1.5, ">=", "GB/s"),
         target("b: peak memory, MiB", mem_b["max_mib"] if mem_b else None, 64, "<=", "MiB"),
         target("b vs b/4 (4x the bytes): peak memory growth, MiB", (mem_b["max_mib"] - mem_bq["max_mib"]) if mem_b and mem_bq else None, 8, "<=", "MiB"),
+        # issue 15: zstd, cold reads, and the gzip targets with a margin
+        target("b zstd-3 / b gzip-6", ratios["b_zstd_over_b_gzip6"], 0.45, "<="),
+        target("b zstd-3 / tar|zstd -3 pipeline", ratios["b_zstd_over_zstd_pipeline"], 1.0, "<="),
+        target("b zstd-3 from zstd inputs / tar|zstd -3 pipeline", ratios["b_zstd_in_over_zstd_pipeline"], 1.0, "<="),
+        target("b zstd: peak memory, MiB", mem_bz["max_mib"] if mem_bz else None, 64, "<=", "MiB"),
+        target("a cold: zstd base / gzip base", ratios["a_cold_zstd_base_over_gzip_base"], 1.0, "<="),
+        target("c cold from gzip, ISA-L build / umoci", ratios["c_cold_isal_over_umoci"], 1.5, "<="),
+        target("c cold from gzip, default build / umoci", ratios["c_cold_over_umoci"], 1.5, "<="),
+        target("c cold from zstd base / umoci", ratios["c_cold_zstd_base_over_umoci"], 1.0, "<="),
+        target("b: ocicompose/pipeline (aim, margin)", ratios["b_ocicompose_over_pipeline"], 0.75, "<="),
+        target("b: peak memory, MiB (aim, margin)", mem_b["max_mib"] if mem_b else None, 56, "<=", "MiB"),
     ]
 
     out = {
@@ -170,6 +213,8 @@ def main():
         "ratios": ratios,
         "sha256": hashing,
         "targets": targets,
+        "floor_seconds": floor_s,
+        "over_floor": floor_ratios,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1) + "\n")
@@ -193,6 +238,14 @@ def main():
         print(f"\nsha256 over {hashing['blobs']} layer blobs ({hashing['bytes'] / 1e9:.2f} GB), SHA extensions: {hashing['sha_extensions']}, {hashing['threads']} threads")
         for k, v in g.items():
             print(f"  {k}: {v:.2f} GB/s")
+    print("\n| cold read floor (base10: read, hash, inflate, one layer per core) | s |")
+    print("|---|---:|")
+    for k, v in floor_s.items():
+        print(f"| {k} | {'' if v is None else f'{v:.3f}'} |")
+    print("\n| cold compose / its floor | value |")
+    print("|---|---:|")
+    for k, v in floor_ratios.items():
+        print(f"| {k} | {'' if v is None else f'{v:.3f}'} |")
     print("\n| target | value | limit | met |")
     print("|---|---:|---:|---|")
     for t in targets:
