@@ -95,14 +95,11 @@ pub(crate) fn position(blob: &LayerBlob) -> Result<Option<TocPosition>> {
             _ => return Err(bad(format!("annotations `{checksum_key}` and `{position_key}` come together, and one is missing"))),
         };
         digest::sha256_hex(checksum, &format!("annotation `{checksum_key}` of layer {layer}"))?;
-        let fields: Vec<&str> = place.split(':').collect();
-        let numbers: Vec<u64> = fields.iter().filter_map(|f| if f.bytes().all(|b| b.is_ascii_digit()) { f.parse().ok() } else { None }).collect();
-        let [offset, length, uncompressed, kind] = numbers[..] else {
+        // Plain decimal digits only (`parse` alone would take a `+`).
+        let numbers: Option<Vec<u64>> = place.split(':').map(|f| if f.bytes().all(|b| b.is_ascii_digit()) { f.parse().ok() } else { None }).collect();
+        let Some([offset, length, uncompressed, kind]) = numbers.as_deref().and_then(|n| <[u64; 4]>::try_from(n).ok()) else {
             return Err(bad(format!("annotation `{position_key}` is `{place}`, not OFFSET:LENGTH:UNCOMPRESSED:TYPE in decimal")));
         };
-        if fields.len() != 4 {
-            return Err(bad(format!("annotation `{position_key}` is `{place}`, not OFFSET:LENGTH:UNCOMPRESSED:TYPE in decimal")));
-        }
         if kind != TOC_TYPE {
             return Err(Error::Unsupported(format!("zstd:chunked table of contents of type {kind} in layer {layer} (only type {TOC_TYPE} is known)")));
         }
@@ -190,7 +187,8 @@ impl Toc {
                 message: format!("the {} bytes at offset {} hash to {found}", position.length, position.offset),
             });
         }
-        let mut json = Vec::with_capacity(position.uncompressed as usize);
+        // Grown as it inflates: the announced size is only an upper bound.
+        let mut json = Vec::with_capacity(position.uncompressed.min(16 << 20) as usize);
         let reader = ZstdReader::new(bytes, position.uncompressed).map_err(|e| bad(format!("zstd: {e}")))?;
         reader.take(position.uncompressed.saturating_add(1)).read_to_end(&mut json).map_err(|e| {
             if zstd_read::exceeds_limit(&e) {
@@ -407,7 +405,7 @@ pub(crate) fn file_content(compressed: &[u8], frames: &FileFrames, layer: &str) 
     if compressed.len() as u64 != frames.end - frames.offset {
         return Err(bad(format!("{} bytes where the table of contents says {}", compressed.len(), frames.end - frames.offset)));
     }
-    let mut content = Vec::with_capacity(frames.size as usize);
+    let mut content = Vec::with_capacity(frames.size.min(16 << 20) as usize);
     let reader = ZstdReader::new(compressed, frames.size).map_err(|e| bad(format!("zstd: {e}")))?;
     reader.take(frames.size.saturating_add(1)).read_to_end(&mut content).map_err(|e| bad(format!("zstd: {e}")))?;
     if content.len() as u64 != frames.size {
@@ -469,6 +467,8 @@ mod tests {
             (vec![(format!("{NEW}manifest-checksum"), sum.clone())], ErrorKind::InvalidLayer),
             (pair(NEW, &sum, "900:100:4000").to_vec(), ErrorKind::InvalidLayer),
             (pair(NEW, &sum, "900:100:4000:1:5").to_vec(), ErrorKind::InvalidLayer),
+            (pair(NEW, &sum, "900:100:4000:1:").to_vec(), ErrorKind::InvalidLayer),
+            (pair(NEW, &sum, "900:x:100:4000:1").to_vec(), ErrorKind::InvalidLayer),
             (pair(NEW, &sum, "900:-100:4000:1").to_vec(), ErrorKind::InvalidLayer),
             (pair(NEW, &sum, "+900:100:4000:1").to_vec(), ErrorKind::InvalidLayer),
             (pair(NEW, &sum, "0x10:100:4000:1").to_vec(), ErrorKind::InvalidLayer),
