@@ -404,7 +404,10 @@ fn summary(report: &ComposeReport) -> String {
         human_bytes(report.stats.new_layer_bytes),
         s(serious),
         report.stats.elapsed_ms,
-    ) + &match &report.push {
+    ) + &match report.stats.fetched_bytes {
+        0 => String::new(),
+        n => format!("\nfetched: {} of layer blobs from registries", human_bytes(n)),
+    } + &match &report.push {
         Some(p) => format!(
             "\npushed: {} blob{} uploaded ({}), {} mounted, {} copied across registries ({}), {} already there",
             p.uploaded_blobs,

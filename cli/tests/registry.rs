@@ -544,3 +544,156 @@ fn debian_and_jq_composed_in_the_registry_run_in_podman() {
     let ran = run_ok(podman().args(["run", "--rm", "--pull", "never", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", &format!("{h}/app/debian:bookworm_jq"), "sh", "-c", "echo '{\"a\": [1, 2, 3]}' | jq -c '.a | map(. * 2)'"])).unwrap();
     assert_eq!(ran.trim(), "[2,4,6]");
 }
+
+/// The zstd:chunked annotations of a layer descriptor: where its table of contents is
+/// (offset and length), under either generation of names.
+fn toc_position(layer: &serde_json::Value) -> Option<(u64, u64)> {
+    let annotations = layer.get("annotations")?;
+    let place = ["io.github.containers.zstd-chunked.manifest-position", "io.containers.zstd-chunked.manifest-position"].iter().find_map(|k| annotations.get(*k)?.as_str())?;
+    let fields: Vec<u64> = place.split(':').map(|f| f.parse().unwrap()).collect();
+    Some((fields[0], fields[1]))
+}
+
+/// Where the frames of regular file `name` are in a zstd:chunked blob, as its table of
+/// contents says: `endOffset - offset`, the bytes a ranged read of it moves.
+fn frames_length(blob: &[u8], (offset, length): (u64, u64), name: &str) -> u64 {
+    let toc = zstd::decode_all(&blob[offset as usize..(offset + length) as usize]).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&toc).unwrap();
+    let entry = doc["entries"].as_array().unwrap().iter().find(|e| e["type"] == "reg" && e["name"] == name).unwrap_or_else(|| panic!("no {name} in the table of contents"));
+    entry["endOffset"].as_u64().unwrap() - entry["offset"].as_u64().unwrap()
+}
+
+/// Issue 15: Debian's base, made zstd:chunked by skopeo and pushed to a registry, is
+/// composed with a cold cache while fetching only each layer's table of contents; the
+/// new layer is the one the same compose on the local gzip base writes; a check that
+/// reads a base file fetches only that file's frames; a table of contents whose digest
+/// is not the annotation's is not used (the layer is streamed instead). The output,
+/// pushed to the same registry, runs jq in podman.
+#[test]
+fn a_zstd_chunked_base_in_a_registry_is_indexed_from_its_tables_of_contents() {
+    let Some(corpus) = corpus() else { return };
+    if !tools_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |name: &str| tmp.path().join(name);
+    let reg = Registry::start(&t("reg"), None);
+    let h = reg.host();
+
+    // The base, zstd:chunked (the fastest level: the format is tested, not the ratio),
+    // and a copy whose top layer's table of contents is pinned to another digest.
+    let layout = t("chunked");
+    run_ok(Command::new("skopeo").args(["copy", "-q", "--dest-compress", "--dest-compress-format", "zstd:chunked", "--dest-compress-level", "1"]).arg(format!("oci:{}:bookworm", path_text(&corpus.join("debian-base")))).arg(format!("oci:{}:bookworm", path_text(&layout)))).unwrap();
+    let blob = |digest: &str| std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let manifest: serde_json::Value = serde_json::from_slice(&blob(&manifest_digest)).unwrap();
+    let layers = manifest["layers"].as_array().unwrap().clone();
+    let positions: Vec<(u64, u64)> = layers.iter().map(|l| toc_position(l).unwrap_or_else(|| panic!("skopeo wrote no table of contents: {l}"))).collect();
+    let sizes: Vec<u64> = layers.iter().map(|l| l["size"].as_u64().unwrap()).collect();
+    let tocs: u64 = positions.iter().map(|p| p.1).sum();
+    let mut tampered = manifest.clone();
+    let top = tampered["layers"].as_array_mut().unwrap().last_mut().unwrap();
+    let key = top["annotations"].as_object().unwrap().keys().find(|k| k.ends_with("manifest-checksum")).unwrap().clone();
+    top["annotations"][&key] = format!("sha256:{}", "0".repeat(64)).into();
+    let tampered_bytes = serde_json::to_vec(&tampered).unwrap();
+    let tampered_digest = format!("sha256:{}", sha2_free::sha256_hex(&tampered_bytes));
+    std::fs::write(layout.join("blobs/sha256").join(&tampered_digest[7..]), &tampered_bytes).unwrap();
+    let entry = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": tampered_digest, "size": tampered_bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "tampered"}});
+    index["manifests"].as_array_mut().unwrap().push(entry);
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    for tag in ["bookworm", "tampered"] {
+        run_ok(Command::new("skopeo").args(["copy", "-q", "--dest-tls-verify=false"]).arg(format!("oci:{}:{tag}", path_text(&layout))).arg(format!("docker://{h}/library/debian:{tag}"))).unwrap();
+    }
+    // Pushed as they are, annotations and all.
+    assert_eq!(skopeo_digest(&format!("docker://{h}/library/debian:bookworm"), None).unwrap(), manifest_digest);
+    assert_eq!(skopeo_digest(&format!("docker://{h}/library/debian:tampered"), None).unwrap(), tampered_digest);
+
+    // The same compose from the local gzip base and from the registry's chunked one
+    // (both named by digest, so neither is a mutable reference).
+    let gzip_index: serde_json::Value = serde_json::from_slice(&std::fs::read(corpus.join("debian-base/index.json")).unwrap()).unwrap();
+    let local_base = format!("oci:{}@{}", path_text(&corpus.join("debian-base")), gzip_index["manifests"][0]["digest"].as_str().unwrap());
+    let compose = |base: &str, output: &str, cache: &str, report_name: &str| -> serde_json::Value {
+        let report_path = t(report_name);
+        run_ok(ocicompose(&t(cache), &t("no-auth.json")).args([
+            "compose",
+            "--insecure",
+            "--base",
+            base,
+            "--artifact",
+            &format!("oci:{}:latest", path_text(&corpus.join("tools"))),
+            "--include",
+            "/usr/bin/jq",
+            "--include",
+            "/usr/lib/x86_64-linux-gnu/libjq.so*",
+            "--include",
+            "/usr/lib/x86_64-linux-gnu/libonig.so*",
+            "--output",
+            output,
+            "--report",
+            &path_text(&report_path),
+        ]))
+        .unwrap();
+        report(&report_path)
+    };
+    let new_layer = |r: &serde_json::Value| r["layers"].as_array().unwrap().iter().find(|l| l["new"] == true).unwrap().clone();
+    let local = compose(&local_base, &format!("oci:{}:jq", path_text(&t("local"))), "cache-local", "local.json");
+    assert_eq!(local["stats"]["fetched_bytes"], 0);
+
+    let output = format!("docker://{h}/app/debian:jq");
+    let r = compose(&format!("docker://{h}/library/debian@{manifest_digest}"), &output, "cache", "chunked.json");
+    let fetched = r["stats"]["fetched_bytes"].as_u64().unwrap();
+    let layer_bytes: u64 = sizes.iter().sum();
+    eprintln!("cold compose of the chunked base: fetched {fetched} B, the tables of contents are {tocs} B, the layers {layer_bytes} B");
+    assert_eq!(fetched, tocs, "fetched {fetched} B: want the tables of contents ({positions:?}) and nothing else");
+    assert!(fetched * 100 < layer_bytes, "{fetched} B is not far below the {layer_bytes} B of the layers");
+    assert_eq!(new_layer(&r)["diff_id"], new_layer(&local)["diff_id"], "the new layer differs from the gzip base's compose");
+    assert_eq!(r["entries"], local["entries"]);
+    assert_eq!(r["warnings"], local["warnings"]);
+    assert_eq!(r["push"]["mounted_blobs"], layers.len(), "{}", r["push"]);
+    assert_eq!(r["push"]["uploaded_blobs"], 2, "{}", r["push"]);
+    let digest = r["manifest_digest"].as_str().unwrap().to_string();
+    assert_eq!(skopeo_digest(&output, None).unwrap(), digest);
+
+    // A check that reads a base file (a named user: /etc/passwd, of the second layer),
+    // with the index cached: that layer's table of contents and the file's frames.
+    // (Outputs stay in the registry: a compose into a layout copies the base layers.)
+    let spec = t("user.json");
+    let spec_doc = serde_json::json!({
+        "base": format!("docker://{h}/library/debian@{manifest_digest}"),
+        "artifacts": [{"image": format!("oci:{}:latest", path_text(&corpus.join("tools"))), "include": ["/usr/bin/jq"]}],
+        "config": {"user": "app"},
+        "output": format!("docker://{h}/app/debian:user"),
+        "tls_verify": false,
+    });
+    std::fs::write(&spec, serde_json::to_vec(&spec_doc).unwrap()).unwrap();
+    run_ok(ocicompose(&t("cache"), &t("no-auth.json")).arg("compose").arg(&spec).arg("--report").arg(t("user-report.json"))).unwrap();
+    let user = report(&t("user-report.json"));
+    let passwd = frames_length(&blob(layers[1]["digest"].as_str().unwrap()), positions[1], "etc/passwd");
+    assert_eq!(user["stats"]["fetched_bytes"], positions[1].1 + passwd, "want layer 2's table of contents and the {passwd} B of /etc/passwd's frames");
+    assert!(!user["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "unknown_user"), "{}", user["warnings"]);
+
+    // The tampered copy: the top layer's table of contents is fetched, refused, and
+    // the layer streamed whole; the image is the same.
+    let r2 = compose(&format!("docker://{h}/library/debian@{tampered_digest}"), &format!("docker://{h}/app/debian:tampered"), "cache-tampered", "tampered.json");
+    let top = layers.len() - 1;
+    assert_eq!(r2["stats"]["fetched_bytes"].as_u64().unwrap(), tocs + sizes[top], "want every table of contents and the whole top layer");
+    assert_eq!(new_layer(&r2)["diff_id"], new_layer(&local)["diff_id"]);
+    assert_eq!(r2["warnings"], local["warnings"]);
+
+    let root = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")));
+    let podman_ok = Command::new("sh").args(["-c", "command -v podman && command -v runc"]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    if root != Some(true) || !podman_ok {
+        eprintln!("skipped the podman run: needs root, podman and runc");
+        return;
+    }
+    let podman = || {
+        let mut c = Command::new("podman");
+        c.arg("--root").arg(t("storage")).arg("--runroot").arg(t("run"));
+        c.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc", "--events-backend", "file"]);
+        c
+    };
+    run_ok(podman().args(["pull", "-q", "--tls-verify=false", &output])).unwrap();
+    let ran = run_ok(podman().args(["run", "--rm", "--pull", "never", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", &format!("{h}/app/debian:jq"), "jq", "--version"])).unwrap();
+    assert!(ran.trim().starts_with("jq-1."), "{ran}");
+}

@@ -130,6 +130,13 @@ pub struct Stats {
     pub new_layer_bytes: u64,
     /// Base layers carried over.
     pub base_layers: u64,
+    /// Bytes of layer blobs received from registries to read the inputs: whole blobs,
+    /// or, for a zstd:chunked base layer, only its table of contents and the frames of
+    /// the few base files read (0 when every input is local, or every base layer's
+    /// index was cached). Manifests and configs are not counted, nor the base layers a
+    /// push streams to another registry (`push.copied_bytes`).
+    #[serde(default)]
+    pub fetched_bytes: u64,
     /// Wall time of the compose in milliseconds (not part of the image).
     pub elapsed_ms: u64,
 }

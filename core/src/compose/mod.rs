@@ -194,6 +194,8 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         stats.new_layer_bytes += i.stats.new_layer_bytes;
         stats.base_layers += i.stats.base_layers;
     }
+    // Counted once the push is done: a local output may have fetched base layers.
+    stats.fetched_bytes = prepared.iter().flat_map(|p| p.base.layers.iter().chain(p.artifacts.iter().flat_map(|a| &a.layers))).filter_map(|l| l.blob()?.remote.as_ref()).map(|r| r.received()).sum();
     let entries = first.merged.iter().map(|(k, n)| EntryReport { path: crate::entry::absolute(k), artifact: n.artifact, replaced_base: first.replaced.contains(k) }).collect();
     let platforms = emitted
         .images

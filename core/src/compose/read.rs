@@ -107,9 +107,13 @@ fn base_layer_ops(l: &LayerBlob, id: usize, limits: &Limits) -> Result<Vec<Op>> 
         // Known registry layer: nothing to read. Its digest names it, and its bytes are
         // verified whenever they are read.
         (Some(ops), Some(_)) => ops,
-        // A registry layer seen for the first time: streamed once, not kept.
+        // A registry layer seen for the first time: a zstd:chunked one's table of
+        // contents, else streamed once, not kept.
         (None, Some(remote)) => {
-            let ops = crate::source::registry::index_layer(l, remote, id, limits)?;
+            let ops = match crate::source::registry::index_chunked_layer(l, remote, id, limits)? {
+                Some(ops) => ops,
+                None => crate::source::registry::index_layer(l, remote, id, limits)?,
+            };
             cache::store(&digest, &ops);
             ops
         }
@@ -209,6 +213,10 @@ pub(super) fn node_content(base: &Image, node: &Node, spools: &[Option<File>], l
         DataRef::Unspooled { layer, ordinal } if *layer >= BASE_LAYER_ID => {
             let blobs = base_blobs(base)?;
             let blob = blobs.get(layer - BASE_LAYER_ID).ok_or_else(|| Error::invalid_layer(format!("base layer #{}", layer - BASE_LAYER_ID), "no such base layer"))?;
+            // A zstd:chunked registry layer: only that file's frames.
+            if let Some(content) = crate::source::registry::chunked_file_content(blob, *ordinal, node.meta.size, limits)? {
+                return Ok(content);
+            }
             let read = layer::read_layer(blob, 0, &|o, _| o == *ordinal, limits)?;
             let data = read.ops.iter().find_map(|op| match op {
                 Op::Add { ordinal: o, data, .. } if o == ordinal => Some(data.clone()),

@@ -23,7 +23,7 @@ pub(crate) enum DataRef {
 }
 
 /// What one tar entry does to the tree.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Op {
     /// Add or replace an entry.
     Add { path: String, meta: Metadata, data: DataRef, ordinal: u64 },

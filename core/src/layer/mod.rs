@@ -8,12 +8,14 @@
 //! - [`data`]: what a read yields (plain data) and how content is opened again;
 //! - `inflate`: gzip or zstd, inline or on a thread of its own;
 //! - `tar`: entries, whiteouts and the safety limits;
+//! - [`toc`]: a zstd:chunked layer's table of contents, read as its file index;
 //! - [`host`]: a host folder read as if it were a layer (`dir:`).
 
 pub(crate) mod data;
 pub(crate) mod host;
 mod inflate;
 mod tar;
+pub(crate) mod toc;
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use ureq::http::{Response, StatusCode};
 use ureq::Body;
 
 use super::auth::{self, Credentials};
+use super::Counted;
 use crate::digest::{self, HashingReader};
 use crate::error::{Error, Result};
 
@@ -259,6 +261,57 @@ impl Client {
         Ok(Box::new(resp.into_body().into_reader()))
     }
 
+    /// Reads `len` bytes of a blob from byte `start` on, with a `Range` request: a
+    /// registry that answers `206` sends those bytes; one that ignores the range and
+    /// answers `200` is read only up to the end of the range, then hung up on. Every
+    /// byte received is added to `received`. A dropped connection is tried again. The
+    /// bytes are not verified: the caller checks them against what vouches for them.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a missing blob; [`Error::Registry`] when the registry
+    /// answers something else, or another range, or fewer bytes.
+    pub(crate) fn blob_range(&self, repository: &str, digest: &str, start: u64, len: u64, received: &AtomicU64) -> Result<Vec<u8>> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let last = start.checked_add(len - 1).ok_or_else(|| self.error(format!("range {start}+{len} of blob {digest} overflows")))?;
+        let url = self.url(repository, &format!("blobs/{digest}"));
+        let range = format!("bytes={start}-{last}");
+        let what = format!("GET blob {digest} of {repository} ({range})");
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let resp = self.request("GET", &url, &pull_scope(repository), &[("Range", &range)], None, true)?;
+            let skip = match resp.status() {
+                StatusCode::PARTIAL_CONTENT => {
+                    // `Content-Range: bytes START-LAST/SIZE`, when the registry says it.
+                    let said = resp.headers().get("content-range").and_then(|v| v.to_str().ok()).map(str::to_string);
+                    if let Some(said) = said.filter(|s| !s.starts_with(&format!("bytes {start}-{last}/"))) {
+                        return Err(self.error(format!("{what}: the registry sent another range ({said})")));
+                    }
+                    0
+                }
+                StatusCode::OK => start,
+                StatusCode::NOT_FOUND => return Err(Error::NotFound { what: "blob", message: format!("{digest} is not in docker://{}/{repository}", self.registry) }),
+                s => return Err(self.error(format!("{what}: HTTP {s}"))),
+            };
+            let mut body = Counted { inner: resp.into_body().into_reader(), count: received };
+            let read = std::io::copy(&mut (&mut body).take(skip), &mut std::io::sink()).and_then(|skipped| {
+                let mut bytes = Vec::with_capacity(len as usize);
+                (&mut body).take(len).read_to_end(&mut bytes)?;
+                Ok((skipped, bytes))
+            });
+            match read {
+                Ok((skipped, bytes)) if skipped == skip && bytes.len() as u64 == len => return Ok(bytes),
+                Ok((skipped, bytes)) => {
+                    return Err(self.error(format!("{what}: the blob ended after {} bytes", skipped + bytes.len() as u64)));
+                }
+                Err(e) if attempt >= ATTEMPTS => return Err(self.error(format!("{what}: {e} (after {attempt} attempts)"))),
+                Err(_) => std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)),
+            }
+        }
+    }
+
     /// Reads a small blob (a config) and checks its digest and size.
     pub(crate) fn blob_bytes(&self, repository: &str, digest: &str, size: u64) -> Result<Vec<u8>> {
         if size > crate::json::MAX_JSON_BYTES {
@@ -273,14 +326,15 @@ impl Client {
     }
 
     /// Downloads a blob to `dest` (through a temporary file beside it), verifying
-    /// digest and size while streaming; a dropped connection starts it over.
-    pub(crate) fn download(&self, repository: &str, digest: &str, size: u64, dest: &Path) -> Result<()> {
+    /// digest and size while streaming; a dropped connection starts it over. Every byte
+    /// received is added to `received`.
+    pub(crate) fn download(&self, repository: &str, digest: &str, size: u64, dest: &Path, received: &AtomicU64) -> Result<()> {
         let dir = dest.parent().unwrap_or(Path::new("."));
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create temporary file in", dir))?;
-            let mut reader = HashingReader::new(self.blob_reader(repository, digest)?.take(size + 1));
+            let mut reader = HashingReader::new(Counted { inner: self.blob_reader(repository, digest)?, count: received }.take(size + 1));
             match std::io::copy(&mut reader, tmp.as_file_mut()) {
                 Ok(_) => {
                     let (found, n) = reader.finish().map_err(Error::io("read blob", dest))?;
@@ -390,6 +444,14 @@ mod tests {
     /// A one-request-per-connection HTTP server: `answer(method, path, authorization)`
     /// gives status, extra headers and body.
     fn serve(answer: impl Fn(&str, &str, &str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + 'static) -> u16 {
+        serve_headers(move |method, path, headers| {
+            let authorization = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map_or("", |(_, v)| v.as_str());
+            answer(method, path, authorization)
+        })
+    }
+
+    /// As [`serve`], `answer` given every request header.
+    fn serve_headers(answer: impl Fn(&str, &str, &[(String, String)]) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + 'static) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
@@ -402,19 +464,17 @@ mod tests {
                 }
                 let mut parts = line.split_whitespace();
                 let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-                let mut authorization = String::new();
+                let mut request_headers = Vec::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
                         break;
                     }
                     if let Some((k, v)) = h.split_once(':') {
-                        if k.eq_ignore_ascii_case("authorization") {
-                            authorization = v.trim().to_string();
-                        }
+                        request_headers.push((k.trim().to_string(), v.trim().to_string()));
                     }
                 }
-                let (status, headers, body) = answer(&method, &path, &authorization);
+                let (status, headers, body) = answer(&method, &path, &request_headers);
                 let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
                 for (k, v) in headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
@@ -533,5 +593,57 @@ mod tests {
         assert_eq!(err.kind(), crate::ErrorKind::Registry);
         assert!(err.to_string().contains(&format!("127.0.0.1:{port}")) && err.to_string().contains("5 attempt"), "{err}");
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    /// A registry's blob server: it honours `Range` (206, with `Content-Range`) or
+    /// ignores it (200, the whole blob), and counts the requests.
+    fn blob_server(blob: Vec<u8>, honour: bool, calls: Arc<AtomicUsize>) -> u16 {
+        serve_headers(move |_, _, headers| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let range = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("range")).map(|(_, v)| v.clone());
+            let wanted = range.as_deref().and_then(|r| r.strip_prefix("bytes=")?.split_once('-')).and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+            match wanted {
+                Some((a, b)) if honour && b < blob.len() => (206, vec![("Content-Range".into(), format!("bytes {a}-{b}/{}", blob.len()))], blob[a..=b].to_vec()),
+                _ => (200, vec![], blob.clone()),
+            }
+        })
+    }
+
+    #[test]
+    fn a_blob_range_is_read_whether_the_registry_honours_the_range_or_not() {
+        let blob: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let digest = digest::sha256_of(&blob);
+        for honour in [true, false] {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let client = Client::new(&format!("127.0.0.1:{}", blob_server(blob.clone(), honour, calls.clone())), false).unwrap();
+            let received = AtomicU64::new(0);
+            assert_eq!(client.blob_range("a", &digest, 90_000, 1000, &received).unwrap(), &blob[90_000..91_000], "honour {honour}");
+            // Honoured: only the range moved. Ignored: the blob up to the range's end, no more.
+            let moved = received.load(Ordering::SeqCst);
+            if honour {
+                assert_eq!(moved, 1000);
+            } else {
+                assert!((91_000..=blob.len() as u64).contains(&moved), "{moved}");
+            }
+            assert_eq!(client.blob_range("a", &digest, 0, 1, &received).unwrap(), &blob[..1]);
+            assert_eq!(client.blob_range("a", &digest, 5, 0, &received).unwrap(), Vec::<u8>::new());
+            assert_eq!(calls.load(Ordering::SeqCst), 2, "an empty range asks for nothing");
+            // Past the blob's end: the registry sends the whole blob, which is too short.
+            let err = client.blob_range("a", &digest, 99_000, 2000, &received).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Registry, "{err}");
+            assert!(err.to_string().contains("ended after"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_blob_range_that_is_not_the_one_asked_for_is_refused() {
+        let port = serve(|_, _, _| (206, vec![("Content-Range".into(), "bytes 0-3/10".into())], b"abcd".to_vec()));
+        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let err = client.blob_range("a", &digest::sha256_of(b"x"), 4, 4, &AtomicU64::new(0)).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Registry);
+        assert!(err.to_string().contains("another range"), "{err}");
+        let missing = serve(|_, _, _| (404, vec![], Vec::new()));
+        let client = Client::new(&format!("127.0.0.1:{missing}"), false).unwrap();
+        assert_eq!(client.blob_range("a", &digest::sha256_of(b"x"), 0, 4, &AtomicU64::new(0)).unwrap_err().kind(), crate::ErrorKind::NotFound);
     }
 }

@@ -11,11 +11,12 @@ use crate::blob::{BlobLocation, Compression, Layer, LayerBlob};
 use crate::digest::{self, HashingReader};
 use crate::error::{Error, Result};
 use crate::json::parse_json;
+use crate::layer::toc::{self, Toc};
 use crate::layer::{self, Op};
 use crate::limits::Limits;
 use crate::platform::{platform_text, PlatformWanted};
 use crate::reference::Selector;
-use crate::registry::{Client, RemoteLayer};
+use crate::registry::{ChunkedFiles, Client, RemoteLayer};
 use crate::source::store::{choose, is_index_media_type};
 use crate::source::{Image, ImageSource};
 
@@ -111,11 +112,65 @@ impl ImageSource for RegistrySource {
 /// As [`layer::read_layer`], and the transfer.
 pub(crate) fn index_layer(blob: &LayerBlob, remote: &RemoteLayer, layer_id: usize, limits: &Limits) -> Result<Vec<Op>> {
     let digest = blob.digest();
-    let reader = remote.client.blob_reader(&remote.repository, &digest)?.take(blob.descriptor.size() + 1);
+    let reader = remote.open(&digest)?.take(blob.descriptor.size() + 1);
     let mut buffered = BufReader::with_capacity(256 << 10, HashingReader::new(reader));
     buffered.fill_buf().map_err(|e| remote.client.error(format!("reading layer {digest}: {e}")))?;
     let (read, buffered) = layer::read_stream(buffered, blob.compression, layer_id, &digest, &|_, _| false, limits)?;
     let (found, size) = buffered.into_inner().finish().map_err(|e| remote.client.error(format!("reading layer {digest}: {e}")))?;
     digest::check(&digest, blob.descriptor.size(), &found, size, &format!("docker://{}/{}", remote.client.registry, remote.repository))?;
     Ok(read.ops)
+}
+
+/// Reads a zstd:chunked registry layer's file index from its table of contents: one
+/// ranged request for the few bytes [`toc::position`] names, checked against the
+/// digest the descriptor's annotations carry, and no byte of the files. `None` when
+/// the layer has no table of contents, or one that cannot stand for its tar (see
+/// [`crate::layer::toc`]): the caller then reads the whole blob, which is the truth
+/// and says what is wrong, typed.
+///
+/// # Errors
+/// Only the transport's that reading the whole blob would meet as well:
+/// [`Error::Auth`], [`Error::NotFound`].
+pub(crate) fn index_chunked_layer(blob: &LayerBlob, remote: &RemoteLayer, layer_id: usize, limits: &Limits) -> Result<Option<Vec<Op>>> {
+    let derived = usable(read_toc(blob, remote).and_then(|t| t.map(|t| t.derive(layer_id, &blob.digest(), limits)).transpose()))?.flatten();
+    // Kept for the base files read later, and so is the absence of a usable one.
+    let (ops, files) = derived.map_or((None, None), |(ops, files)| (Some(ops), Some(Arc::new(files))));
+    remote.remember_chunked_files(files);
+    Ok(ops)
+}
+
+/// The content of entry `ordinal` of a zstd:chunked registry layer, from that file's
+/// own frames (one ranged request), checked against the digest its table of contents
+/// gives. `None` when the blob is local already, or has no usable table of contents,
+/// or that entry's frames do not hold what it says: the caller reads the blob.
+///
+/// # Errors
+/// As [`index_chunked_layer`].
+pub(crate) fn chunked_file_content(blob: &LayerBlob, ordinal: u64, size: u64, limits: &Limits) -> Result<Option<Vec<u8>>> {
+    let Some(remote) = blob.remote.as_deref().filter(|r| !r.is_local()) else { return Ok(None) };
+    let digest = blob.digest();
+    let files = remote.chunked_files(|| {
+        let derived = usable(read_toc(blob, remote).and_then(|t| t.map(|t| t.derive(0, &digest, limits)).transpose()))?.flatten();
+        Ok(derived.map(|(_, files)| Arc::new(files)))
+    })?;
+    let Some(frames) = files.as_deref().and_then(|f: &ChunkedFiles| f.get(ordinal)).filter(|f| f.size == size) else { return Ok(None) };
+    usable(remote.range(&digest, frames.offset, frames.end - frames.offset).and_then(|bytes| toc::file_content(&bytes, frames, &digest)))
+}
+
+/// Fetches and parses the layer's table of contents, if its annotations name one.
+fn read_toc(blob: &LayerBlob, remote: &RemoteLayer) -> Result<Option<Toc>> {
+    let Some(position) = toc::position(blob)? else { return Ok(None) };
+    let digest = blob.digest();
+    let bytes = remote.range(&digest, position.offset, position.length)?;
+    Toc::parse(&bytes, &position, &digest).map(Some)
+}
+
+/// What a failure to use a table of contents means: the errors of a layer that only
+/// the whole blob can settle give `None` (read the blob); the transport's own stay.
+fn usable<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::InvalidLayer { .. } | Error::InvalidImage { .. } | Error::DigestMismatch { .. } | Error::LimitExceeded(_) | Error::Unsupported(_) | Error::UnsafePath { .. } | Error::Registry { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
