@@ -174,6 +174,15 @@ fn compression_overrides_the_spec() {
     let new = |r: &Value| r["layers"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(new(&z)["media_type"], "application/vnd.oci.image.layer.v1.tar+zstd");
     assert_eq!(new(&z)["diff_id"], new(&gz)["diff_id"], "the same tar, compressed otherwise");
+    // The report and `inspect` name each layer's compression.
+    assert_eq!((new(&z)["compression"].as_str(), new(&gz)["compression"].as_str()), (Some("zstd"), Some("gzip")));
+    assert_eq!(z["layers"][0]["compression"], "gzip", "the demo base's layers are gzip");
+    let inspect = demo.run(&["inspect", "oci:z:1.0_custom"]);
+    assert_eq!(code(&inspect), 0, "{}", stderr(&inspect));
+    let summary: Value = serde_json::from_str(&stdout(&inspect)).unwrap();
+    let kinds: Vec<&str> = summary["layers"].as_array().unwrap().iter().map(|l| l["compression"].as_str().unwrap()).collect();
+    assert_eq!(kinds.last(), Some(&"zstd"), "{summary}");
+    assert!(kinds[..kinds.len() - 1].iter().all(|k| *k == "gzip"), "{summary}");
     let bad = demo.run(&["compose", "spec.json", "--compression", "zstd:42", "--output", "oci:bad"]);
     assert_eq!(code(&bad), 1, "{}", stderr(&bad));
     assert!(stderr(&bad).contains("compression_level"), "{}", stderr(&bad));

@@ -76,6 +76,24 @@ impl Compression {
     }
 }
 
+/// How a layer descriptor says its blob is compressed, as the report and `inspect` name
+/// it: `none`, `gzip`, `zstd`, or `zstd:chunked` (the zstd media type with a table of
+/// contents in its annotations, under either generation of their names); `unknown` for
+/// a media type that is not a tar layer's.
+pub(crate) fn compression_name(descriptor: &Descriptor) -> &'static str {
+    match Compression::of_media_type(descriptor.media_type(), "") {
+        Ok(Compression::None) => "none",
+        Ok(Compression::Gzip) => "gzip",
+        Ok(Compression::Zstd) => {
+            let chunked = descriptor.annotations().as_ref().is_some_and(|a| {
+                ["io.github.containers.zstd-chunked.manifest-checksum", "io.containers.zstd-chunked.manifest-checksum"].iter().any(|k| a.contains_key(*k))
+            });
+            if chunked { "zstd:chunked" } else { "zstd" }
+        }
+        Err(_) => "unknown",
+    }
+}
+
 /// One layer blob of an image.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerBlob {
@@ -156,6 +174,29 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compression_names_follow_the_media_type_and_the_chunked_annotations() {
+        let descriptor = |media: &str, annotations: &[&str]| {
+            let mut d = Descriptor::new(MediaType::from(media), 1, oci_spec::image::Digest::try_from(format!("sha256:{}", "a".repeat(64))).unwrap());
+            if !annotations.is_empty() {
+                d.set_annotations(Some(annotations.iter().map(|k| (k.to_string(), "x".to_string())).collect()));
+            }
+            d
+        };
+        let cases = [
+            ("application/vnd.oci.image.layer.v1.tar", &[][..], "none"),
+            ("application/vnd.docker.image.rootfs.diff.tar.gzip", &[][..], "gzip"),
+            ("application/vnd.oci.image.layer.v1.tar+zstd", &[][..], "zstd"),
+            ("application/vnd.oci.image.layer.v1.tar+zstd", &["io.github.containers.zstd-chunked.manifest-checksum"][..], "zstd:chunked"),
+            ("application/vnd.docker.image.rootfs.diff.tar.zstd", &["io.containers.zstd-chunked.manifest-checksum"][..], "zstd:chunked"),
+            ("application/vnd.oci.image.layer.v1.tar+zstd", &["org.example.other"][..], "zstd"),
+            ("application/vnd.oci.image.config.v1+json", &[][..], "unknown"),
+        ];
+        for (media, annotations, want) in cases {
+            assert_eq!(compression_name(&descriptor(media, annotations)), want, "{media} {annotations:?}");
+        }
+    }
 
     #[test]
     fn knows_layer_media_types() {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::blob::Layer;
+use crate::blob::{compression_name, Layer};
 use crate::entry::{absolute, FileEntry};
 use crate::error::{Error, Result};
 use crate::layer;
@@ -118,6 +118,8 @@ pub struct RunConfigSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LayerSummary {
+    /// Its compression: `none`, `gzip`, `zstd` or `zstd:chunked`.
+    pub compression: String,
     /// The uncompressed tar's digest, from the config.
     pub diff_id: Option<String>,
     /// The blob's digest.
@@ -150,7 +152,13 @@ pub fn inspect(reference: &str, platform: Option<&str>) -> Result<ImageSummary> 
         .iter()
         .filter_map(Layer::blob)
         .enumerate()
-        .map(|(i, l)| LayerSummary { diff_id: diff_ids.get(i).cloned(), digest: l.digest(), media_type: l.descriptor.media_type().to_string(), size: l.descriptor.size() })
+        .map(|(i, l)| LayerSummary {
+            compression: compression_name(&l.descriptor).to_string(),
+            diff_id: diff_ids.get(i).cloned(),
+            digest: l.digest(),
+            media_type: l.descriptor.media_type().to_string(),
+            size: l.descriptor.size(),
+        })
         .collect();
     let platform = match (raw.get("os"), raw.get("architecture")) {
         (Some(os), Some(arch)) => {

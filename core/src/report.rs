@@ -101,6 +101,8 @@ pub struct LayerReport {
     pub size: u64,
     /// The layer's media type.
     pub media_type: String,
+    /// Its compression: `none`, `gzip`, `zstd` or `zstd:chunked`.
+    pub compression: String,
     /// True for layers this compose wrote, false for base layers.
     pub new: bool,
 }

@@ -232,6 +232,7 @@ pub(crate) fn warning_list<'py>(py: Python<'py>, warnings: &[ocicompose::Warning
 ///     diff_id: ``sha256:…`` of the uncompressed tar (the config's ``rootfs.diff_ids``).
 ///     size: size of the blob in bytes.
 ///     media_type: the layer's media type.
+///     compression: ``"none"``, ``"gzip"``, ``"zstd"`` or ``"zstd:chunked"``.
 ///     new: ``True`` for layers this compose wrote, ``False`` for the base's layers.
 #[pyclass(frozen, eq, hash, get_all, module = "ocicompose")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -240,6 +241,7 @@ pub struct Layer {
     diff_id: String,
     size: u64,
     media_type: String,
+    compression: String,
     new: bool,
 }
 
@@ -340,6 +342,7 @@ impl ComposeResult {
                 diff_id: l.diff_id.clone(),
                 size: l.size,
                 media_type: l.media_type.clone(),
+                compression: l.compression.clone(),
                 new: l.new,
             }),
         )

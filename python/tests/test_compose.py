@@ -148,6 +148,7 @@ def test_layer_compression_none_writes_a_plain_tar_layer(images: Images, tmp_pat
     new_plain, new_gz = plain.layers[-1], gz.layers[-1]
     assert new_plain.new and new_plain.media_type == "application/vnd.oci.image.layer.v1.tar"
     assert new_gz.media_type == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert (new_plain.compression, new_gz.compression) == ("none", "gzip")
     assert new_plain.digest == new_plain.diff_id == new_gz.diff_id, "the same tar, stored as it is"
     with pytest.raises(ocicompose.SpecError, match="layer_compression"):
         ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'x'}", layer_compression="brotli")
@@ -158,6 +159,8 @@ def test_layer_compression_zstd_writes_the_same_tar_as_gzip(images: Images, tmp_
     gz = ocicompose.compose(base=images.base, artifacts=[images.tools_artifact()], output=f"oci:{tmp_path / 'gz'}")
     new_zst, new_gz = zst.layers[-1], gz.layers[-1]
     assert new_zst.new and new_zst.media_type == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert new_zst.compression == "zstd" and zst.layers[0].compression == "gzip"
+    assert zst.report["layers"][-1]["compression"] == "zstd"
     assert new_zst.diff_id == new_gz.diff_id and new_zst.digest != new_gz.digest
 
 

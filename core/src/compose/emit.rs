@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use oci_spec::image::{Descriptor, HistoryBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
 use rayon::prelude::*;
 
+use crate::blob::compression_name;
 use crate::compose::prepare::Prepared;
 use crate::compose::read::base_blobs;
 use crate::compose::Progress;
@@ -179,12 +180,19 @@ fn write_image(c: &Composition, p: &Prepared, writer: &Mutex<LayoutWriter>, carr
     let mut layers: Vec<LayerReport> = blobs
         .iter()
         .zip(diff_ids)
-        .map(|(l, diff_id)| LayerReport { digest: l.digest(), diff_id: diff_id.clone(), size: l.descriptor.size(), media_type: l.oci_descriptor().media_type().to_string(), new: false })
+        .map(|(l, diff_id)| LayerReport {
+            digest: l.digest(),
+            diff_id: diff_id.clone(),
+            size: l.descriptor.size(),
+            media_type: l.oci_descriptor().media_type().to_string(),
+            compression: compression_name(&l.descriptor).to_string(),
+            new: false,
+        })
         .collect();
     let mut stats = Stats { base_layers, ..Stats::default() };
     for (_, l) in &written {
         let d = &l.descriptor;
-        layers.push(LayerReport { digest: d.digest().to_string(), diff_id: l.diff_id.clone(), size: d.size(), media_type: d.media_type().to_string(), new: true });
+        layers.push(LayerReport { digest: d.digest().to_string(), diff_id: l.diff_id.clone(), size: d.size(), media_type: d.media_type().to_string(), compression: compression_name(d).to_string(), new: true });
         stats.entries += l.entries;
         stats.content_bytes += l.content_bytes;
         stats.new_layer_bytes += d.size();
