@@ -131,6 +131,8 @@ fn read_threaded<R: BufRead + Send>(
 ) -> Result<(LayerRead, R)> {
     std::thread::scope(|scope| {
         let (blocks, received) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(INFLATE_AHEAD);
+        // Read blocks go back to the inflater, which would otherwise zero a new one each time.
+        let (spent, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(INFLATE_AHEAD + 1);
         let inflater = scope.spawn(move || {
             let mut decoder = match Inflater::new(inner, compression, limits) {
                 Ok(decoder) => decoder,
@@ -140,7 +142,8 @@ fn read_threaded<R: BufRead + Send>(
                 }
             };
             loop {
-                let mut block = vec![0u8; INFLATE_BLOCK];
+                let mut block = recycled.try_recv().unwrap_or_default();
+                block.resize(INFLATE_BLOCK, 0);
                 let (filled, error) = fill(&mut decoder, &mut block);
                 block.truncate(filled);
                 // The parser hung up (done, or stopped at a limit or an error): stop.
@@ -157,7 +160,7 @@ fn read_threaded<R: BufRead + Send>(
             }
             Some(decoder.into_inner())
         });
-        let mut reader = ChannelReader { blocks: received, current: Vec::new(), at: 0 };
+        let mut reader = ChannelReader { blocks: received, spent, current: Vec::new(), at: 0 };
         let (ops, spool, mut reader, used) = match read_tar(&mut reader, layer, digest, want, limits, pre) {
             Ok((ops, spool, _, used)) => (ops, spool, reader, used),
             Err(e) => return Err(e), // dropping the reader hangs up: the inflater stops
@@ -187,6 +190,8 @@ fn fill(from: &mut impl Read, block: &mut [u8]) -> (usize, Option<io::Error>) {
 /// The receiving end of [`read_threaded`]'s blocks, as a reader.
 struct ChannelReader {
     blocks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Where read blocks go back (dropped when the inflater has enough).
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
     current: Vec<u8>,
     at: usize,
 }
@@ -196,7 +201,10 @@ impl Read for ChannelReader {
         while self.at == self.current.len() {
             match self.blocks.recv() {
                 Ok(block) => {
-                    self.current = block?;
+                    let read = std::mem::replace(&mut self.current, block?);
+                    if read.capacity() > 0 {
+                        let _ = self.spent.try_send(read);
+                    }
                     self.at = 0;
                 }
                 Err(_) => return Ok(0), // the inflater is done: end of stream
