@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use ocicompose::build::{ImageBuilder, LayerBuilder};
 use support::{path_text, run, run_ok};
 
+/// What both registry composes take from the corpus's tools image: jq and its libraries.
+const JQ_INCLUDES: [&str; 6] = ["--include", "/usr/bin/jq", "--include", "/usr/lib/x86_64-linux-gnu/libjq.so*", "--include", "/usr/lib/x86_64-linux-gnu/libonig.so*"];
+
 fn tools_present() -> bool {
     let found = |c: &str| Command::new("sh").args(["-c", &format!("command -v {c}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     let ok = found("docker-registry") && found("skopeo") && found("htpasswd");
@@ -507,12 +510,9 @@ fn debian_and_jq_composed_in_the_registry_run_in_podman() {
         &format!("docker://{h}/library/debian:bookworm"),
         "--artifact",
         &format!("docker://{h}/tools/jq:1"),
-        "--include",
-        "/usr/bin/jq",
-        "--include",
-        "/usr/lib/x86_64-linux-gnu/libjq.so*",
-        "--include",
-        "/usr/lib/x86_64-linux-gnu/libonig.so*",
+    ])
+    .args(JQ_INCLUDES)
+    .args([
         "--output",
         &format!("docker://{h}/app/debian:bookworm_jq"),
         "--report",
@@ -622,12 +622,9 @@ fn a_zstd_chunked_base_in_a_registry_is_indexed_from_its_tables_of_contents() {
             base,
             "--artifact",
             &format!("oci:{}:latest", path_text(&corpus.join("tools"))),
-            "--include",
-            "/usr/bin/jq",
-            "--include",
-            "/usr/lib/x86_64-linux-gnu/libjq.so*",
-            "--include",
-            "/usr/lib/x86_64-linux-gnu/libonig.so*",
+        ])
+        .args(JQ_INCLUDES)
+        .args([
             "--output",
             output,
             "--report",
