@@ -137,8 +137,7 @@ fn write_image(c: &Composition, p: &Prepared, writer: &Mutex<LayoutWriter>, carr
     let mut done = 0u64;
     for (group, keys, whiteouts) in &groups {
         let mut tick = |n: u64| progress.report(Stage::WriteLayer, done + n, total_entries).is_ok();
-        let nodes: Vec<(&String, &OutNode)> = keys.iter().filter_map(|k| p.merged.get_key_value(k)).collect();
-        let layer = write::write_layer(nodes.into_iter(), whiteouts, &p.spools, p.pre.as_deref(), p.encoding, writer, &mut tick)?;
+        let layer = write::write_layer(keys.iter().copied(), whiteouts, &p.spools, p.pre.as_deref(), p.encoding, writer, &mut tick)?;
         done += layer.entries;
         written.push((*group, layer));
     }
@@ -203,16 +202,18 @@ fn write_image(c: &Composition, p: &Prepared, writer: &Mutex<LayoutWriter>, carr
 
 /// Which keys (and whiteouts) go into which new layer: all in one, or one layer per
 /// artifact and a last one for the spec's own files, accounts and removals (each with
-/// the parent directories it needs, so it stands on its own).
-fn layer_groups(merged: &Merged, whiteouts: &[String], per_artifact: bool, artifacts: usize) -> Vec<(Option<usize>, Vec<String>, Vec<String>)> {
+/// the parent directories it needs, so it stands on its own). The entries are borrowed
+/// from `merged`: a copy of every path was a few MiB on a large artifact.
+#[allow(clippy::type_complexity)]
+fn layer_groups<'m>(merged: &'m Merged, whiteouts: &[String], per_artifact: bool, artifacts: usize) -> Vec<(Option<usize>, Vec<(&'m String, &'m OutNode)>, Vec<String>)> {
     if !per_artifact {
         // Nothing to add and nothing to remove: no empty layer, the base's layers only.
         if merged.is_empty() && whiteouts.is_empty() {
             return Vec::new();
         }
-        return vec![(None, merged.keys().cloned().collect(), whiteouts.to_vec())];
+        return vec![(None, merged.iter().collect(), whiteouts.to_vec())];
     }
-    let with_parents = |pick: &dyn Fn(&OutNode) -> bool, extra: &[String]| -> Vec<String> {
+    let with_parents = |pick: &dyn Fn(&OutNode) -> bool, extra: &[String]| -> Vec<(&'m String, &'m OutNode)> {
         let mut keys: BTreeSet<String> = BTreeSet::new();
         for (k, n) in merged {
             if pick(n) {
@@ -223,7 +224,7 @@ fn layer_groups(merged: &Merged, whiteouts: &[String], per_artifact: bool, artif
         for w in extra {
             keys.extend(crate::entry::ancestors(w).map(str::to_string));
         }
-        keys.into_iter().filter(|k| merged.contains_key(k)).collect()
+        keys.into_iter().filter_map(|k| merged.get_key_value(&k)).collect()
     };
     let mut groups = Vec::new();
     for a in 0..artifacts {

@@ -5,7 +5,8 @@
 //! header block), so what the rules and warnings saw is exactly what is written. Headers
 //! are deterministic: no user or group names, no access times, fixed gzip header.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 
@@ -26,7 +27,7 @@ use crate::sync::lock;
 /// Keeps path order, except that the paths of a hardlinked file that sort before its
 /// original (the path that was not itself a hardlink entry) are moved to just after it,
 /// so the original carries the content and the others link to it, as in the input.
-fn hardlinks_after_their_target(items: Vec<(String, Option<&OutNode>)>) -> Vec<(String, Option<&OutNode>)> {
+fn hardlinks_after_their_target<'a>(items: Vec<Item<'a>>) -> Vec<Item<'a>> {
     let mut primary: HashMap<u64, usize> = HashMap::new();
     for (i, (_, node)) in items.iter().enumerate() {
         if let Some(n) = node.filter(|n| n.meta.kind == EntryKind::File && n.inode != u64::MAX) {
@@ -58,8 +59,24 @@ fn hardlinks_after_their_target(items: Vec<(String, Option<&OutNode>)>) -> Vec<(
             order.extend(later);
         }
     }
-    let mut slots: Vec<Option<(String, Option<&OutNode>)>> = items.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Item<'a>>> = items.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// An entry to write, by its path: a merged node, borrowed with its path, or a whiteout
+/// (`None`), whose name is made here.
+type Item<'a> = (Cow<'a, str>, Option<&'a OutNode>);
+
+/// The inodes of the files and hardlinks among `items` that have more than one path.
+fn shared_inodes(items: &[Item<'_>]) -> HashSet<u64> {
+    let mut seen = HashSet::new();
+    let mut shared = HashSet::new();
+    for node in items.iter().filter_map(|(_, n)| *n) {
+        if matches!(node.meta.kind, EntryKind::File | EntryKind::Hardlink) && node.inode != u64::MAX && !seen.insert(node.inode) {
+            shared.insert(node.inode);
+        }
+    }
+    shared
 }
 
 /// A layer written into the staging area.
@@ -90,13 +107,13 @@ pub(crate) fn write_layer<'a>(
 ) -> Result<WrittenLayer> {
     // Whiteouts (`dir/.wh.name`) sort among the entries by their own tar name, so their
     // directory always comes first.
-    let mut items: Vec<(String, Option<&OutNode>)> = nodes.map(|(k, n)| (k.clone(), Some(n))).collect();
+    let mut items: Vec<Item<'a>> = nodes.map(|(k, n)| (Cow::Borrowed(k.as_str()), Some(n))).collect();
     for w in whiteouts {
         let name = match crate::entry::parent(w) {
             Some(dir) => format!("{dir}/.wh.{}", &w[dir.len() + 1..]),
             None => format!(".wh.{w}"),
         };
-        items.push((name, None));
+        items.push((Cow::Owned(name), None));
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let items = hardlinks_after_their_target(items);
@@ -114,12 +131,14 @@ pub(crate) fn write_layer<'a>(
     builder.mode(tar::HeaderMode::Complete);
 
     // Hardlinked entries: the first path in sorted order carries the content, the later
-    // ones link to it, so a link never comes before its target in the tar.
-    let mut first_of_inode: HashMap<u64, String> = HashMap::new();
+    // ones link to it, so a link never comes before its target in the tar. Only inodes
+    // with several paths are remembered: a map of every file was MiBs on a large layer.
+    let shared = shared_inodes(&items);
+    let mut first_of_inode: HashMap<u64, &str> = HashMap::new();
     let mut entries = 0u64;
     let mut content_bytes = 0u64;
     for (path, node) in &items {
-        let path = path.as_str();
+        let path: &str = path;
         let Some(node) = node else {
             let mut header = tar::Header::new_gnu();
             header.set_entry_type(tar::EntryType::Regular);
@@ -150,8 +169,8 @@ pub(crate) fn write_layer<'a>(
         match meta.kind {
             EntryKind::File if linked => {
                 header.set_entry_type(tar::EntryType::Link);
-                let target = first_of_inode[&node.inode].clone();
-                builder.append_link(&mut header, path, &target).map_err(io_err(path))?;
+                let target = first_of_inode[&node.inode];
+                builder.append_link(&mut header, path, target).map_err(io_err(path))?;
             }
             EntryKind::File | EntryKind::Hardlink => {
                 header.set_entry_type(tar::EntryType::Regular);
@@ -166,8 +185,8 @@ pub(crate) fn write_layer<'a>(
                     None => builder.append_data(&mut header, path, reader).map_err(io_err(path))?,
                 }
                 content_bytes += meta.size;
-                if node.inode != u64::MAX {
-                    first_of_inode.insert(node.inode, path.to_string());
+                if shared.contains(&node.inode) {
+                    first_of_inode.insert(node.inode, path);
                 }
             }
             EntryKind::Dir => {
