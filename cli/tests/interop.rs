@@ -29,14 +29,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use ocicompose::{ComposeReport, Level, Warning, WarningCode};
 use serde_json::{json, Value};
 
 mod support;
-use support::{path_text, run, run_ok, tail, Findings};
+use support::{blob_path, have, is_root, path_text, read_json, run, run_ok, tail, Findings, Scratch};
 
 // ---------------------------------------------------------------------------------------
 // Finding the corpus, the tools and scratch space
@@ -49,62 +48,6 @@ fn corpus() -> Option<PathBuf> {
     support::corpus(&IMAGES)
 }
 
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
-}
-
-/// True when `tool` is on PATH; otherwise prints which check is skipped.
-fn have(tool: &str, check: &str) -> bool {
-    let found = which(tool).is_some();
-    if !found {
-        eprintln!("skipped check ({check}): `{tool}` is not installed; tests/run.sh installs it");
-    }
-    found
-}
-
-fn is_root() -> bool {
-    // The effective uid is the third field of `Uid:`; no libc binding needed for that.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
-/// A scratch folder removed on drop (kept with `OCICOMPOSE_KEEP_SCRATCH=1`). Its path is
-/// lower case with no dot-led component because podman names pulled images after it.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ocicompose-interop-{}-{n}-{label}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        Scratch(dir)
-    }
-
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-
-    fn text(&self, p: &str) -> String {
-        path_text(&self.join(p))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::env::var_os("OCICOMPOSE_KEEP_SCRATCH").is_some() {
-            eprintln!("scratch kept: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-
 // ---------------------------------------------------------------------------------------
 // Running commands and collecting problems
 // ---------------------------------------------------------------------------------------
@@ -113,16 +56,6 @@ impl Drop for Scratch {
 // ---------------------------------------------------------------------------------------
 // The inputs, read straight from their OCI layouts (neither the core nor skopeo)
 // ---------------------------------------------------------------------------------------
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn blob_path(layout: &Path, digest: &str) -> PathBuf {
-    let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
-    layout.join("blobs").join("sha256").join(hex)
-}
 
 /// What the tests compare an output against: the base image as its layout says.
 struct Image {
@@ -298,7 +231,7 @@ fn check_report_layers(f: &mut Findings, r: &ComposeReport, base: &Image, new_la
 /// `skopeo inspect` of the output: readable, base layers and diff_ids kept, one layer and
 /// one history entry more, the base's command and environment kept, the base annotations.
 fn check_skopeo(f: &mut Findings, reference: &str, base: &Image, r: &ComposeReport) {
-    if !have("skopeo", "skopeo inspect of the output") {
+    if !have(&["skopeo"], "skopeo inspect of the output") {
         return;
     }
     let inspect = |extra: &[&str]| -> Result<Value, String> {
@@ -425,7 +358,7 @@ impl Expected {
 /// Unpacks `output` (`DIR:TAG`) with umoci and compares it with the oracle's tree for the
 /// base plus `arts`. Returns the oracle's expectation for the layer checks.
 fn check_tree(f: &mut Findings, images: &Path, arts: &[Art], output: &str, scratch: &Scratch) -> Option<Expected> {
-    if !(have("umoci", "umoci unpack equals the expected tree") && have("python3", "the tree oracle")) {
+    if !(have(&["umoci"], "umoci unpack equals the expected tree") && have(&["python3"], "the tree oracle")) {
         return None;
     }
     if !is_root() {
@@ -746,7 +679,7 @@ fn corpus_file_sha256(images: &Path, name: &str, member: &str) -> Result<String,
 #[test]
 fn podman_runs_jq_with_the_custom_ca_bundle() {
     let Some(images) = corpus() else { return };
-    if !(have("podman", "podman runs the composed image") && have("runc", "podman runs the composed image")) {
+    if !have(&["podman", "runc"], "podman runs the composed image") {
         return;
     }
     if !is_root() {

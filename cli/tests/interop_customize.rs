@@ -35,14 +35,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use ocicompose::{ComposeReport, Level, WarningCode};
 use serde_json::{json, Map, Value};
 
 mod support;
-use support::{path_text, run, run_ok, tail, Findings};
+use support::{blob_path, have, is_root, read_json, run, run_ok, tail, Findings, Scratch};
 
 // ---------------------------------------------------------------------------------------
 // Finding the corpus, the tools and scratch space
@@ -55,28 +54,6 @@ fn corpus() -> Option<PathBuf> {
     support::corpus(&IMAGES)
 }
 
-fn which(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file())
-}
-
-/// True when every tool is on PATH; otherwise prints which check is skipped.
-fn have(tools: &[&str], check: &str) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
-    if !missing.is_empty() {
-        eprintln!("skipped check ({check}): {} not installed; tests/run.sh installs them", missing.join(", "));
-    }
-    missing.is_empty()
-}
-
-fn is_root() -> bool {
-    // The effective uid is the third field of `Uid:`; no libc binding needed for that.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
 /// True when running as root; otherwise prints which check is skipped.
 fn root_for(check: &str) -> bool {
     let root = is_root();
@@ -85,46 +62,6 @@ fn root_for(check: &str) -> bool {
     }
     root
 }
-
-/// A scratch folder removed on drop (kept with `OCICOMPOSE_KEEP_SCRATCH=1`). Its path is
-/// lower case with no dot-led component because podman names pulled images after it.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ocicompose-custom-{}-{n}-{label}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        Scratch(dir)
-    }
-
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-
-    /// `oci:` needs a lower-case path for podman (the image is named after it).
-    fn podman_safe(&self) -> bool {
-        let text = path_text(&self.0);
-        let ok = text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"/-_".contains(&b));
-        if !ok {
-            eprintln!("skipped check (podman): podman names the image after its path, and {text} is not lower case; set TMPDIR to one");
-        }
-        ok
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::env::var_os("OCICOMPOSE_KEEP_SCRATCH").is_some() {
-            eprintln!("scratch kept: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 
 // ---------------------------------------------------------------------------------------
 // Running commands and collecting problems
@@ -148,16 +85,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------
 // Layouts, read and written straight from their files (neither the core nor skopeo)
 // ---------------------------------------------------------------------------------------
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn blob_path(layout: &Path, digest: &str) -> PathBuf {
-    let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
-    layout.join("blobs").join("sha256").join(hex)
-}
 
 /// Writes `bytes` as a blob of `layout`; its digest and size.
 fn write_blob(layout: &Path, bytes: &[u8]) -> (String, u64) {
@@ -316,7 +243,7 @@ fn base_facts(images: &Path) -> Result<&'static BaseFacts, String> {
             let hex = desc["digest"].as_str().unwrap_or_default().trim_start_matches("sha256:").to_string();
             let file = dir.join(format!("debian-base-{}-{version:016x}.json", &hex[..16.min(hex.len())]));
             if !file.is_file() {
-                let scratch = Scratch::new("base");
+                let scratch = Scratch::with_prefix("ocicompose-custom", "base");
                 let bundle = scratch.join("bundle");
                 umoci_unpack(&format!("{}:bookworm", images.join("debian-base").display()), &bundle)?;
                 let tree = walk(&bundle.join("rootfs"), &scratch.join("walk.json"))?;
@@ -814,7 +741,7 @@ fn spec_annotations() -> Map<String, Value> {
 #[test]
 fn one_spec_with_every_field_on_a_two_platform_debian_base() {
     let Some(images) = corpus() else { return };
-    let s = Scratch::new("whole");
+    let s = Scratch::with_prefix("ocicompose-custom", "whole");
     let mut f = Findings::default();
     let base = two_platform_base(&images, &s.join("mpbase"));
     std::fs::write(s.join("app.conf"), APP_CONF).expect("write the source file");
@@ -1049,7 +976,7 @@ fn corpus_expat_version(images: &Path) -> Option<String> {
 #[test]
 fn python_with_libexpat_through_usrmerge_runs_in_podman() {
     let Some(images) = corpus() else { return };
-    let s = Scratch::new("python");
+    let s = Scratch::with_prefix("ocicompose-custom", "python");
     let mut f = Findings::default();
     let out = s.join("img");
     let resolved = compose(&write_spec(&s.0, "resolved.json", &python_spec(&images, &out, true)), &s.join("resolved-report.json"), &[]);
@@ -1156,7 +1083,7 @@ fn expect_warnings(f: &mut Findings, c: &Composed, what: &str, want: &[(&str, &s
 #[test]
 fn each_final_image_check_fires_on_a_real_image_made_to_trip_it() {
     let Some(images) = corpus() else { return };
-    let s = Scratch::new("checks");
+    let s = Scratch::with_prefix("ocicompose-custom", "checks");
     let mut f = Findings::default();
     let layout = images.join("debian-base");
     let digest = corpus_image(&layout).0["digest"].as_str().expect("digest").to_string();

@@ -113,10 +113,15 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(label: &str) -> Scratch {
+        Scratch::with_prefix("ocicompose-interop", label)
+    }
+
+    /// A scratch folder named `PREFIX-PID-N-LABEL` under the temporary directory.
+    pub fn with_prefix(prefix: &str, label: &str) -> Scratch {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ocicompose-interop-{}-{n}-{label}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}-{label}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         Scratch(dir)
@@ -124,6 +129,11 @@ impl Scratch {
 
     pub fn join(&self, p: &str) -> PathBuf {
         self.0.join(p)
+    }
+
+    /// [`Scratch::join`] as text.
+    pub fn text(&self, p: &str) -> String {
+        path_text(&self.join(p))
     }
 
     /// True when podman can name an image after a path below this folder; otherwise
