@@ -22,16 +22,17 @@
 //! Frames do not share a window, so each chunk starts with no history. Measured on a
 //! 190 MB tar of /usr at level 3 (whose window is 2 MiB), against one single frame:
 //! 1 MiB chunks came out 16.9% larger, 2 MiB 7.5%, 4 MiB 3.1%, 8 MiB 1.1%. [`CHUNK`] is
-//! 4 MiB: still 15% smaller than gzip at level 6, while memory stays at 8 MiB per
-//! thread (two batches of one chunk per thread) and their output, and a layer of a few
-//! tens of MB still makes enough frames to share out. A frame's window is at most its
+//! 4 MiB: still 15% smaller than gzip at level 6, while memory stays at 4 MiB per
+//! thread and its output (plus the chunk being filled), and a layer of a few tens of MB
+//! still makes enough frames to share out. A frame's window is at most its
 //! chunk, so decoders never need more than that.
 //!
-//! Batches are pipelined as in `pgzip`: a full batch of chunks goes to the pool as tasks
-//! while the caller fills the next one; before the next hand-over it helps finish the
-//! batch in flight and writes it out in order. Memory is bounded by two batches of
-//! chunks and their output.
+//! Each full chunk goes to the pool as a task while the caller fills the next one; with
+//! one chunk per thread in flight, the caller helps finish the oldest and writes it out,
+//! in order. Memory is bounded by one chunk per thread, their output, and the chunk
+//! being filled.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::ops::RangeInclusive;
 use std::sync::mpsc;
@@ -51,20 +52,16 @@ pub(crate) const DEFAULT_LEVEL: u32 = 3;
 
 type Compressed = io::Result<Vec<u8>>;
 
-/// A batch handed to the pool: its chunk count and where the tasks send their output.
-struct InFlight {
-    chunks: usize,
-    results: mpsc::Receiver<(usize, Compressed)>,
-}
-
 /// See the module docs.
 pub(crate) struct ParallelZstd<W: Write> {
     out: W,
     level: u32,
-    batch: usize,
-    pending: Vec<Vec<u8>>,
+    /// Most chunks handed to the pool and not yet written out: one per thread.
+    max_in_flight: usize,
     current: Vec<u8>,
-    in_flight: Option<InFlight>,
+    /// The chunks handed to the pool, oldest first: each task's output comes back on its
+    /// own channel, and they are written out in this order.
+    in_flight: VecDeque<mpsc::Receiver<Compressed>>,
     /// Frames handed to the pool or spliced so far: an empty stream still gets a frame.
     frames: u64,
 }
@@ -76,56 +73,56 @@ impl<W: Write> ParallelZstd<W> {
     /// [`io::ErrorKind::InvalidInput`] when `level` is outside [`LEVELS`].
     pub(crate) fn new(out: W, level: u32) -> io::Result<Self> {
         check_level(level)?;
-        // One chunk per thread: two per thread took 82 MiB at peak on the benchmark's
-        // 1 GiB case (this 66 MiB), and were no faster.
-        let batch = rayon::current_num_threads().max(2);
-        Ok(ParallelZstd { out, level, batch, pending: Vec::new(), current: Vec::with_capacity(CHUNK), in_flight: None, frames: 0 })
+        // One chunk per thread, each handed over as soon as it is full: batches of two
+        // chunks per thread, one pending while one compressed, took 82 MiB at peak on
+        // the benchmark's 1 GiB case.
+        let max_in_flight = rayon::current_num_threads().max(2);
+        Ok(ParallelZstd { out, level, max_in_flight, current: Vec::with_capacity(CHUNK), in_flight: VecDeque::new(), frames: 0 })
     }
 
-    /// Hands the pending chunks to the pool, after writing out the batch in flight.
-    fn hand_over(&mut self) -> io::Result<()> {
-        self.drain()?;
-        let chunks = std::mem::take(&mut self.pending);
-        let n = chunks.len();
-        let (send, results) = mpsc::channel();
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            let send = send.clone();
-            let level = self.level;
-            rayon::spawn(move || {
-                // The receiver lives until every chunk is received, unless the writer was
-                // dropped after an error: then nobody wants this frame any more.
-                let _ = send.send((i, compress_frame(&chunk, level)));
-            });
+    /// Hands one chunk to the pool, after writing out the oldest ones while as many as
+    /// there are threads are in flight.
+    fn hand_over(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        while self.in_flight.len() >= self.max_in_flight {
+            self.write_oldest()?;
         }
-        self.frames += n as u64;
-        self.in_flight = Some(InFlight { chunks: n, results });
+        let (send, result) = mpsc::sync_channel(1);
+        let level = self.level;
+        rayon::spawn(move || {
+            // The receiver lives until the frame is written, unless the writer was
+            // dropped after an error: then nobody wants this frame any more.
+            let _ = send.send(compress_frame(&chunk, level));
+        });
+        self.in_flight.push_back(result);
+        self.frames += 1;
         Ok(())
     }
 
-    /// Waits for the batch in flight, helping the pool compress it, then writes it out.
-    fn drain(&mut self) -> io::Result<()> {
-        let Some(batch) = self.in_flight.take() else { return Ok(()) };
+    /// Waits for the oldest chunk in flight, helping the pool meanwhile, and writes it.
+    fn write_oldest(&mut self) -> io::Result<()> {
+        let Some(result) = self.in_flight.pop_front() else { return Ok(()) };
         let lost = || io::Error::other("a compression task stopped without a result");
-        let mut slots: Vec<Option<Compressed>> = (0..batch.chunks).map(|_| None).collect();
-        let mut received = 0;
-        while received < batch.chunks {
-            let (i, out) = match batch.results.try_recv() {
-                Ok(r) => r,
+        let frame = loop {
+            match result.try_recv() {
+                Ok(frame) => break frame,
                 Err(mpsc::TryRecvError::Empty) => {
                     // Run queued chunks on this thread; once none is left to take, the
                     // rest are running on other threads and waiting cannot deadlock.
                     if rayon::yield_now() == Some(rayon::Yield::Executed) {
                         continue;
                     }
-                    batch.results.recv().map_err(|_| lost())?
+                    break result.recv().map_err(|_| lost())?;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => return Err(lost()),
-            };
-            slots[i] = Some(out);
-            received += 1;
-        }
-        for slot in slots {
-            self.out.write_all(&slot.expect("every chunk was received")?)?;
+            }
+        };
+        self.out.write_all(&frame?)
+    }
+
+    /// Writes out every chunk in flight.
+    fn drain(&mut self) -> io::Result<()> {
+        while !self.in_flight.is_empty() {
+            self.write_oldest()?;
         }
         Ok(())
     }
@@ -139,10 +136,7 @@ impl<W: Write> ParallelZstd<W> {
     pub(crate) fn splice(&mut self, frames: impl IntoIterator<Item = io::Result<Vec<u8>>>) -> io::Result<()> {
         let current = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
         if !current.is_empty() {
-            self.pending.push(current);
-        }
-        if !self.pending.is_empty() {
-            self.hand_over()?;
+            self.hand_over(current)?;
         }
         self.drain()?;
         for frame in frames {
@@ -156,10 +150,9 @@ impl<W: Write> ParallelZstd<W> {
     /// which `zstd -d` would refuse as no frame at all).
     pub(crate) fn finish(mut self) -> io::Result<W> {
         let current = std::mem::take(&mut self.current);
-        if !current.is_empty() || (self.frames == 0 && self.pending.is_empty()) {
-            self.pending.push(current);
+        if !current.is_empty() || self.frames == 0 {
+            self.hand_over(current)?;
         }
-        self.hand_over()?;
         self.drain()?;
         self.out.flush()?;
         Ok(self.out)
@@ -173,10 +166,7 @@ impl<W: Write> Write for ParallelZstd<W> {
         self.current.extend_from_slice(&buf[..n]);
         if self.current.len() == CHUNK {
             let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
-            self.pending.push(full);
-            if self.pending.len() >= self.batch {
-                self.hand_over()?;
-            }
+            self.hand_over(full)?;
         }
         Ok(n)
     }
