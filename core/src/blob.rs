@@ -76,6 +76,10 @@ impl Compression {
     }
 }
 
+/// The namespaces of a zstd:chunked layer's annotations, newest first: containers/storage
+/// since 1.44 writes the first, Debian's skopeo 1.9 the second.
+pub(crate) const ZSTD_CHUNKED_NAMESPACES: [&str; 2] = ["io.github.containers.zstd-chunked.", "io.containers.zstd-chunked."];
+
 /// How a layer descriptor says its blob is compressed, as the report and `inspect` name
 /// it: `none`, `gzip`, `zstd`, or `zstd:chunked` (the zstd media type with a table of
 /// contents in its annotations, under either generation of their names); `unknown` for
@@ -85,9 +89,7 @@ pub(crate) fn compression_name(descriptor: &Descriptor) -> &'static str {
         Ok(Compression::None) => "none",
         Ok(Compression::Gzip) => "gzip",
         Ok(Compression::Zstd) => {
-            let chunked = descriptor.annotations().as_ref().is_some_and(|a| {
-                ["io.github.containers.zstd-chunked.manifest-checksum", "io.containers.zstd-chunked.manifest-checksum"].iter().any(|k| a.contains_key(*k))
-            });
+            let chunked = descriptor.annotations().as_ref().is_some_and(|a| ZSTD_CHUNKED_NAMESPACES.iter().any(|ns| a.contains_key(&format!("{ns}manifest-checksum"))));
             if chunked { "zstd:chunked" } else { "zstd" }
         }
         Err(_) => "unknown",

@@ -36,7 +36,7 @@ use std::io::Read;
 
 use serde::Deserialize;
 
-use crate::blob::{Compression, LayerBlob};
+use crate::blob::{Compression, LayerBlob, ZSTD_CHUNKED_NAMESPACES};
 use crate::codec::zstd_read::{self, ZstdReader};
 use crate::digest;
 use crate::entry::{normalize_path, parent, EntryKind, Metadata, Xattr};
@@ -45,8 +45,6 @@ use crate::layer::data::{DataRef, Op};
 use crate::limits::{Limits, MAX_LAYER_METADATA_BYTES};
 use crate::registry::{ChunkedFiles, FileFrames};
 
-/// The annotation namespaces, newest first.
-const NAMESPACES: [&str; 2] = ["io.github.containers.zstd-chunked.", "io.containers.zstd-chunked."];
 
 /// The only TOC type there is (`ManifestTypeCRFS`).
 const TOC_TYPE: u64 = 1;
@@ -87,7 +85,7 @@ pub(crate) fn position(blob: &LayerBlob) -> Result<Option<TocPosition>> {
     let Some(annotations) = blob.descriptor.annotations() else { return Ok(None) };
     let layer = blob.digest();
     let bad = |m: String| Error::invalid_layer(&layer, m);
-    for ns in NAMESPACES {
+    for ns in ZSTD_CHUNKED_NAMESPACES {
         let (checksum_key, position_key) = (format!("{ns}manifest-checksum"), format!("{ns}manifest-position"));
         let (checksum, place) = match (annotations.get(&checksum_key), annotations.get(&position_key)) {
             (None, None) => continue,
