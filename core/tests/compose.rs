@@ -875,31 +875,64 @@ fn large_files_and_layers_give_the_same_digest_for_any_job_count() {
         Entry::file("/opt/other.bin", other.clone()),
         Entry::file("/opt/skipped.bin", noisy(3, 5 << 20)),
     ])]));
-    let mut digests = BTreeSet::new();
-    for (i, jobs) in [1usize, 2, 3].into_iter().enumerate() {
-        let out = format!("oci:{}", fx.path(&format!("out{i}")).display());
-        let report = compose(&spec(&base, &[(&art, &["/opt/**"], &["/opt/skipped.bin"])], &out), &options(jobs)).unwrap();
-        digests.insert(report.manifest_digest.clone());
-        let listed = files(&out);
-        assert!(listed.contains_key("/opt/big.bin") && listed.contains_key("/opt/other.bin") && !listed.contains_key("/opt/skipped.bin"));
+    for compression in [None, Some(ocicompose::LayerCompressionSpec::Zstd)] {
+        let name = format!("{compression:?}");
+        let spec_to = |out: &str| {
+            let mut s = spec(&base, &[(&art, &["/opt/**"], &["/opt/skipped.bin"])], out);
+            s.layer_compression = compression;
+            s
+        };
+        let mut digests = BTreeSet::new();
+        for (i, jobs) in [1usize, 2, 3].into_iter().enumerate() {
+            let out = format!("oci:{}", fx.path(&format!("out{name}{i}")).display());
+            let report = compose(&spec_to(&out), &options(jobs)).unwrap();
+            digests.insert(report.manifest_digest.clone());
+            let listed = files(&out);
+            assert!(listed.contains_key("/opt/big.bin") && listed.contains_key("/opt/other.bin") && !listed.contains_key("/opt/skipped.bin"));
+        }
+        assert_eq!(digests.len(), 1, "{name}: {digests:?}");
+        // The content itself, read back through a standard decoder.
+        let check = fx.path(&format!("check{name}"));
+        let report = compose(&spec_to(&format!("oci:{}", check.display())), &options(2)).unwrap();
+        let last = report.layers.last().unwrap();
+        let blob = fs::read(blob_path(&check, &last.digest)).unwrap();
+        let mut tar = Vec::new();
+        match compression {
+            None => flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut tar).map(drop).unwrap(),
+            Some(_) => tar = zstd::stream::decode_all(&blob[..]).unwrap(),
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut found = BTreeMap::new();
+        let mut starts = BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            starts.insert(path.clone(), entry.raw_file_position());
+            entry.read_to_end(&mut data).unwrap();
+            found.insert(path, data);
+        }
+        assert!(found["opt/big.bin"] == big && found["opt/other.bin"] == other, "{name}");
+        assert_eq!(found["opt/m-small"], b"between", "{name}");
+        if compression.is_some() {
+            // Each large file was compressed on its own while it was read: its content
+            // starts a zstd frame, and its frames are 4 MiB of it each.
+            let mut frame_starts = vec![0u64];
+            let mut at = 0;
+            while at < blob.len() {
+                let size = zstd::zstd_safe::find_frame_compressed_size(&blob[at..]).unwrap();
+                let content = zstd::zstd_safe::get_frame_content_size(&blob[at..]).unwrap().unwrap();
+                frame_starts.push(frame_starts.last().unwrap() + content);
+                at += size;
+            }
+            for (file, len) in [("opt/big.bin", big.len() as u64), ("opt/other.bin", other.len() as u64)] {
+                let start = starts[file];
+                let first = frame_starts.iter().position(|&s| s == start).unwrap_or_else(|| panic!("{file} starts no frame: {start} not in {frame_starts:?}"));
+                let chunks = len.div_ceil(4 << 20) as usize;
+                assert_eq!(frame_starts[first + chunks], start + len, "{file}: its frames end with it");
+            }
+        }
     }
-    assert_eq!(digests.len(), 1, "{digests:?}");
-    // The content itself, read back through a standard decoder.
-    let report = compose(&spec(&base, &[(&art, &["/opt/**"], &["/opt/skipped.bin"])], &format!("oci:{}", fx.path("check").display())), &options(2)).unwrap();
-    let last = report.layers.last().unwrap();
-    let gz = fs::read(blob_path(&fx.path("check"), &last.digest)).unwrap();
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap();
-    let mut archive = tar::Archive::new(&tar[..]);
-    let mut found = BTreeMap::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).unwrap();
-        found.insert(entry.path().unwrap().to_string_lossy().into_owned(), data);
-    }
-    assert!(found["opt/big.bin"] == big && found["opt/other.bin"] == other);
-    assert_eq!(found["opt/m-small"], b"between");
 }
 
 #[test]

@@ -4,14 +4,17 @@
 //! replace or delete anything), and reading a gzip layer is one thread's work. On a large
 //! artifact the other cores would idle through the whole read and then all compress at
 //! once. Instead, the content of each selected file of at least [`MIN_FILE`] bytes is
-//! deflated as it streams by, in [`CHUNK`] pieces on the pool, into a spool of its own;
-//! the writer then copies those pieces into the new layer's gzip stream in place of
-//! compressing the file again (see `ParallelGzip::splice`).
+//! compressed as it streams by, in chunks on the pool, into a spool of its own; the
+//! writer then copies those pieces into the new layer's stream in place of compressing
+//! the file again (see `ParallelGzip::splice` and `ParallelZstd::splice`).
 //!
-//! The pieces are made the same way as the writer's own: one chunk of the file's bytes,
-//! the previous chunk's last 32 KiB as dictionary (none for the first), ended with a sync
-//! flush. They depend only on the file's bytes, so the layer stays byte-identical for
-//! any thread count.
+//! The pieces are made the same way as the writer's own, so they depend only on the
+//! file's bytes and the layer stays byte-identical for any thread count:
+//! - gzip: one `pgzip::CHUNK` of the file's bytes, the previous chunk's last 32 KiB as
+//!   dictionary (none for the first), ended with a sync flush;
+//! - zstd: one `pzstd::CHUNK` of the file's bytes as a whole frame of its own. The file's
+//!   first frame starts at its first byte, so a precompressed file also cuts the
+//!   writer's frames there (the tar header before it ends a short frame).
 //!
 //! A task reads its chunk back from the layer's spool (where the reader has just put
 //! it, so from the page cache) rather than holding it in memory: the reader never waits
@@ -28,7 +31,9 @@ use std::time::Duration;
 
 use flate2::Crc;
 
-use super::pgzip::{deflate_into, CHUNK, WINDOW};
+use super::encoder::Encoding;
+use super::pgzip::{self, deflate_into};
+use super::pzstd;
 use crate::sync::lock;
 
 /// Files smaller than this are compressed by the writer with their neighbours: compressed
@@ -45,8 +50,9 @@ pub(crate) struct Segment {
     pub at: u64,
     /// How many bytes it has there.
     pub len: usize,
-    /// The CRC-32 of the raw bytes it holds, with their count.
-    pub crc: Crc,
+    /// The CRC-32 of the raw bytes it holds, with their count: gzip's trailer needs it,
+    /// zstd's frames carry their own checksum.
+    pub crc: Option<Crc>,
 }
 
 #[derive(Default)]
@@ -64,9 +70,12 @@ struct ChunkAt {
     dictionary: usize,
 }
 
-/// Deflates chunks of large files on the current rayon pool; see the module docs.
+/// Compresses chunks of large files on the current rayon pool; see the module docs.
 pub(crate) struct Precompressor {
-    level: u32,
+    /// Gzip or zstd, with its level.
+    encoding: Encoding,
+    /// Raw bytes per piece: the writer's chunk for that format.
+    chunk: usize,
     spool: File,
     end: AtomicU64,
     files: Mutex<HashMap<FileKey, Vec<Option<Segment>>>>,
@@ -75,16 +84,38 @@ pub(crate) struct Precompressor {
 }
 
 impl Precompressor {
-    /// A precompressor at gzip `level`, its spool a new temporary file.
-    pub(crate) fn new(level: u32) -> io::Result<Arc<Precompressor>> {
-        Ok(Arc::new(Precompressor {
-            level,
+    /// A precompressor making the pieces of an `encoding` layer, its spool a new
+    /// temporary file; `None` for a plain tar, which has nothing to compress.
+    ///
+    /// # Errors
+    /// When the spool cannot be made, or the level is not one of the format's.
+    pub(crate) fn new(encoding: Encoding) -> io::Result<Option<Arc<Precompressor>>> {
+        encoding.check()?;
+        let chunk = match encoding {
+            Encoding::None => return Ok(None),
+            Encoding::Gzip(_) => pgzip::CHUNK,
+            Encoding::Zstd(_) => pzstd::CHUNK,
+        };
+        Ok(Some(Arc::new(Precompressor {
+            encoding,
+            chunk,
             spool: tempfile::tempfile()?,
             end: AtomicU64::new(0),
             files: Mutex::new(HashMap::new()),
             flight: Mutex::new(Flight::default()),
             landed: Condvar::new(),
-        }))
+        })))
+    }
+
+    /// The encoding its pieces belong to: they may be spliced into a layer of this one
+    /// only.
+    pub(crate) fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// How many pieces a file of `size` bytes is cut into.
+    pub(crate) fn chunk_count(&self, size: u64) -> usize {
+        size.div_ceil(self.chunk as u64) as usize
     }
 
     /// Compresses chunk `index` of the file `key` on the pool, reading it from its
@@ -117,10 +148,17 @@ impl Precompressor {
         let mut raw = vec![0u8; chunk.dictionary + chunk.len];
         chunk.source.read_exact_at(&mut raw, chunk.at - chunk.dictionary as u64)?;
         let (dictionary, data) = raw.split_at(chunk.dictionary);
-        let mut out = Vec::new();
-        deflate_into(data, dictionary, self.level, false, &mut out)?;
-        let mut crc = Crc::new();
-        crc.update(data);
+        let (out, crc) = match self.encoding {
+            Encoding::Gzip(level) => {
+                let mut out = Vec::new();
+                deflate_into(data, dictionary, level, false, &mut out)?;
+                let mut crc = Crc::new();
+                crc.update(data);
+                (out, Some(crc))
+            }
+            Encoding::Zstd(level) => (pzstd::compress_frame(data, level)?, None),
+            Encoding::None => return Err(io::Error::other("a plain layer has nothing to precompress")),
+        };
         drop(raw);
         let at = self.end.fetch_add(out.len() as u64, Ordering::Relaxed);
         self.spool.write_all_at(&out, at)?;
@@ -208,16 +246,21 @@ impl<'a> FileChunker<'a> {
 
     /// Says that `n` more bytes of the file are in the source now.
     pub(crate) fn wrote(&mut self, n: usize) -> io::Result<()> {
+        let chunk = self.pre.chunk;
         self.written += n as u64;
-        while self.written - (self.sent * CHUNK) as u64 >= CHUNK as u64 {
-            self.send(CHUNK)?;
+        while self.written - (self.sent * chunk) as u64 >= chunk as u64 {
+            self.send(chunk)?;
         }
         Ok(())
     }
 
     fn send(&mut self, len: usize) -> io::Result<()> {
-        let offset = (self.sent * CHUNK) as u64;
-        let dictionary = if self.sent == 0 { 0 } else { WINDOW };
+        let offset = (self.sent * self.pre.chunk) as u64;
+        // gzip pieces go on from the window before them; zstd frames stand alone.
+        let dictionary = match self.pre.encoding {
+            Encoding::Gzip(_) if self.sent > 0 => pgzip::WINDOW,
+            _ => 0,
+        };
         let chunk = ChunkAt { source: Arc::clone(&self.source), at: self.start + offset, len, dictionary };
         self.pre.submit(self.key, self.sent, chunk)?;
         self.sent += 1;
@@ -226,15 +269,10 @@ impl<'a> FileChunker<'a> {
 
     /// Sends the last, partial chunk.
     pub(crate) fn finish(mut self) -> io::Result<()> {
-        let left = (self.written - (self.sent * CHUNK) as u64) as usize;
+        let left = (self.written - (self.sent * self.pre.chunk) as u64) as usize;
         if left > 0 {
             self.send(left)?;
         }
         Ok(())
     }
-}
-
-/// How many chunks a file of `size` bytes is cut into.
-pub(crate) fn chunk_count(size: u64) -> usize {
-    size.div_ceil(CHUNK as u64) as usize
 }

@@ -131,8 +131,6 @@ impl<W: Write> ParallelZstd<W> {
     /// next bytes as [`compress_frame`] makes them. What was written before is compressed
     /// and written out first, its last chunk short, so chunk boundaries follow the
     /// stream's content and the bytes still do not depend on the thread count.
-    // Precompression is gzip-only for now: zstd layers are compressed by the writer.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn splice(&mut self, frames: impl IntoIterator<Item = io::Result<Vec<u8>>>) -> io::Result<()> {
         let current = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
         if !current.is_empty() {

@@ -66,12 +66,7 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
     // and runs in the gaps the artifacts' decompression leaves on the pool.
     let top = base.layers.last().map(|l| l.blob().map_or(Compression::None, |b| b.compression));
     let encoding = c.encoding.resolve(top)?;
-    // Precompressed chunks are spliced into a gzip stream only; zstd frames are
-    // compressed by the writer.
-    let pre = match encoding {
-        Encoding::Gzip(level) => Some(Precompressor::new(level).map_err(Error::io("create spool file in", std::env::temp_dir()))?),
-        Encoding::Zstd(_) | Encoding::None => None,
-    };
+    let pre = Precompressor::new(encoding).map_err(Error::io("create spool file in", std::env::temp_dir()))?;
     let (base_tree, artifacts_read) = rayon::join(|| read::read_base(&base, &c.limits, progress), || read::read_artifacts(&artifacts, &c.artifacts, &c.limits, pre.as_ref(), progress));
     let base_tree = base_tree?;
     let (artifact_trees, mut spools) = artifacts_read?;

@@ -124,8 +124,8 @@ pub(crate) fn write_layer<'a>(
     let blob = lock(out).blob_writer()?;
     let media_type = encoding.media_type();
     let encoder = LayerEncoder::new(blob, encoding).map_err(io_err("(compressed stream header)"))?;
-    // Precompressed content is gzip: it is spliced into a gzip layer only.
-    let pre = if matches!(encoder, LayerEncoder::Gzip(_)) { pre } else { None };
+    // Precompressed pieces fit a layer of their own encoding only.
+    let pre = pre.filter(|p| p.encoding() == encoding);
     let uncompressed = HashingWriter::new(encoder);
     let mut builder = tar::Builder::new(uncompressed);
     builder.mode(tar::HeaderMode::Complete);
@@ -177,7 +177,7 @@ pub(crate) fn write_layer<'a>(
                 header.set_size(meta.size);
                 let reader = open_data(&node.data, meta.size, spools, path)?;
                 let segments = match (&node.data, pre) {
-                    (DataRef::Spool { layer, offset }, Some(pre)) if meta.size >= precompress::MIN_FILE => pre.take((*layer, *offset), precompress::chunk_count(meta.size)).map(|s| (pre, s)),
+                    (DataRef::Spool { layer, offset }, Some(pre)) if meta.size >= precompress::MIN_FILE => pre.take((*layer, *offset), pre.chunk_count(meta.size)).map(|s| (pre, s)),
                     _ => None,
                 };
                 match segments {
@@ -224,7 +224,7 @@ pub(crate) fn write_layer<'a>(
 
 /// Appends a regular file whose content `pre` already compressed: the header goes
 /// through tar-rs as usual, the raw content only through the diff_id's hasher, the
-/// compressed chunks straight into the gzip stream, and the padding as usual.
+/// compressed pieces straight into the layer's stream, and the padding as usual.
 fn append_spliced<W: Write>(
     builder: &mut tar::Builder<HashingWriter<LayerEncoder<W>>>,
     header: &mut tar::Header,
@@ -238,8 +238,11 @@ fn append_spliced<W: Write>(
     // (with any long-name entry before it) and nothing else. A test below checks it.
     builder.append_data(header, path, io::empty())?;
     let out = builder.get_mut();
+    // gzip goes on after the file with its last 32 KiB as the window; zstd frames need
+    // no history.
+    let keep_tail = matches!(out.get_mut(), LayerEncoder::Gzip(_));
     let mut buf = vec![0u8; 256 << 10];
-    let mut tail: Vec<u8> = Vec::with_capacity(2 * pgzip::WINDOW + buf.len());
+    let mut tail: Vec<u8> = Vec::with_capacity(if keep_tail { 2 * pgzip::WINDOW + buf.len() } else { 0 });
     let mut left = size;
     while left > 0 {
         let want = (buf.len() as u64).min(left) as usize;
@@ -248,16 +251,20 @@ fn append_spliced<W: Write>(
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "content ended early"));
         }
         out.hash_only(&buf[..n]);
-        tail.extend_from_slice(&buf[..n]);
-        if tail.len() > 2 * pgzip::WINDOW {
-            tail.drain(..tail.len() - pgzip::WINDOW);
+        if keep_tail {
+            tail.extend_from_slice(&buf[..n]);
+            if tail.len() > 2 * pgzip::WINDOW {
+                tail.drain(..tail.len() - pgzip::WINDOW);
+            }
         }
         left -= n as u64;
     }
-    let LayerEncoder::Gzip(gz) = out.get_mut() else {
-        return Err(io::Error::other("precompressed content spliced into a layer that is not gzip"));
-    };
-    gz.splice(segments.into_iter().map(|s| pre.read(&s).map(|bytes| (bytes, s.crc))), &tail)?;
+    let missing_crc = || io::Error::other("a precompressed gzip piece has no CRC");
+    match out.get_mut() {
+        LayerEncoder::Gzip(gz) => gz.splice(segments.into_iter().map(|s| Ok((pre.read(&s)?, s.crc.ok_or_else(missing_crc)?))), &tail)?,
+        LayerEncoder::Zstd(z) => z.splice(segments.into_iter().map(|s| pre.read(&s)))?,
+        LayerEncoder::Plain(_) => return Err(io::Error::other("precompressed content spliced into a plain tar")),
+    }
     let pad = (512 - size % 512) % 512;
     out.write_all(&[0u8; 512][..pad as usize])
 }
@@ -317,40 +324,46 @@ mod tests {
         let (before, after) = ("opt".to_string(), "zz".to_string());
         let nodes = [(&before, &small), (&long, &file), (&after, &small2)];
 
-        let tmp = tempfile::tempdir().unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let (plain, spliced, root, _writer) = pool.install(|| {
-            let root = tmp.path().join("out");
-            let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
-            let plain = write_layer(nodes.iter().copied(), &[], &spools, None, Encoding::Gzip(6), &writer, &mut |_| true).unwrap();
-            let pre = Precompressor::new(6).unwrap();
-            let source = std::sync::Arc::new(spools[0].as_ref().unwrap().try_clone().unwrap());
-            let mut chunker = precompress::FileChunker::new(&pre, (0, 0), source, 0);
-            chunker.wrote(content.len()).unwrap();
-            chunker.finish().unwrap();
-            pre.finish().unwrap();
-            let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), Encoding::Gzip(6), &writer, &mut |_| true).unwrap();
-            assert!(pre.take((0, 0), precompress::chunk_count(size as u64)).is_none(), "the writer used the chunks");
-            (plain, spliced, root, writer) // the writer keeps its staging folder
-        });
-        // The same tar inside (so the same diff_id), compressed differently.
-        assert_eq!(plain.diff_id, spliced.diff_id);
-        assert_ne!(plain.descriptor.digest(), spliced.descriptor.digest());
-        let gz = staged_blob(&root, spliced.descriptor.digest().as_ref());
-        let mut tar = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap(); // checks CRC and length
-        assert_eq!(crate::digest::sha256_of(&tar), spliced.diff_id);
-        let mut archive = tar::Archive::new(&tar[..]);
-        let mut seen = Vec::new();
-        for entry in archive.entries().unwrap() {
-            let mut entry = entry.unwrap();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).unwrap();
-            seen.push((entry.path().unwrap().to_string_lossy().into_owned(), data.len()));
-            if data.len() == size {
-                assert!(data == content);
+        for encoding in [Encoding::Gzip(6), Encoding::Zstd(3)] {
+            let tmp = tempfile::tempdir().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            let (plain, spliced, root, _writer) = pool.install(|| {
+                let root = tmp.path().join("out");
+                let writer = std::sync::Mutex::new(LayoutWriter::create(&root).unwrap());
+                let plain = write_layer(nodes.iter().copied(), &[], &spools, None, encoding, &writer, &mut |_| true).unwrap();
+                let pre = Precompressor::new(encoding).unwrap().unwrap();
+                let source = std::sync::Arc::new(spools[0].as_ref().unwrap().try_clone().unwrap());
+                let mut chunker = precompress::FileChunker::new(&pre, (0, 0), source, 0);
+                chunker.wrote(content.len()).unwrap();
+                chunker.finish().unwrap();
+                pre.finish().unwrap();
+                let spliced = write_layer(nodes.iter().copied(), &[], &spools, Some(&pre), encoding, &writer, &mut |_| true).unwrap();
+                assert!(pre.take((0, 0), pre.chunk_count(size as u64)).is_none(), "{encoding:?}: the writer used the chunks");
+                (plain, spliced, root, writer) // the writer keeps its staging folder
+            });
+            // The same tar inside (so the same diff_id), compressed differently.
+            assert_eq!(plain.diff_id, spliced.diff_id, "{encoding:?}");
+            assert_ne!(plain.descriptor.digest(), spliced.descriptor.digest(), "{encoding:?}");
+            let blob = staged_blob(&root, spliced.descriptor.digest().as_ref());
+            let mut tar = Vec::new();
+            match encoding {
+                // Both check their own checksums and lengths.
+                Encoding::Gzip(_) => flate2::read::GzDecoder::new(&blob[..]).read_to_end(&mut tar).unwrap(),
+                _ => zstd::stream::read::Decoder::new(&blob[..]).unwrap().read_to_end(&mut tar).unwrap(),
+            };
+            assert_eq!(crate::digest::sha256_of(&tar), spliced.diff_id, "{encoding:?}");
+            let mut archive = tar::Archive::new(&tar[..]);
+            let mut seen = Vec::new();
+            for entry in archive.entries().unwrap() {
+                let mut entry = entry.unwrap();
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).unwrap();
+                seen.push((entry.path().unwrap().to_string_lossy().into_owned(), data.len()));
+                if data.len() == size {
+                    assert!(data == content, "{encoding:?}");
+                }
             }
+            assert_eq!(seen, vec![("opt".to_string(), 3), (long.clone(), size), ("zz".to_string(), 3)], "{encoding:?}");
         }
-        assert_eq!(seen, vec![("opt".to_string(), 3), (long.clone(), size), ("zz".to_string(), 3)]);
     }
 }
