@@ -65,6 +65,34 @@ enum Command {
     Demo(DemoArgs),
     /// List the inputs of a spec whose digest changed since a compose report (exit 1 when any did).
     Outdated(OutdatedArgs),
+    /// Compose again each spec whose inputs or spec changed since its last report.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Each spec's last report is STEM.report.json, beside the spec or in --reports DIR; \
+    a rebuild keeps the old one as STEM.report.TIME.json. One line per spec on stdout: its path, then \
+    `unchanged`, `rebuilt DIGEST`, `would rebuild: REASONS` (--dry-run) or `failed: REASON`.\n\
+    Exit status: 0 when every spec is current or was rebuilt, 1 when any failed (the others still run).\n\n\
+    Examples:\n  \
+    ocicompose rebuild specs/*.json --reports reports/\n  \
+    ocicompose rebuild web.json --dry-run")]
+struct RebuildArgs {
+    /// The spec files (JSON).
+    #[arg(value_name = "SPEC.json", required = true)]
+    specs: Vec<PathBuf>,
+    /// The folder of the reports (default: beside each spec).
+    #[arg(long, value_name = "DIR")]
+    reports: Option<PathBuf>,
+    /// Worker threads of each compose (default: every core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: Option<u64>,
+    /// Refuse (a failure of that spec) an image with any warning.
+    #[arg(long)]
+    strict: bool,
+    /// Say what would be rebuilt; compose and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args)]
@@ -199,6 +227,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run_inspect(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
+        Command::Rebuild(args) => run_rebuild(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -331,6 +360,22 @@ fn run_outdated(args: &OutdatedArgs) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Other(format!("{} input(s) changed since {}", changes.len(), args.against.display())))
+    }
+}
+
+fn run_rebuild(args: RebuildArgs) -> Result<(), Failure> {
+    let mut options = ocicompose::RebuildOptions::default();
+    options.reports = args.reports;
+    options.dry_run = args.dry_run;
+    options.compose.jobs = args.jobs.map(|j| usize::try_from(j).unwrap_or(usize::MAX));
+    options.compose.strict = args.strict.then_some(true);
+    let results = ocicompose::rebuild(&args.specs, &options);
+    for r in &results {
+        say!("{}", r.line());
+    }
+    match results.iter().filter(|r| r.failed()).count() {
+        0 => Ok(()),
+        n => Err(Failure::Other(format!("{n} of {} spec(s) failed", results.len()))),
     }
 }
 

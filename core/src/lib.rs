@@ -45,6 +45,7 @@ mod write;
 // The verbs.
 mod compose;
 mod inspect;
+mod rebuild;
 
 #[cfg(feature = "testkit")]
 pub mod build;
@@ -61,6 +62,7 @@ pub use entry::{normalize_path, EntryKind, FileEntry, Metadata, Xattr};
 pub use error::{Error, ErrorKind, Result};
 pub use inspect::{inspect, list_files, ImageSummary, LayerSummary, RunConfigSummary};
 pub use options::{ComposeOptions, ProgressFn, Stage};
+pub use rebuild::{rebuild, report_path, RebuildOptions, RebuildReason, RebuildResult, RebuildStatus};
 pub use reference::{ImageRef, Selector};
 pub use report::{ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
 

@@ -36,6 +36,11 @@ pub struct ComposeReport {
     /// For a `docker://` output: what the push moved (uploaded, mounted, copied, found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushStats>,
+    /// The spec as composed ([`ComposeSpec::fingerprint`](crate::ComposeSpec::fingerprint)):
+    /// `rebuild` composes again when the spec now gives another (`None` in reports
+    /// written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_digest: Option<String>,
 }
 
 /// One platform's image.

@@ -156,6 +156,8 @@ impl Progress {
 
 fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result<ComposeReport> {
     let spec = c.spec();
+    // Before anything is read: the report records the spec as it was composed.
+    let spec_digest = spec.fingerprint()?;
     let platforms: Vec<Option<String>> = if !spec.platforms.is_empty() {
         spec.platforms.iter().map(|p| Some(p.clone())).collect()
     } else if spec.platform.is_some() {
@@ -217,5 +219,6 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         entries,
         stats,
         push,
+        spec_digest: Some(spec_digest),
     })
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod compile;
+mod fingerprint;
 mod validate;
 
 pub use compile::Composition;
