@@ -40,13 +40,14 @@ fi
 
 # --- independent checkers (PyPI, in a venv of their own) -----------------------------
 # The tests check our SBOMs and signatures with other people's code: spdx-tools'
-# validator, cyclonedx-python-lib's JSON schemas and Python's `cryptography`. The tests
+# validator, cyclonedx-python-lib's JSON schemas and Python's `cryptography`; and the
+# examples' YAML with PyYAML. The tests
 # find them through OCICOMPOSE_TOOLS_VENV and skip, saying so, where it is not set.
 export OCICOMPOSE_TOOLS_VENV="$ROOT/.venv-tools"
 if [ ! -x "$OCICOMPOSE_TOOLS_VENV/bin/pyspdxtools" ]; then
   log "pip install spdx-tools cyclonedx-python-lib cryptography (into .venv-tools)"
   python3 -m venv "$OCICOMPOSE_TOOLS_VENV"
-  "$OCICOMPOSE_TOOLS_VENV/bin/pip" install -q spdx-tools 'cyclonedx-python-lib[json-validation]' cryptography
+  "$OCICOMPOSE_TOOLS_VENV/bin/pip" install -q spdx-tools 'cyclonedx-python-lib[json-validation]' cryptography pyyaml
 fi
 
 # --- suites ---------------------------------------------------------------------------

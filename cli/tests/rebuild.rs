@@ -144,3 +144,87 @@ fn only_the_spec_whose_base_changed_is_rebuilt_and_reports_are_kept() {
     assert!(out[2].starts_with("three.json rebuilt sha256:"), "{}", out[2]);
     assert!(String::from_utf8_lossy(&failing.stderr).contains("1 of 3 spec(s) failed"));
 }
+
+/// A YAML file of the repository as JSON, read by PyYAML from the checkers' venv;
+/// `None` (the test says why) without it.
+fn yaml(path: &str) -> Option<serde_json::Value> {
+    let Some(venv) = std::env::var_os("OCICOMPOSE_TOOLS_VENV") else {
+        eprintln!("skipped: OCICOMPOSE_TOOLS_VENV is not set (tests/run.sh makes the venv with PyYAML)");
+        return None;
+    };
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let o = Command::new(Path::new(&venv).join("bin/python"))
+        .args(["-c", "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)"])
+        .arg(&file)
+        .output()
+        .expect("the venv's python runs");
+    assert!(o.status.success(), "{} is not YAML: {}", file.display(), String::from_utf8_lossy(&o.stderr));
+    Some(serde_json::from_slice(&o.stdout).unwrap())
+}
+
+/// Five cron fields, each `*`, a number in range, or a list, range or step of them.
+fn valid_cron(expr: &str) -> bool {
+    let ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)];
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    fields.len() == 5
+        && fields.iter().zip(ranges).all(|(field, (lo, hi))| {
+            field.split(',').all(|part| {
+                let (range, step) = part.split_once('/').unwrap_or((part, "1"));
+                let in_range = |n: &str| n.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n));
+                step.parse::<u32>().is_ok_and(|s| s > 0) && (range == "*" || range.split_once('-').map_or_else(|| in_range(range), |(a, b)| in_range(a) && in_range(b)))
+            })
+        })
+}
+
+#[test]
+fn the_cron_checker_knows_good_from_bad() {
+    for good in ["17 3 * * *", "*/15 * * * 1-5", "0 0,12 1 1 0"] {
+        assert!(valid_cron(good), "{good}");
+    }
+    for bad in ["17 3 * *", "60 3 * * *", "17 24 * * *", "* * * * * *", "*/0 * * * *", "a * * * *"] {
+        assert!(!valid_cron(bad), "{bad}");
+    }
+}
+
+#[test]
+fn the_kubernetes_cronjob_runs_rebuild_with_its_state_mounted() {
+    let Some(job) = yaml("examples/rebuild/cronjob.yaml") else { return };
+    assert_eq!(job["apiVersion"], "batch/v1");
+    assert_eq!(job["kind"], "CronJob");
+    assert!(valid_cron(job["spec"]["schedule"].as_str().unwrap()), "{}", job["spec"]["schedule"]);
+    assert_eq!(job["spec"]["concurrencyPolicy"], "Forbid", "two rebuilds must not write the same reports");
+    let pod = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    let command: Vec<&str> = c["command"].as_array().unwrap().iter().chain(c["args"].as_array().unwrap()).map(|v| v.as_str().unwrap()).collect();
+    let line = command.join(" ");
+    assert!(line.contains("ocicompose rebuild --reports /state/reports /specs/*.json"), "{line}");
+    let volumes: Vec<&str> = pod["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let mounts: Vec<(&str, &str)> = c["volumeMounts"].as_array().unwrap().iter().map(|m| (m["name"].as_str().unwrap(), m["mountPath"].as_str().unwrap())).collect();
+    for (name, _) in &mounts {
+        assert!(volumes.contains(name), "volume {name} is mounted but not defined");
+    }
+    let mounted = |path: &str| mounts.iter().any(|(_, at)| path == *at || path.starts_with(&format!("{at}/")));
+    assert!(mounted("/specs/web.json") && mounted("/state/reports"), "{mounts:?}");
+    let env: std::collections::BTreeMap<&str, &str> = c["env"].as_array().unwrap().iter().map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap())).collect();
+    assert!(mounted(env["OCICOMPOSE_CACHE_DIR"]), "the cache persists between runs");
+    assert!(mounted(&format!("{}/config.json", env["DOCKER_CONFIG"])), "the credentials are where DOCKER_CONFIG points");
+    let secret = pod["volumes"].as_array().unwrap().iter().find(|v| v["secret"].is_object()).unwrap();
+    assert_eq!(secret["secret"]["items"][0]["path"], "config.json");
+}
+
+#[test]
+fn the_ci_workflow_runs_rebuild_on_a_schedule_and_keeps_the_reports() {
+    let Some(flow) = yaml("examples/rebuild/workflow.yml") else { return };
+    // YAML 1.1 reads the key `on` as true.
+    let on = flow.get("on").or_else(|| flow.get("true")).expect("a trigger");
+    let cron = on["schedule"][0]["cron"].as_str().unwrap();
+    assert!(valid_cron(cron), "{cron}");
+    let steps = flow["jobs"]["rebuild"]["steps"].as_array().unwrap();
+    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    let rebuild = runs.iter().position(|r| r.contains("ocicompose rebuild --reports reports specs/*.json")).expect("a rebuild step");
+    let keep = runs.iter().position(|r| r.contains("git add reports") && r.contains("git push")).expect("a step keeping the reports");
+    assert!(rebuild < keep);
+}
