@@ -14,6 +14,7 @@
 mod compose;
 mod errors;
 mod json;
+mod rebuild;
 mod spec;
 mod types;
 
@@ -40,6 +41,8 @@ fn _ocicompose(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compose::compose, m)?)?;
     m.add_function(wrap_pyfunction!(compose::list_files, m)?)?;
     m.add_function(wrap_pyfunction!(compose::inspect, m)?)?;
+    m.add_function(wrap_pyfunction!(rebuild::outdated, m)?)?;
+    m.add_function(wrap_pyfunction!(rebuild::rebuild, m)?)?;
     Ok(())
 }
 

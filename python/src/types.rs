@@ -282,6 +282,11 @@ impl ComposeResult {
     pub(crate) fn new(report: ocicompose::ComposeReport) -> Self {
         ComposeResult { report }
     }
+
+    /// The inputs with the digests they resolved to (what `outdated` compares with).
+    pub(crate) fn inputs(&self) -> &[ocicompose::InputReport] {
+        &self.report.inputs
+    }
 }
 
 #[pymethods]

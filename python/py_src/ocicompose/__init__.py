@@ -24,7 +24,8 @@ Example::
 Every error is an ``ocicompose.Error``; its subclasses match the core's error kinds
 (``SpecError``, ``NotFoundError``, ``RefusedError``, ...) and ``e.code`` names the kind.
 ``ERROR_CODES``, ``WARNING_CODES`` (each code with its level), ``WARNING_LEVELS`` and
-``STAGES`` list the core's names.
+``STAGES`` list the core's names. ``outdated`` tells whether a spec's inputs moved since
+a compose, and ``rebuild`` composes again only the specs whose inputs or spec changed.
 """
 
 from ._ocicompose import (
@@ -56,6 +57,8 @@ from ._ocicompose import (
     compose,
     inspect,
     list_files,
+    outdated,
+    rebuild,
 )
 from ._ocicompose import Warning as Warning  # explicit re-export: not in __all__, see below
 
@@ -90,4 +93,6 @@ __all__ = [
     "compose",
     "inspect",
     "list_files",
+    "outdated",
+    "rebuild",
 ]

@@ -2,8 +2,9 @@
 # ocicompose._ocicompose` (run by tests/run.sh) checks them against the real module.
 import builtins
 import os
+import pathlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, Optional, Union, final
+from typing import Any, Literal, Optional, TypedDict, Union, final
 
 __all__ = [
     "__version__",
@@ -35,6 +36,8 @@ __all__ = [
     "compose",
     "list_files",
     "inspect",
+    "outdated",
+    "rebuild",
 ]
 
 __version__: str
@@ -231,3 +234,36 @@ def list_files(reference: str, platform: Optional[str] = None) -> list[FileEntry
 
 def inspect(reference: str, platform: Optional[str] = None) -> dict[str, Any]:
     """Summarise an image as a dict (the ``ocicompose inspect`` document)."""
+
+class _InputChange(TypedDict):
+    role: Literal["base", "artifact"]
+    reference: str
+    recorded: Optional[str]
+    current: Optional[str]
+
+def outdated(
+    spec: Union[Mapping[str, Any], str, os.PathLike[str]],
+    *,
+    against: Union[ComposeResult, str, os.PathLike[str]],
+) -> list[_InputChange]:
+    """The inputs of a spec whose digest changed since a compose (empty: none did)."""
+
+class _RebuildResult(TypedDict):
+    spec: pathlib.Path
+    report: pathlib.Path
+    status: Literal["unchanged", "rebuilt", "would_rebuild", "failed"]
+    manifest_digest: Optional[str]
+    previous_report: Optional[pathlib.Path]
+    reasons: list[str]
+    error: Optional[Error]
+    line: str
+
+def rebuild(
+    specs: Sequence[Union[str, os.PathLike[str]]],
+    *,
+    reports: Union[str, os.PathLike[str], None] = None,
+    jobs: Optional[int] = None,
+    strict: Optional[bool] = None,
+    dry_run: bool = False,
+) -> list[_RebuildResult]:
+    """Compose again each spec whose inputs or spec changed since its last report."""
