@@ -629,6 +629,64 @@ ocicompose_status ocicompose_options_set_compression(struct ocicompose_options *
 void ocicompose_options_free(struct ocicompose_options *opts);
 
 /**
+ * The inputs of `spec` whose digest changed since the compose whose report (written by
+ * `ocicompose compose --report` or `ocicompose_result_report_json`) is at
+ * `report_path`, as a JSON array of `{"role", "reference", "recorded", "current"}`
+ * (`"[]"` when every input names the recorded digest). Resolves each input, reads no
+ * layer.
+ *
+ * On success `*json_out` receives a new string, to free with `ocicompose_string_free`.
+ *
+ * # Errors
+ * `IO` when the report cannot be read, `SPEC` when it is not a report; as opening the
+ * inputs can fail (`NOT_FOUND`, `REGISTRY`, `AUTH`, ...); `NULL_ARGUMENT`,
+ * `INVALID_UTF8`.
+ *
+ * # Safety
+ * `spec` is NULL or a live spec; `report_path` is NULL or a NUL-terminated string;
+ * `json_out` and `err_out` are NULL or point to writable pointer storage.
+ */
+ocicompose_status ocicompose_outdated(const struct ocicompose_spec *spec,
+                                      const char *report_path,
+                                      char **json_out,
+                                      struct ocicompose_error **err_out);
+
+/**
+ * Composes again each of the `count` spec files in `specs` whose inputs or spec
+ * changed since its last report, one after the other; a failing spec never stops the
+ * others. Each spec's last report is `STEM.report.json` in `reports_dir` (NULL: beside
+ * the spec); a rebuild keeps the old report renamed with the time it was replaced.
+ * `opts` (NULL for the defaults) gives each compose's jobs, strictness and progress;
+ * its compression is not used (each spec's own applies). A nonzero `dry_run` composes
+ * and writes nothing.
+ *
+ * On success `*json_out` receives a JSON array, one object per spec in order:
+ * `{"spec", "report", "status"` (`"unchanged"`, `"rebuilt"`, `"would_rebuild"`,
+ * `"failed"`), `"manifest_digest"`, `"previous_report"`, `"reasons"` (text),
+ * `"error"` (`{"code", "message"}` or null), `"line"` (what `ocicompose rebuild`
+ * prints)`}`, to free with `ocicompose_string_free`; `*failed_out` (when not NULL)
+ * the number of specs that failed. A spec's failure is in its object, not the status.
+ *
+ * # Errors
+ * `NULL_ARGUMENT` (a NULL `specs` with a nonzero `count`, or a NULL spec path),
+ * `INVALID_UTF8`.
+ *
+ * # Safety
+ * `specs` is NULL or points to `count` NUL-terminated strings (NULL only when
+ * `count` is 0); `reports_dir` is NULL or a NUL-terminated string; `opts` is NULL or
+ * live options that no thread changes during the call; `json_out`, `failed_out` and
+ * `err_out` are NULL or point to writable storage.
+ */
+ocicompose_status ocicompose_rebuild(const char *const *specs,
+                                     size_t count,
+                                     const char *reports_dir,
+                                     const struct ocicompose_options *opts,
+                                     uint32_t dry_run,
+                                     char **json_out,
+                                     size_t *failed_out,
+                                     struct ocicompose_error **err_out);
+
+/**
  * Parses a spec document (JSON, as the CLI's `ocicompose compose SPEC.json` reads).
  *
  * `json` is the document; unknown fields are errors that name the field. `base_dir` is

@@ -45,6 +45,7 @@ mod handle;
 mod image;
 mod info;
 mod options;
+mod rebuild;
 mod spec;
 mod warning;
 
@@ -58,6 +59,7 @@ pub use error::{
     ocicompose_error_warning, ocicompose_error_warning_count, ocicompose_status,
 };
 pub use image::{ocicompose_inspect, ocicompose_list_files, ocicompose_string_free};
+pub use rebuild::{ocicompose_outdated, ocicompose_rebuild};
 pub use info::{ocicompose_stage_name, ocicompose_status_name, ocicompose_version};
 pub use options::{
     ocicompose_options, ocicompose_options_free, ocicompose_options_new,

@@ -862,6 +862,51 @@ static void *compose_in_thread(void *arg) {
     return NULL;
 }
 
+/* rebuild composes the demo spec once (no report yet), then finds it unchanged; outdated
+ * agrees with the report it wrote. */
+static void test_rebuild_and_outdated(void) {
+    char *demo = path_join(fixtures, "demo");
+    char *spec_path = path_join(demo, "spec.json");
+    char *reports = path_join(scratch, "rebuild-reports");
+    char *report = path_join(reports, "spec.report.json");
+    const char *specs[] = {spec_path};
+    char *json = NULL;
+    size_t failed = 99;
+    ocicompose_error *err = NULL;
+
+    CHECK_STATUS(ocicompose_rebuild(specs, 1, reports, NULL, 0, &json, &failed, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK(failed == 0);
+    CHECK(json != NULL && strstr(json, "\"status\":\"rebuilt\"") != NULL && strstr(json, expected_digest) != NULL);
+    CHECK(json != NULL && strstr(json, "no report yet") != NULL);
+    ocicompose_string_free(json);
+    json = NULL;
+    CHECK(exists(report));
+
+    CHECK_STATUS(ocicompose_rebuild(specs, 1, reports, NULL, 1, &json, &failed, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK(failed == 0);
+    CHECK(json != NULL && strstr(json, "\"status\":\"unchanged\"") != NULL && strstr(json, "\"reasons\":[]") != NULL);
+    ocicompose_string_free(json);
+    json = NULL;
+
+    ocicompose_spec *spec = NULL;
+    CHECK_STATUS(ocicompose_spec_from_path(spec_path, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_outdated(spec, report, &json, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STR(json, "[]");
+    ocicompose_string_free(json);
+    json = NULL;
+    char *missing = path_join(reports, "missing.json");
+    CHECK_STATUS(ocicompose_outdated(spec, missing, &json, &err), err, OCICOMPOSE_STATUS_IO);
+    CHECK(json == NULL && err != NULL && strstr(ocicompose_error_message(err), "missing.json") != NULL);
+    ocicompose_error_free(err);
+
+    free(missing);
+    ocicompose_spec_free(spec);
+    free(report);
+    free(reports);
+    free(spec_path);
+    free(demo);
+}
+
 static void test_threads(void) {
     ocicompose_options *opts = ocicompose_options_new();
     ocicompose_options_set_jobs(opts, 2, NULL);
@@ -906,6 +951,7 @@ static const struct test tests[] = {
     {"limit_exceeded", test_limit_exceeded},
     {"registry_unreachable", test_registry_unreachable},
     {"threads", test_threads},
+    {"rebuild_and_outdated", test_rebuild_and_outdated},
 };
 
 int main(int argc, char **argv) {
