@@ -159,6 +159,11 @@ struct ComposeArgs {
     /// registry), as the spec's `"tls_verify": false`.
     #[arg(long)]
     insecure: bool,
+    /// A folder of extra CA certificates (*.crt) and a client certificate (NAME.cert
+    /// with NAME.key) for the registries, instead of /etc/containers/certs.d/HOST[:PORT]/,
+    /// as the spec's `cert_dir` and skopeo's --cert-dir.
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
     /// The new layers' compression, overriding the spec's `layer_compression` and
     /// `compression_level`: gzip, zstd, none or auto (as the base's top layer), with
     /// `:LEVEL` for a level (gzip 0-9, zstd 1-19).
@@ -330,6 +335,11 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure
     }
     if args.insecure {
         spec.tls_verify = Some(false);
+    }
+    if let Some(dir) = &args.cert_dir {
+        // Relative to where the command runs, not to the spec's folder.
+        let dir = std::path::absolute(dir).map_err(|e| Failure::Other(format!("--cert-dir {}: {e}", dir.display())))?;
+        spec.cert_dir = Some(dir.to_string_lossy().into_owned());
     }
     if let Some(compression) = &args.compression {
         spec.set_compression(compression)?;

@@ -69,6 +69,10 @@ pub enum ImageRef {
         /// Whether to use HTTPS with certificate checks (`true` unless the spec's
         /// `tls_verify` is `false`, which talks plain HTTP).
         tls_verify: bool,
+        /// The folder of extra CA certificates (`*.crt`) and client certificate
+        /// (`*.cert` + `*.key`) for this registry, instead of the certs.d folders (the
+        /// spec's `cert_dir`, the CLI's `--cert-dir`).
+        cert_dir: Option<PathBuf>,
     },
 }
 
@@ -100,10 +104,11 @@ impl ImageRef {
         }
     }
 
-    /// The same reference with `tls_verify` set (registry references only).
-    pub(crate) fn with_tls_verify(self, verify: bool) -> ImageRef {
+    /// The same reference with `tls_verify` and `cert_dir` set (registry references
+    /// only).
+    pub(crate) fn with_tls(self, verify: bool, cert_dir: Option<PathBuf>) -> ImageRef {
         match self {
-            ImageRef::Docker { registry, repository, selector, .. } => ImageRef::Docker { registry, repository, selector, tls_verify: verify },
+            ImageRef::Docker { registry, repository, selector, .. } => ImageRef::Docker { registry, repository, selector, tls_verify: verify, cert_dir },
             other => other,
         }
     }
@@ -146,7 +151,7 @@ fn parse_docker(reference: &str, rest: &str) -> Result<ImageRef> {
     if repository.is_empty() || repository.len() > 255 || !repository.split('/').all(component_ok) {
         return Err(bad(reference, format!("`{repository}` is not a repository name (lower-case letters, digits and `._-` between `/`)")));
     }
-    Ok(ImageRef::Docker { registry, repository, selector, tls_verify: true })
+    Ok(ImageRef::Docker { registry, repository, selector, tls_verify: true, cert_dir: None })
 }
 
 fn bad(reference: &str, message: impl Into<String>) -> Error {
@@ -295,13 +300,13 @@ mod tests {
     #[test]
     fn parses_registry_references_as_skopeo_does() {
         let r: ImageRef = format!("docker://127.0.0.1:5000/team/base@{D}").parse().unwrap();
-        assert_eq!(r, ImageRef::Docker { registry: "127.0.0.1:5000".into(), repository: "team/base".into(), selector: Selector::Digest(D.into()), tls_verify: true });
+        assert_eq!(r, ImageRef::Docker { registry: "127.0.0.1:5000".into(), repository: "team/base".into(), selector: Selector::Digest(D.into()), tls_verify: true, cert_dir: None });
         let r: ImageRef = "docker://busybox".parse().unwrap();
         assert_eq!(r.to_string(), "docker://docker.io/library/busybox");
         let r: ImageRef = "docker://org/tool:1".parse().unwrap();
         assert!(matches!(&r, ImageRef::Docker { registry, repository, .. } if registry == "docker.io" && repository == "org/tool"));
         assert_eq!(r.tag(), Some("1"));
-        let r: ImageRef = "docker://localhost:5000/x".parse::<ImageRef>().unwrap().with_tls_verify(false);
+        let r: ImageRef = "docker://localhost:5000/x".parse::<ImageRef>().unwrap().with_tls(false, None);
         assert!(matches!(r, ImageRef::Docker { selector: Selector::Only, tls_verify: false, .. }));
     }
 

@@ -18,6 +18,7 @@ use ureq::http::{Response, StatusCode};
 use ureq::Body;
 
 use super::auth::{self, Credentials};
+use super::trust::{self, Trust, TrustSources};
 use super::Counted;
 use crate::digest::{self, HashingReader};
 use crate::error::{Error, Result};
@@ -41,6 +42,8 @@ pub(crate) struct Client {
     /// `https://HOST[:PORT]` (or `http://` without TLS).
     base: String,
     credentials: Option<Credentials>,
+    /// Whether a client certificate is shown (for the message when one is wanted).
+    client_cert: bool,
     /// Authorization header values by scope (`*` for basic credentials).
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -52,20 +55,32 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for `registry` (`HOST[:PORT]`), with the user's stored credentials.
+    /// A client for `registry` (`HOST[:PORT]`), with the user's stored credentials,
+    /// checking its certificate against the trust [`trust`] finds (`cert_dir` replacing
+    /// the certs.d folders when given).
     ///
     /// # Errors
-    /// [`Error::Auth`] when an auth file's entry for it is malformed.
-    pub(crate) fn new(registry: &str, tls_verify: bool) -> Result<Client> {
+    /// [`Error::Auth`] when an auth file's entry for it is malformed;
+    /// [`Error::Registry`] or [`Error::Io`] for a certificate file that cannot be used.
+    pub(crate) fn new(registry: &str, tls_verify: bool, cert_dir: Option<&Path>) -> Result<Client> {
         let host = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
         let base = format!("{}://{host}", if tls_verify { "https" } else { "http" });
+        let trust = if tls_verify { Trust::read(registry, &TrustSources::for_registry(registry, cert_dir))? } else { Trust::default() };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .user_agent(format!("ocicompose/{}", crate::VERSION))
+            .tls_config(trust.config())
             .build();
-        Ok(Client { agent: config.into(), registry: registry.to_string(), base, credentials: auth::find(registry)?, tokens: Mutex::new(HashMap::new()) })
+        Ok(Client {
+            agent: config.into(),
+            registry: registry.to_string(),
+            base,
+            credentials: auth::find(registry)?,
+            client_cert: trust.has_client_cert(),
+            tokens: Mutex::new(HashMap::new()),
+        })
     }
 
     /// True when both talk to the same registry (so a blob can be mounted across).
@@ -163,8 +178,11 @@ impl Client {
                         return Ok(resp);
                     }
                 }
-                // A name that does not resolve will not resolve on a retry either.
+                // A name that does not resolve will not resolve on a retry either, nor
+                // will a certificate be trusted on the next try.
                 Err(e @ ureq::Error::HostNotFound) => return Err(self.error(format!("{what}: {e} (check the registry's host name)"))),
+                Err(e) if is_untrusted(&e) => return Err(self.error(format!("{what}: {e}; {}", trust::untrusted_hint(&self.registry)))),
+                Err(e) if !self.client_cert && wants_client_cert(&e) => return Err(self.error(format!("{what}: {e}; {}", trust::client_cert_hint(&self.registry)))),
                 Err(e) => format!("{what}: {e}"),
             };
             if !retry || attempt >= ATTEMPTS {
@@ -433,6 +451,19 @@ pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// Whether the TLS handshake failed because the registry's certificate is not trusted
+/// (rustls says so in its message; ureq passes it through an I/O error).
+fn is_untrusted(e: &ureq::Error) -> bool {
+    let text = e.to_string();
+    ["UnknownIssuer", "invalid peer certificate", "BadSignature", "NotValidForName", "unknown issuer"].iter().any(|m| text.contains(m))
+}
+
+/// Whether the registry ended the handshake asking for a client certificate.
+fn wants_client_cert(e: &ureq::Error) -> bool {
+    let text = e.to_string();
+    ["CertificateRequired", "certificate required", "HandshakeFailure", "BadCertificate"].iter().any(|m| text.contains(m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,7 +548,7 @@ mod tests {
         });
         port.store(bound as usize, Ordering::SeqCst);
         let host = format!("127.0.0.1:{bound}");
-        let mut client = Client::new(&host, false).unwrap();
+        let mut client = Client::new(&host, false, None).unwrap();
         client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() });
         let (bytes, media_type, digest) = client.manifest("team/app", "1").unwrap();
         assert_eq!(bytes, MANIFEST);
@@ -529,7 +560,7 @@ mod tests {
         assert_eq!(tokens_issued.load(Ordering::SeqCst), 1);
 
         // Wrong credentials: an auth error naming the registry and the file, not the secret.
-        let mut wrong = Client::new(&host, false).unwrap();
+        let mut wrong = Client::new(&host, false, None).unwrap();
         wrong.credentials = Some(Credentials { user: "alice".into(), secret: "nope-secret".into(), source: "/x/auth.json".into() });
         let err = wrong.manifest("team/app", "1").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Auth);
@@ -551,7 +582,7 @@ mod tests {
             }
             (202, vec![("Location".into(), format!("http://127.0.0.1:{elsewhere}/upload/1"))], Vec::new())
         });
-        let mut client = Client::new(&format!("127.0.0.1:{registry}"), false).unwrap();
+        let mut client = Client::new(&format!("127.0.0.1:{registry}"), false, None).unwrap();
         client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() });
         let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(b"x".to_vec())), 1)) };
         client.upload("a", &digest::sha256_of(b"x"), &open, None).unwrap();
@@ -568,7 +599,7 @@ mod tests {
             }
             (200, vec![], MANIFEST.to_vec())
         });
-        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let client = Client::new(&format!("127.0.0.1:{port}"), false, None).unwrap();
         let started = std::time::Instant::now();
         assert_eq!(client.manifest("a", "1").unwrap().0, MANIFEST);
         assert!(started.elapsed() >= std::time::Duration::from_secs(1), "{:?}", started.elapsed());
@@ -578,7 +609,7 @@ mod tests {
     #[test]
     fn a_manifest_that_does_not_match_its_digest_is_refused() {
         let port = serve(|_, _, _| (200, vec![("Docker-Content-Digest".into(), format!("sha256:{}", "0".repeat(64)))], MANIFEST.to_vec()));
-        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let client = Client::new(&format!("127.0.0.1:{port}"), false, None).unwrap();
         assert_eq!(client.manifest("a", "1").unwrap_err().kind(), crate::ErrorKind::DigestMismatch);
         let want = format!("sha256:{}", "1".repeat(64));
         assert_eq!(client.manifest("a", &want).unwrap_err().kind(), crate::ErrorKind::DigestMismatch);
@@ -587,7 +618,7 @@ mod tests {
     #[test]
     fn an_unreachable_registry_is_a_registry_error_after_the_retries() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let client = Client::new(&format!("127.0.0.1:{port}"), false, None).unwrap();
         let started = std::time::Instant::now();
         let err = client.manifest("a", "1").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Registry);
@@ -615,7 +646,7 @@ mod tests {
         let digest = digest::sha256_of(&blob);
         for honour in [true, false] {
             let calls = Arc::new(AtomicUsize::new(0));
-            let client = Client::new(&format!("127.0.0.1:{}", blob_server(blob.clone(), honour, calls.clone())), false).unwrap();
+            let client = Client::new(&format!("127.0.0.1:{}", blob_server(blob.clone(), honour, calls.clone())), false, None).unwrap();
             let received = AtomicU64::new(0);
             assert_eq!(client.blob_range("a", &digest, 90_000, 1000, &received).unwrap(), &blob[90_000..91_000], "honour {honour}");
             // Honoured: only the range moved. Ignored: the blob up to the range's end, no more.
@@ -638,12 +669,12 @@ mod tests {
     #[test]
     fn a_blob_range_that_is_not_the_one_asked_for_is_refused() {
         let port = serve(|_, _, _| (206, vec![("Content-Range".into(), "bytes 0-3/10".into())], b"abcd".to_vec()));
-        let client = Client::new(&format!("127.0.0.1:{port}"), false).unwrap();
+        let client = Client::new(&format!("127.0.0.1:{port}"), false, None).unwrap();
         let err = client.blob_range("a", &digest::sha256_of(b"x"), 4, 4, &AtomicU64::new(0)).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Registry);
         assert!(err.to_string().contains("another range"), "{err}");
         let missing = serve(|_, _, _| (404, vec![], Vec::new()));
-        let client = Client::new(&format!("127.0.0.1:{missing}"), false).unwrap();
+        let client = Client::new(&format!("127.0.0.1:{missing}"), false, None).unwrap();
         assert_eq!(client.blob_range("a", &digest::sha256_of(b"x"), 0, 4, &AtomicU64::new(0)).unwrap_err().kind(), crate::ErrorKind::NotFound);
     }
 }

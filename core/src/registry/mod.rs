@@ -21,6 +21,7 @@
 
 mod auth;
 mod client;
+mod trust;
 
 use std::io::{self, Read};
 use std::path::Path;

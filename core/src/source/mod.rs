@@ -102,8 +102,8 @@ pub(crate) fn open(reference: &ImageRef, written: &str) -> Result<Box<dyn ImageS
         ImageRef::OciArchive { path, selector } => Box::new(store::StoreSource { store: archive::ArchiveStore::open(path)?, selector: selector.clone(), written }),
         ImageRef::DockerArchive { path, repo_tag } => Box::new(docker_archive::DockerArchiveSource { path: path.clone(), repo_tag: repo_tag.clone(), written }),
         ImageRef::Dir { path } => Box::new(dir::DirSource { path: path.clone(), written }),
-        ImageRef::Docker { registry, repository, selector, tls_verify } => Box::new(registry::RegistrySource {
-            client: Arc::new(Client::new(registry, *tls_verify)?),
+        ImageRef::Docker { registry, repository, selector, tls_verify, cert_dir } => Box::new(registry::RegistrySource {
+            client: Arc::new(Client::new(registry, *tls_verify, cert_dir.as_deref())?),
             repository: repository.clone(),
             selector: selector.clone(),
             written,

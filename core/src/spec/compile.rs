@@ -142,9 +142,10 @@ impl ComposeSpec {
     }
 
     /// A reference of the spec, parsed: relative paths against the spec's folder, the
-    /// spec's `tls_verify` on registry references.
+    /// spec's `tls_verify` and `cert_dir` on registry references.
     pub(crate) fn parse_ref(&self, text: &str) -> Result<ImageRef> {
-        Ok(text.parse::<ImageRef>()?.map_path(|p| self.resolve_path(p)).with_tls_verify(self.tls_verify.unwrap_or(true)))
+        let cert_dir = self.cert_dir.as_deref().map(|d| self.resolve_path(Path::new(d)));
+        Ok(text.parse::<ImageRef>()?.map_path(|p| self.resolve_path(p)).with_tls(self.tls_verify.unwrap_or(true), cert_dir))
     }
 
     fn compile_output(&self, reference: &ImageRef) -> Result<Output> {

@@ -108,6 +108,12 @@ pub struct ComposeSpec {
     /// test registry); default `true`: HTTPS with certificate checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_verify: Option<bool>,
+    /// A folder of extra CA certificates (`*.crt`) and a client certificate (`NAME.cert`
+    /// with `NAME.key`) for every registry of the spec, instead of the certs.d folders
+    /// podman and Docker read (`/etc/containers/certs.d/HOST[:PORT]/`), as skopeo's
+    /// `--cert-dir`; relative to the spec's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_dir: Option<String>,
     /// Safety limits on each input layer (decompressed bytes, entry count).
     #[serde(default, skip_serializing_if = "LimitsSpec::is_default")]
     pub limits: LimitsSpec,

@@ -45,10 +45,10 @@ enum Job<'a> {
 /// [`Error::Registry`], [`Error::Auth`]; the tags are untouched unless every blob
 /// and manifest went up.
 pub(crate) fn push(target: &ImageRef, layout: &Path, images: &[PushImage<'_>], top: &Descriptor, tags: &[String], progress: &(dyn Fn(u64, u64) -> Result<()> + Sync)) -> Result<PushStats> {
-    let ImageRef::Docker { registry, repository, tls_verify, .. } = target else {
+    let ImageRef::Docker { registry, repository, tls_verify, cert_dir, .. } = target else {
         return Err(Error::Reference { reference: target.to_string(), message: "only docker:// references are pushed".into() });
     };
-    let client = Client::new(registry, *tls_verify)?;
+    let client = Client::new(registry, *tls_verify, cert_dir.as_deref())?;
     let mut seen = BTreeSet::new();
     let mut jobs = Vec::new();
     for image in images {

@@ -226,6 +226,7 @@ def compose(
     resolve_base_symlinks: bool = ...,
     limits: Mapping[str, int] = ...,
     tls_verify: Optional[bool] = ...,
+    cert_dir: Optional[str] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 
