@@ -17,7 +17,7 @@ use std::time::Duration;
 use ureq::http::{Response, StatusCode};
 use ureq::Body;
 
-use super::auth::{self, Credentials};
+use super::auth::{self, Credentials, SecretKind};
 use super::trust::{self, Trust, TrustSources};
 use super::Counted;
 use crate::digest::{self, HashingReader};
@@ -205,23 +205,42 @@ impl Client {
         match challenge.scheme.as_str() {
             "basic" => {
                 let creds = self.credentials.as_ref().ok_or_else(|| self.auth_error(self.refused_message(what)))?;
+                if creds.kind == SecretKind::IdentityToken {
+                    return Err(self.auth_error(format!("{what}: the registry asks for a password, and the credentials in {} are an identity token (OAuth refresh token); log in with a password", creds.source)));
+                }
                 crate::sync::lock(&self.tokens).insert("*".into(), creds.basic_header());
                 Ok(())
             }
             "bearer" => {
                 let realm = challenge.param("realm").ok_or_else(|| self.auth_error(format!("{what}: the bearer challenge names no realm")))?;
-                let mut req = self.agent.get(realm);
-                if let Some(service) = challenge.param("service") {
-                    req = req.query("service", service);
-                }
                 let scopes: Vec<&str> = if scope.is_empty() { challenge.param("scope").map(|s| s.split(' ').collect()).unwrap_or_default() } else { scope.split(' ').collect() };
-                for s in scopes {
-                    req = req.query("scope", s);
-                }
-                if let Some(c) = &self.credentials {
-                    req = req.header("Authorization", c.basic_header());
-                }
-                let mut token_resp = req.call().map_err(|e| self.error(format!("fetching a token from the realm of {what}: {e}")))?;
+                let service = challenge.param("service");
+                let sent = match &self.credentials {
+                    // An identity token is exchanged as OAuth2 says (RFC 6749 section 6),
+                    // as Docker does: a form POST to the realm.
+                    Some(c) if c.kind == SecretKind::IdentityToken => {
+                        let joined = scopes.join(" ");
+                        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", c.secret.as_str()), ("client_id", "ocicompose"), ("scope", joined.as_str())];
+                        if let Some(service) = service {
+                            form.push(("service", service));
+                        }
+                        self.agent.post(realm).send_form(form)
+                    }
+                    credentials => {
+                        let mut req = self.agent.get(realm);
+                        if let Some(service) = service {
+                            req = req.query("service", service);
+                        }
+                        for s in &scopes {
+                            req = req.query("scope", *s);
+                        }
+                        if let Some(c) = credentials {
+                            req = req.header("Authorization", c.basic_header());
+                        }
+                        req.call()
+                    }
+                };
+                let mut token_resp = sent.map_err(|e| self.error(format!("fetching a token from the realm of {what}: {e}")))?;
                 if token_resp.status() == StatusCode::UNAUTHORIZED || token_resp.status() == StatusCode::FORBIDDEN {
                     return Err(self.auth_error(self.refused_message(what)));
                 }
@@ -483,6 +502,11 @@ mod tests {
 
     /// As [`serve`], `answer` given every request header.
     fn serve_headers(answer: impl Fn(&str, &str, &[(String, String)]) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + 'static) -> u16 {
+        serve_full(move |method, path, headers, _| answer(method, path, headers))
+    }
+
+    /// As [`serve`], `answer` given every request header and the body.
+    fn serve_full(answer: impl Fn(&str, &str, &[(String, String)], &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + 'static) -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
@@ -505,7 +529,12 @@ mod tests {
                         request_headers.push((k.trim().to_string(), v.trim().to_string()));
                     }
                 }
-                let (status, headers, body) = answer(&method, &path, &request_headers);
+                let length = request_headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
+                let mut request_body = vec![0u8; length];
+                if std::io::Read::read_exact(&mut reader, &mut request_body).is_err() {
+                    continue;
+                }
+                let (status, headers, body) = answer(&method, &path, &request_headers, &request_body);
                 let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
                 for (k, v) in headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
@@ -527,7 +556,7 @@ mod tests {
         let (b, t) = (busy.clone(), tokens_issued.clone());
         let port = Arc::new(AtomicUsize::new(0));
         let p = port.clone();
-        let basic = Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() }.basic_header();
+        let basic = Credentials { user: "alice".into(), secret: "pw".into(), kind: SecretKind::Password, source: "test".into() }.basic_header();
         let bound = serve(move |_, path, auth| {
             let realm = format!("http://127.0.0.1:{}/token", p.load(Ordering::SeqCst));
             if path.starts_with("/token") {
@@ -549,7 +578,7 @@ mod tests {
         port.store(bound as usize, Ordering::SeqCst);
         let host = format!("127.0.0.1:{bound}");
         let mut client = Client::new(&host, false, None).unwrap();
-        client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() });
+        client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), kind: SecretKind::Password, source: "test".into() });
         let (bytes, media_type, digest) = client.manifest("team/app", "1").unwrap();
         assert_eq!(bytes, MANIFEST);
         assert_eq!(media_type, "application/vnd.oci.image.manifest.v1+json");
@@ -561,11 +590,47 @@ mod tests {
 
         // Wrong credentials: an auth error naming the registry and the file, not the secret.
         let mut wrong = Client::new(&host, false, None).unwrap();
-        wrong.credentials = Some(Credentials { user: "alice".into(), secret: "nope-secret".into(), source: "/x/auth.json".into() });
+        wrong.credentials = Some(Credentials { user: "alice".into(), secret: "nope-secret".into(), kind: SecretKind::Password, source: "/x/auth.json".into() });
         let err = wrong.manifest("team/app", "1").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Auth);
         let text = err.to_string();
         assert!(text.contains(&host) && text.contains("/x/auth.json") && !text.contains("nope-secret"), "{text}");
+    }
+
+    #[test]
+    fn an_identity_token_is_exchanged_for_an_access_token_at_the_realm() {
+        let port = Arc::new(AtomicUsize::new(0));
+        let p = port.clone();
+        let forms = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let f = forms.clone();
+        let bound = serve_full(move |method, path, headers, body| {
+            let auth = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map_or("", |(_, v)| v.as_str());
+            if path.starts_with("/token") {
+                assert_eq!(method, "POST");
+                let form = String::from_utf8(body.to_vec()).unwrap();
+                f.lock().unwrap().push(form.clone());
+                let ok = form.contains("grant_type=refresh_token") && form.contains("refresh_token=refresh-me") && form.contains("service=test") && form.contains("scope=repository%3Ateam%2Fapp%3Apull");
+                return if ok { (200, vec![], br#"{"access_token":"acc456","token_type":"Bearer"}"#.to_vec()) } else { (401, vec![], Vec::new()) };
+            }
+            if auth != "Bearer acc456" {
+                let realm = format!("http://127.0.0.1:{}/token", p.load(Ordering::SeqCst));
+                return (401, vec![("WWW-Authenticate".into(), format!(r#"Bearer realm="{realm}",service="test",scope="repository:team/app:pull""#))], Vec::new());
+            }
+            (200, vec![("Content-Type".into(), "application/vnd.oci.image.manifest.v1+json".into())], MANIFEST.to_vec())
+        });
+        port.store(bound as usize, Ordering::SeqCst);
+        let host = format!("127.0.0.1:{bound}");
+        let token = |secret: &str| Some(Credentials { user: "<token>".into(), secret: secret.into(), kind: SecretKind::IdentityToken, source: "/x/config.json".into() });
+        let mut client = Client::new(&host, false, None).unwrap();
+        client.credentials = token("refresh-me");
+        assert_eq!(client.manifest("team/app", "1").unwrap().0, MANIFEST);
+        assert_eq!(forms.lock().unwrap().len(), 1, "one exchange");
+        // A refresh token the realm refuses is an auth error that never shows it.
+        let mut wrong = Client::new(&host, false, None).unwrap();
+        wrong.credentials = token("stale-token");
+        let err = wrong.manifest("team/app", "1").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Auth);
+        assert!(!err.to_string().contains("stale-token"), "{err}");
     }
 
     #[test]
@@ -583,7 +648,7 @@ mod tests {
             (202, vec![("Location".into(), format!("http://127.0.0.1:{elsewhere}/upload/1"))], Vec::new())
         });
         let mut client = Client::new(&format!("127.0.0.1:{registry}"), false, None).unwrap();
-        client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), source: "test".into() });
+        client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), kind: SecretKind::Password, source: "test".into() });
         let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(b"x".to_vec())), 1)) };
         client.upload("a", &digest::sha256_of(b"x"), &open, None).unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![String::new()]);

@@ -1,7 +1,8 @@
-//! Registries behind a private CA, as companies run them: Debian's `docker-registry`
-//! serving HTTPS with a certificate from a test CA made here with openssl, once plain
-//! and once requiring a client certificate. Skipped, with a message, when
-//! docker-registry or openssl is missing (the README's test command installs both).
+//! Registries as companies run them: Debian's `docker-registry` serving HTTPS with a
+//! certificate from a test CA made here with openssl (plain, requiring a client
+//! certificate, or behind htpasswd logins served by a Docker credential helper).
+//! Skipped, with a message, when docker-registry, openssl or htpasswd is missing (the
+//! README's test command installs them).
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -40,13 +41,14 @@ struct Registry {
 }
 
 impl Registry {
-    fn start(dir: &Path, certs: &Path, client_ca: bool) -> Registry {
+    fn start(dir: &Path, certs: &Path, client_ca: bool, htpasswd: Option<&Path>) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let text = |p: PathBuf| p.to_str().unwrap().to_string();
         let clientcas = if client_ca { format!("    clientcas:\n      - {}\n", text(certs.join("ca.crt"))) } else { String::new() };
+        let auth = htpasswd.map(|f| format!("auth:\n  htpasswd:\n    realm: test-registry\n    path: {}\n", text(f.to_path_buf()))).unwrap_or_default();
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{clientcas}",
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{clientcas}{auth}",
             text(dir.join("storage")),
             text(certs.join("server.crt")),
             text(certs.join("server.key")),
@@ -74,11 +76,12 @@ impl Drop for Registry {
     }
 }
 
-/// Runs the CLI in `dir` with a HOME of its own (no user certs.d or credentials) and
-/// without the trust variables, plus `env`.
+/// Runs the CLI in `dir` with a HOME and runtime folder of its own (no user certs.d or
+/// credentials) and without the trust variables, plus `env`.
 fn run(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).env("HOME", dir).env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR").env_remove("SOURCE_DATE_EPOCH");
+    cmd.args(args).current_dir(dir).env("HOME", dir).env("XDG_RUNTIME_DIR", dir).env_remove("REGISTRY_AUTH_FILE").env_remove("DOCKER_CONFIG");
+    cmd.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR").env_remove("SOURCE_DATE_EPOCH");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -89,11 +92,13 @@ fn text(o: &Output) -> (i32, String, String) {
     (o.status.code().unwrap(), String::from_utf8_lossy(&o.stdout).trim().to_string(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-#[test]
-fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refused_without() {
-    if !found("docker-registry") || !found("openssl") {
-        eprintln!("skipped: docker-registry or openssl is missing (apt-get install docker-registry openssl)");
-        return;
+/// A folder with the demo images, the test CA's certificates in `certs/`, and two cert
+/// dirs as a user makes them: `trust/` (the CA) and `mtls/` (the CA and a client
+/// certificate). `None` when a tool is missing.
+fn setup() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !found("docker-registry") || !found("openssl") || !found("htpasswd") {
+        eprintln!("skipped: docker-registry, openssl or htpasswd is missing (apt-get install docker-registry openssl apache2-utils)");
+        return None;
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -101,17 +106,22 @@ fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refu
     let certs = dir.join("certs");
     std::fs::create_dir(&certs).unwrap();
     make_certificates(&certs);
-    // What a user puts in a cert dir: the CA only, or the CA and a client certificate.
-    let trust = dir.join("trust");
-    let mtls = dir.join("mtls");
+    let (trust, mtls) = (dir.join("trust"), dir.join("mtls"));
     for d in [&trust, &mtls] {
         std::fs::create_dir(d).unwrap();
         std::fs::copy(certs.join("ca.crt"), d.join("ca.crt")).unwrap();
     }
     std::fs::copy(certs.join("client.crt"), mtls.join("client.cert")).unwrap();
     std::fs::copy(certs.join("client.key"), mtls.join("client.key")).unwrap();
+    Some((tmp, certs))
+}
 
-    let registry = Registry::start(&dir.join("reg"), &certs, false);
+#[test]
+fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refused_without() {
+    let Some((tmp, certs)) = setup() else { return };
+    let dir = tmp.path();
+
+    let registry = Registry::start(&dir.join("reg"), &certs, false, None);
     let target = format!("docker://{}/team/app:1", registry.host());
 
     // Without trust: refused, with what to do.
@@ -130,7 +140,7 @@ fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refu
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["manifest_digest"], digest.as_str());
     // And SSL_CERT_DIR.
-    let (code, _, err) = text(&run(dir, &["ls", &target], &[("SSL_CERT_DIR", &trust)]));
+    let (code, _, err) = text(&run(dir, &["ls", &target], &[("SSL_CERT_DIR", &dir.join("trust"))]));
     assert_eq!(code, 0, "{err}");
 
     // A spec's cert_dir, relative to the spec, for a base in that registry.
@@ -152,7 +162,7 @@ fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refu
     assert!(err.contains("spec.json holds no PEM certificate"), "{err}");
 
     // A registry that wants a client certificate.
-    let mutual = Registry::start(&dir.join("reg-mtls"), &certs, true);
+    let mutual = Registry::start(&dir.join("reg-mtls"), &certs, true, None);
     let target = format!("docker://{}/team/app:1", mutual.host());
     let (code, _, err) = text(&run(dir, &["compose", "spec.json", "--output", &target, "--cert-dir", "trust"], &[]));
     assert_eq!(code, 1, "{err}");
@@ -160,4 +170,47 @@ fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refu
     let (code, digest_mtls, err) = text(&run(dir, &["compose", "spec.json", "--output", &target, "--cert-dir", "mtls"], &[]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(digest_mtls, digest, "the same image, pushed to the other registry");
+}
+
+#[test]
+fn a_docker_credential_helper_on_path_logs_in() {
+    let Some((tmp, certs)) = setup() else { return };
+    let dir = tmp.path();
+    sh(dir, "htpasswd -Bbn helped s3cret-pw > htpasswd");
+    let registry = Registry::start(&dir.join("reg"), &certs, false, Some(&dir.join("htpasswd")));
+    let host = registry.host();
+    let target = format!("docker://{host}/team/app:1");
+    // Docker's config names the helper for this registry; the helper is a script on PATH.
+    let docker = dir.join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), serde_json::json!({"credHelpers": {host.clone(): "test"}}).to_string()).unwrap();
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = |body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = bin.join("docker-credential-test");
+        std::fs::write(&path, format!("#!/bin/sh\nserver=$(cat)\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))).unwrap();
+    let path = PathBuf::from(path);
+    let env = [("DOCKER_CONFIG", docker.as_path()), ("PATH", path.as_path())];
+    let compose = || text(&run(dir, &["compose", "spec.json", "--output", &target, "--cert-dir", "trust"], &env));
+
+    // No helper answer for this server: the registry refuses, and says how to log in.
+    helper("echo 'credentials not found in native keychain'; exit 1");
+    let (code, _, err) = compose();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("wants credentials"), "{err}");
+
+    helper(&format!("[ \"$server\" = \"{host}\" ] || exit 9\necho '{{\"ServerURL\":\"{host}\",\"Username\":\"helped\",\"Secret\":\"s3cret-pw\"}}'"));
+    let (code, digest, err) = compose();
+    assert_eq!(code, 0, "{err}");
+    assert!(digest.starts_with("sha256:"));
+
+    // A helper that fails is named, its output never shown.
+    helper("echo 'leaked-output'; exit 3");
+    let (code, _, err) = compose();
+    assert_eq!(code, 1);
+    assert!(err.contains("docker-credential-test") && !err.contains("leaked-output") && !err.contains("s3cret"), "{err}");
 }
