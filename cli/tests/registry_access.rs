@@ -4,7 +4,10 @@
 //! Skipped, with a message, when docker-registry, openssl or htpasswd is missing (the
 //! README's test command installs them).
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -213,4 +216,104 @@ fn a_docker_credential_helper_on_path_logs_in() {
     let (code, _, err) = compose();
     assert_eq!(code, 1);
     assert!(err.contains("docker-credential-test") && !err.contains("leaked-output") && !err.contains("s3cret"), "{err}");
+}
+
+/// A CONNECT proxy on loopback that counts its tunnels and keeps the
+/// `Proxy-Authorization` headers it saw; it runs until the test ends.
+struct ConnectProxy {
+    port: u16,
+    tunnels: Arc<AtomicUsize>,
+    authorizations: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tunnels = Arc::new(AtomicUsize::new(0));
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
+        let (t, a) = (tunnels.clone(), authorizations.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (t, a) = (t.clone(), a.clone());
+                std::thread::spawn(move || tunnel(client, &t, &a));
+            }
+        });
+        ConnectProxy { port, tunnels, authorizations }
+    }
+}
+
+fn tunnel(mut client: TcpStream, tunnels: &AtomicUsize, authorizations: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("proxy-authorization") {
+                authorizations.lock().unwrap().push(v.trim().to_string());
+            }
+        }
+    }
+    let Ok(upstream) = TcpStream::connect(&target).map_err(|_| ()).and_then(|s| if method == "CONNECT" { Ok(s) } else { Err(()) }) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    tunnels.fetch_add(1, Ordering::SeqCst);
+    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+    let mut down_write = client.try_clone().unwrap();
+    let pending = reader.buffer().to_vec();
+    let forward = std::thread::spawn(move || {
+        let _ = up_write.write_all(&pending);
+        let _ = std::io::copy(&mut reader, &mut up_write);
+        let _ = up_write.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up_read, &mut down_write);
+    let _ = down_write.shutdown(std::net::Shutdown::Write);
+    let _ = forward.join();
+}
+
+#[test]
+fn https_proxy_tunnels_with_connect_and_no_proxy_bypasses_it() {
+    let Some((tmp, certs)) = setup() else { return };
+    let dir = tmp.path();
+    let registry = Registry::start(&dir.join("reg"), &certs, false, None);
+    let proxy = ConnectProxy::start();
+    let target = format!("docker://{}/team/app:1", registry.host());
+    let proxy_url = PathBuf::from(format!("http://tester:pr0xy-pw@127.0.0.1:{}", proxy.port));
+    let push = |env: &[(&str, &Path)]| text(&run(dir, &["compose", "spec.json", "--output", &target, "--cert-dir", "trust"], env));
+
+    let (code, digest, err) = push(&[("HTTPS_PROXY", &proxy_url)]);
+    assert_eq!(code, 0, "{err}");
+    let through = proxy.tunnels.load(Ordering::SeqCst);
+    assert!(through >= 1, "the push went through the proxy");
+    // The credentials of the proxy URL, as basic authentication.
+    let auths = proxy.authorizations.lock().unwrap().clone();
+    assert!(!auths.is_empty() && auths.iter().all(|a| a == "Basic dGVzdGVyOnByMHh5LXB3"), "{auths:?}");
+
+    // NO_PROXY by address, by CIDR block, and by address and port: no tunnel.
+    for no_proxy in ["127.0.0.1", "127.0.0.0/8", &registry.host()] {
+        let (code, again, err) = push(&[("HTTPS_PROXY", &proxy_url), ("NO_PROXY", Path::new(no_proxy))]);
+        assert_eq!(code, 0, "{no_proxy}: {err}");
+        assert_eq!(again, digest);
+        assert_eq!(proxy.tunnels.load(Ordering::SeqCst), through, "NO_PROXY={no_proxy} went through the proxy");
+    }
+    // HTTP_PROXY is for plain-HTTP registries only.
+    let (code, _, err) = push(&[("HTTP_PROXY", &proxy_url)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(proxy.tunnels.load(Ordering::SeqCst), through);
+
+    // A proxy that is down: an error that names the proxy without its password.
+    let dead = PathBuf::from(format!("http://tester:pr0xy-pw@127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()));
+    let (code, _, err) = text(&run(dir, &["inspect", &target], &[("HTTPS_PROXY", &dead), ("SSL_CERT_FILE", &certs.join("ca.crt"))]));
+    assert_eq!(code, 1);
+    assert!(!err.contains("pr0xy-pw"), "{err}");
 }

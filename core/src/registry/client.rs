@@ -18,6 +18,7 @@ use ureq::http::{Response, StatusCode};
 use ureq::Body;
 
 use super::auth::{self, Credentials, SecretKind};
+use super::proxy;
 use super::trust::{self, Trust, TrustSources};
 use super::Counted;
 use crate::digest::{self, HashingReader};
@@ -66,7 +67,17 @@ impl Client {
         let host = if registry == "docker.io" { "registry-1.docker.io" } else { registry };
         let base = format!("{}://{host}", if tls_verify { "https" } else { "http" });
         let trust = if tls_verify { Trust::read(registry, &TrustSources::for_registry(registry, cert_dir))? } else { Trust::default() };
+        let scheme = if tls_verify { "https" } else { "http" };
+        let (name, port) = split_host_port(host, if tls_verify { 443 } else { 80 });
+        let proxy = match proxy::proxy_for(scheme, name, port, &|k| std::env::var(k).ok()) {
+            Some(url) => Some(ureq::Proxy::new(&url).map_err(|e| Error::Registry {
+                registry: registry.to_string(),
+                message: format!("the proxy for {scheme}:// ({}) is not a proxy URL such as http://[user:password@]host:port: {e}", redact(&url)),
+            })?),
+            None => None,
+        };
         let config = ureq::Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
@@ -470,6 +481,28 @@ pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// `HOST[:PORT]` (IPv6 in brackets) split, with `default` as the port when none is
+/// written.
+fn split_host_port(host: &str, default: u16) -> (&str, u16) {
+    if let Some(rest) = host.strip_prefix('[') {
+        if let Some((addr, tail)) = rest.split_once(']') {
+            return (addr, tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default));
+        }
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => (name, port.parse().unwrap_or(default)),
+        _ => (host, default),
+    }
+}
+
+/// A proxy URL without the password it may carry, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://…@{}", &url[..scheme_end], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
 /// Whether the TLS handshake failed because the registry's certificate is not trusted
 /// (rustls says so in its message; ureq passes it through an I/O error).
 fn is_untrusted(e: &ureq::Error) -> bool {
@@ -631,6 +664,16 @@ mod tests {
         let err = wrong.manifest("team/app", "1").unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Auth);
         assert!(!err.to_string().contains("stale-token"), "{err}");
+    }
+
+    #[test]
+    fn hosts_split_into_name_and_port_and_proxy_passwords_stay_out_of_messages() {
+        assert_eq!(split_host_port("r.example", 443), ("r.example", 443));
+        assert_eq!(split_host_port("127.0.0.1:5000", 443), ("127.0.0.1", 5000));
+        assert_eq!(split_host_port("[::1]:5000", 443), ("::1", 5000));
+        assert_eq!(split_host_port("[::1]", 80), ("::1", 80));
+        assert_eq!(redact("http://user:pw@proxy:3128"), "http://…@proxy:3128");
+        assert_eq!(redact("http://proxy:3128"), "http://proxy:3128");
     }
 
     #[test]

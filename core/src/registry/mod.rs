@@ -21,6 +21,7 @@
 
 mod auth;
 mod client;
+mod proxy;
 mod trust;
 
 use std::io::{self, Read};
