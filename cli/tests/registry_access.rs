@@ -45,16 +45,29 @@ struct Registry {
 
 impl Registry {
     fn start(dir: &Path, certs: &Path, client_ca: bool, htpasswd: Option<&Path>) -> Registry {
+        Registry::serve(dir, Some(certs), client_ca, htpasswd)
+    }
+
+    /// A registry serving plain HTTP.
+    fn plain(dir: &Path) -> Registry {
+        Registry::serve(dir, None, false, None)
+    }
+
+    fn serve(dir: &Path, certs: Option<&Path>, client_ca: bool, htpasswd: Option<&Path>) -> Registry {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let text = |p: PathBuf| p.to_str().unwrap().to_string();
-        let clientcas = if client_ca { format!("    clientcas:\n      - {}\n", text(certs.join("ca.crt"))) } else { String::new() };
+        let tls = match certs {
+            Some(certs) => {
+                let clientcas = if client_ca { format!("    clientcas:\n      - {}\n", text(certs.join("ca.crt"))) } else { String::new() };
+                format!("  tls:\n    certificate: {}\n    key: {}\n{clientcas}", text(certs.join("server.crt")), text(certs.join("server.key")))
+            }
+            None => String::new(),
+        };
         let auth = htpasswd.map(|f| format!("auth:\n  htpasswd:\n    realm: test-registry\n    path: {}\n", text(f.to_path_buf()))).unwrap_or_default();
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{clientcas}{auth}",
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
             text(dir.join("storage")),
-            text(certs.join("server.crt")),
-            text(certs.join("server.key")),
         );
         std::fs::write(dir.join("config.yml"), config).unwrap();
         let log = std::fs::File::create(dir.join("registry.log")).unwrap();
@@ -316,4 +329,47 @@ fn https_proxy_tunnels_with_connect_and_no_proxy_bypasses_it() {
     let (code, _, err) = text(&run(dir, &["inspect", &target], &[("HTTPS_PROXY", &dead), ("SSL_CERT_FILE", &certs.join("ca.crt"))]));
     assert_eq!(code, 1);
     assert!(!err.contains("pr0xy-pw"), "{err}");
+}
+
+#[test]
+fn registries_conf_pulls_from_a_mirror_and_pushes_to_the_location() {
+    let Some((tmp, _certs)) = setup() else { return };
+    let dir = tmp.path();
+    let mirror = Registry::plain(&dir.join("mirror"));
+    let location = Registry::plain(&dir.join("location"));
+    // The base is on the mirror only.
+    let (code, _, err) = text(&run(dir, &["compose", "spec.json", "--output", &format!("docker://{}/team/base:1", mirror.host()), "--insecure"], &[]));
+    assert_eq!(code, 0, "{err}");
+    let conf = dir.join("registries.conf");
+    std::fs::write(
+        &conf,
+        format!("[[registry]]\nlocation = \"{}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n", location.host(), mirror.host()),
+    )
+    .unwrap();
+    let spec = serde_json::json!({
+        "base": format!("docker://{}/team/base:1", location.host()),
+        "artifacts": [{"image": "oci:images/tools:1", "include": ["/usr/bin/**"]}],
+        "output": format!("docker://{}/team/app:1", location.host()),
+    });
+    std::fs::write(dir.join("mirrored.json"), spec.to_string()).unwrap();
+
+    // Without registries.conf: the location has no base (and speaks no TLS).
+    let (code, _, _) = text(&run(dir, &["compose", "mirrored.json"], &[]));
+    assert_eq!(code, 1);
+    // With it: plain HTTP to both (no --insecure), the base from the mirror, the
+    // image pushed to the location only.
+    let (code, digest, err) = text(&run(dir, &["compose", "mirrored.json"], &[("CONTAINERS_REGISTRIES_CONF", &conf)]));
+    assert_eq!(code, 0, "{err}");
+    let repos = |r: &str| dir.join(r).join("storage/docker/registry/v2/repositories/team");
+    assert!(repos("location").join("app").is_dir() && !repos("location").join("base").exists());
+    assert!(!repos("mirror").join("app").exists());
+    let (code, out, err) = text(&run(dir, &["inspect", &format!("docker://{}/team/app:1", location.host())], &[("CONTAINERS_REGISTRIES_CONF", &conf)]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["manifest_digest"], digest.as_str());
+
+    // A blocked prefix is refused, naming the file.
+    std::fs::write(&conf, format!("[[registry]]\nprefix = \"{}/team\"\nblocked = true\n", location.host())).unwrap();
+    let (code, _, err) = text(&run(dir, &["compose", "mirrored.json"], &[("CONTAINERS_REGISTRIES_CONF", &conf)]));
+    assert_eq!(code, 1);
+    assert!(err.contains("blocked by") && err.contains("registries.conf"), "{err}");
 }

@@ -21,6 +21,7 @@
 
 mod auth;
 mod client;
+mod conf;
 mod proxy;
 mod trust;
 
@@ -30,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use client::Client;
+pub(crate) use conf::RegistriesConf;
 
 use crate::error::Result;
 

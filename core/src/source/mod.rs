@@ -6,13 +6,15 @@
 //! - [`layout`]: `oci:DIR`; [`archive`]: `oci-archive:FILE` (read in place);
 //! - [`docker_archive`]: `docker-archive:FILE` (`docker save`);
 //! - [`dir`]: `dir:DIR`, a host folder as an artifact;
-//! - [`registry`]: `docker://`, over the distribution API;
+//! - [`registry`]: `docker://`, over the distribution API; [`mirrored`]: the same
+//!   image from the mirrors registries.conf names, then its location;
 //! - [`store`]: resolution inside a store of blobs, shared by the local transports.
 
 pub(crate) mod archive;
 pub(crate) mod dir;
 pub(crate) mod docker_archive;
 pub(crate) mod layout;
+pub(crate) mod mirrored;
 pub(crate) mod registry;
 pub(crate) mod store;
 
@@ -24,7 +26,7 @@ use crate::blob::Layer;
 use crate::error::{Error, Result};
 use crate::platform::PlatformWanted;
 use crate::reference::ImageRef;
-use crate::registry::Client;
+use crate::registry::{Client, RegistriesConf};
 
 /// A resolved image: for one platform, what its manifest names.
 pub(crate) struct Image {
@@ -102,11 +104,20 @@ pub(crate) fn open(reference: &ImageRef, written: &str) -> Result<Box<dyn ImageS
         ImageRef::OciArchive { path, selector } => Box::new(store::StoreSource { store: archive::ArchiveStore::open(path)?, selector: selector.clone(), written }),
         ImageRef::DockerArchive { path, repo_tag } => Box::new(docker_archive::DockerArchiveSource { path: path.clone(), repo_tag: repo_tag.clone(), written }),
         ImageRef::Dir { path } => Box::new(dir::DirSource { path: path.clone(), written }),
-        ImageRef::Docker { registry, repository, selector, tls_verify, cert_dir } => Box::new(registry::RegistrySource {
-            client: Arc::new(Client::new(registry, *tls_verify, cert_dir.as_deref())?),
-            repository: repository.clone(),
-            selector: selector.clone(),
-            written,
-        }),
+        ImageRef::Docker { registry, repository, selector, tls_verify, cert_dir } => {
+            let source = |registry: &str, repository: &str, tls_verify: bool| -> Result<registry::RegistrySource> {
+                Ok(registry::RegistrySource { client: Arc::new(Client::new(registry, tls_verify, cert_dir.as_deref())?), repository: repository.to_string(), selector: selector.clone(), written: written.clone() })
+            };
+            match RegistriesConf::load()?.route(registry, repository)? {
+                None => Box::new(source(registry, repository, *tls_verify)?),
+                Some(route) => {
+                    let mut endpoints = route.pull.iter().map(|e| source(&e.registry, &e.repository, *tls_verify && !e.insecure)).collect::<Result<Vec<_>>>()?;
+                    match endpoints.len() {
+                        1 => Box::new(endpoints.remove(0)),
+                        _ => Box::new(mirrored::MirroredSource { endpoints }),
+                    }
+                }
+            }
+        }
     })
 }
