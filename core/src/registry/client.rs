@@ -28,6 +28,11 @@ use crate::error::{Error, Result};
 const ATTEMPTS: u32 = 5;
 /// The first pause between tries; it doubles each time.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Blobs of this size or more are uploaded in chunks, which a dropped connection does
+/// not send back to the start.
+pub(crate) const CHUNKED_FROM: u64 = 16 << 20;
+/// The size of each chunk: small enough to hold in memory and to resend.
+const UPLOAD_CHUNK: usize = 8 << 20;
 
 /// The manifest media types asked for, most wanted first.
 pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -424,9 +429,11 @@ impl Client {
         }
     }
 
-    /// Uploads a blob in one PUT. `session` is an upload already opened (by a refused
-    /// mount); a failure starts again from a new session, with the body reopened.
-    pub(crate) fn upload(&self, repository: &str, digest: &str, body: BodyFn<'_>, mut session: Option<String>) -> Result<()> {
+    /// Uploads a blob of `size` bytes: in one PUT, or from [`CHUNKED_FROM`] bytes on in
+    /// chunks (see [`Client::upload_chunks`]). `session` is an upload already opened (by
+    /// a refused mount); a failure that cannot be resumed starts again from a new
+    /// session, with the body reopened.
+    pub(crate) fn upload(&self, repository: &str, digest: &str, size: u64, body: BodyFn<'_>, mut session: Option<String>) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -442,9 +449,11 @@ impl Client {
                         self.absolute(l)
                     }
                 };
+                let (location, body) = if size >= CHUNKED_FROM { (self.upload_chunks(repository, digest, body, location)?, None) } else { (location, Some(body)) };
                 let sep = if location.contains('?') { '&' } else { '?' };
                 let url = format!("{location}{sep}digest={digest}");
-                let resp = self.request("PUT", &url, &push_scope(repository), &[], Some(body), false)?;
+                let headers: &[(&str, &str)] = if body.is_none() { &[("Content-Length", "0")] } else { &[] };
+                let resp = self.request("PUT", &url, &push_scope(repository), headers, body, false)?;
                 match resp.status() {
                     StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
                     s => Err(self.error(format!("uploading blob {digest} to {repository}: HTTP {s}"))),
@@ -457,6 +466,80 @@ impl Client {
                 Err(_) => std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1)),
             }
         }
+    }
+
+    /// Sends the body to the upload at `location` in [`UPLOAD_CHUNK`]-byte PATCH
+    /// requests with `Content-Range`, as the distribution spec's chunked upload says,
+    /// and gives the location to finish it at. A request that fails (a dropped
+    /// connection) is followed by asking the registry how much it has (`GET` of the
+    /// upload: `Range: 0-N`), and the upload goes on from there rather than from the
+    /// start: the current chunk is still in memory.
+    ///
+    /// # Errors
+    /// [`Error::Registry`] when the registry refuses a chunk, or after [`ATTEMPTS`]
+    /// failures in a row; a read error of the body.
+    fn upload_chunks(&self, repository: &str, digest: &str, body: BodyFn<'_>, mut location: String) -> Result<String> {
+        let scope = push_scope(repository);
+        let (mut reader, size) = body()?;
+        let mut chunk: Vec<u8> = Vec::with_capacity(UPLOAD_CHUNK);
+        // Where `chunk` starts in the blob, and how much of the blob the registry has.
+        let (mut chunk_start, mut sent) = (0u64, 0u64);
+        let mut failures = 0;
+        while sent < size {
+            if sent >= chunk_start + chunk.len() as u64 {
+                chunk_start = sent;
+                chunk.clear();
+                (&mut reader).take(UPLOAD_CHUNK as u64).read_to_end(&mut chunk).map_err(|e| self.error(format!("reading blob {digest} for the upload: {e}")))?;
+                if chunk.is_empty() {
+                    return Err(self.error(format!("blob {digest} ended at {sent} of {size} bytes")));
+                }
+            }
+            let part = chunk[(sent - chunk_start) as usize..].to_vec();
+            let end = sent + part.len() as u64 - 1;
+            let range = format!("{sent}-{end}");
+            let len = part.len() as u64;
+            let open = move || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(part.clone())), len)) };
+            let answer = self.request("PATCH", &location, &scope, &[("Content-Range", &range), ("Content-Type", "application/octet-stream")], Some(&open), false);
+            match answer {
+                Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
+                    location = self.next_location(&resp, &location);
+                    sent = received(&resp).unwrap_or(end + 1);
+                    failures = 0;
+                }
+                Ok(resp) if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE => sent = self.upload_status(&location, &scope, chunk_start)?,
+                Ok(resp) => return Err(self.error(format!("uploading bytes {range} of blob {digest} to {repository}: HTTP {}", resp.status()))),
+                Err(e @ Error::Auth { .. }) => return Err(e),
+                Err(e) => {
+                    failures += 1;
+                    if failures >= ATTEMPTS {
+                        return Err(e);
+                    }
+                    std::thread::sleep(FIRST_BACKOFF * 2u32.pow(failures - 1));
+                    sent = self.upload_status(&location, &scope, chunk_start)?;
+                }
+            }
+        }
+        Ok(location)
+    }
+
+    /// How many bytes the upload at `location` holds (its `Range: 0-N`). Below
+    /// `chunk_start` the bytes are no longer in memory: an error, so the upload starts
+    /// again.
+    fn upload_status(&self, location: &str, scope: &str, chunk_start: u64) -> Result<u64> {
+        let resp = self.request("GET", location, scope, &[], None, true)?;
+        if resp.status() != StatusCode::NO_CONTENT && !resp.status().is_success() {
+            return Err(self.error(format!("asking how much of an upload arrived: HTTP {}", resp.status())));
+        }
+        let have = received(&resp).unwrap_or(0);
+        if have < chunk_start {
+            return Err(self.error(format!("the registry lost part of an upload (it has {have} bytes, {chunk_start} were confirmed)")));
+        }
+        Ok(have)
+    }
+
+    /// The upload's next `Location`, or the same one when none is given.
+    fn next_location(&self, resp: &Response<Body>, current: &str) -> String {
+        resp.headers().get("location").and_then(|v| v.to_str().ok()).map_or_else(|| current.to_string(), |l| self.absolute(l))
     }
 
     /// Puts a manifest or index under a tag or its digest; returns the digest the
@@ -479,6 +562,13 @@ pub(crate) fn pull_scope(repository: &str) -> String {
 
 pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
+}
+
+/// The byte count a registry reports in `Range: 0-N` (N+1), if any.
+fn received(resp: &Response<Body>) -> Option<u64> {
+    let range = resp.headers().get("range")?.to_str().ok()?;
+    let end = range.trim().trim_start_matches("bytes=").split_once('-')?.1;
+    end.trim().parse::<u64>().ok().map(|n| n + 1)
 }
 
 /// `HOST[:PORT]` (IPv6 in brackets) split, with `default` as the port when none is
@@ -693,7 +783,7 @@ mod tests {
         let mut client = Client::new(&format!("127.0.0.1:{registry}"), false, None).unwrap();
         client.credentials = Some(Credentials { user: "alice".into(), secret: "pw".into(), kind: SecretKind::Password, source: "test".into() });
         let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(b"x".to_vec())), 1)) };
-        client.upload("a", &digest::sha256_of(b"x"), &open, None).unwrap();
+        client.upload("a", &digest::sha256_of(b"x"), 1, &open, None).unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![String::new()]);
     }
 

@@ -137,7 +137,7 @@ fn transfer(client: &Client, repository: &str, layout: &Path, job: &Job<'_>, sta
                 let file = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
                 Ok((Box::new(Verifying::new(file, &digest, size)), size))
             };
-            client.upload(repository, &digest, &open, None)?;
+            client.upload(repository, &digest, size, &open, None)?;
             let mut s = lock(stats);
             s.uploaded_blobs += 1;
             s.uploaded_bytes += size;
@@ -157,14 +157,14 @@ fn transfer(client: &Client, repository: &str, layout: &Path, job: &Job<'_>, sta
                 // Registry to registry, through memory: the source's stream is hashed
                 // as it goes up, and a mismatch fails the upload before it completes.
                 let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(Verifying::new(remote.client.blob_reader(&remote.repository, &digest)?, &digest, size)), size)) };
-                client.upload(repository, &digest, &open, session)?;
+                client.upload(repository, &digest, size, &open, session)?;
                 let mut s = lock(stats);
                 s.copied_blobs += 1;
                 s.copied_bytes += size;
             }
             None => {
                 let open = || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(Verifying::new(l.location.open()?, &digest, size)), size)) };
-                client.upload(repository, &digest, &open, None)?;
+                client.upload(repository, &digest, size, &open, None)?;
                 let mut s = lock(stats);
                 s.uploaded_blobs += 1;
                 s.uploaded_bytes += size;
