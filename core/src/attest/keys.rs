@@ -621,6 +621,19 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_known_answer_key_encrypted_by_an_independent_implementation() {
+        // The DSSE spec's test key in cosign's encrypted format (N=32768, salt 00..1f,
+        // nonce 64..7b, password `known-answer`), written by the Python checker of
+        // core/tests/signing.rs: `cryptography`'s scrypt and Poly1305 and a plain
+        // Python XSalsa20, sharing no code with ours.
+        let pem = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOiB7Im5hbWUiOiAic2NyeXB0IiwgInBhcmFtcyI6IHsiTiI6IDMyNzY4\nLCAiciI6IDgsICJwIjogMX0sICJzYWx0IjogIkFBRUNBd1FGQmdjSUNRb0xEQTBP\nRHhBUkVoTVVGUllYR0JrYUd4d2RIaDg9In0sICJjaXBoZXIiOiB7Im5hbWUiOiAi\nbmFjbC9zZWNyZXRib3giLCAibm9uY2UiOiAiWkdWbVoyaHBhbXRzYlc1dmNIRnlj\nM1IxZG5kNGVYcDcifSwgImNpcGhlcnRleHQiOiAiYlREUGNnQWJoTk1IZUNvMjBi\ndGpiT1M4SVhlZG1TaU1MWnhJb3RSM3FJd25xUWRqNXFPYTlwRW5CaHFobG5SdFJC\nMVIweHZtdkhOdXpZdGo2OTBBbXFYSjVzb01LWnphdDFZMUJBUCtCT0tsRW4xS216\nU0tobm9Ld3lXYkRicjhYNXNBenU4aElrWWVocTJ2aDRGRmFLdUc5bjRPTThKWEpZ\nOUFGV1FTNWI5YWhsWWRJNnJUNzY5emw0SWI2WkZPZVNGSmdFNi9ZeEQ2T1E9PSJ9\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n";
+        let key = SigningKey::from_pem(pem.as_bytes(), Some(b"known-answer")).unwrap();
+        assert_eq!(key.key_id(), spec_key().key_id());
+        assert_eq!(key.sign(b"m"), spec_key().sign(b"m"));
+        assert_eq!(failure(SigningKey::from_pem(pem.as_bytes(), Some(b"known-answeR"))), SignatureFailure::WrongPassword);
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let key = spec_key();
         let shown = format!("{key:?}");
