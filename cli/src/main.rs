@@ -18,6 +18,7 @@ macro_rules! say {
 }
 
 mod demo;
+mod keygen;
 mod listing;
 mod progress;
 
@@ -65,6 +66,16 @@ enum Command {
     Demo(DemoArgs),
     /// List the inputs of a spec whose digest changed since a compose report (exit 1 when any did).
     Outdated(OutdatedArgs),
+    /// Write a signing key pair as `cosign generate-key-pair` does: PREFIX.key, encrypted with
+    /// $COSIGN_PASSWORD, and PREFIX.pub; prints the key id.
+    GenerateKeyPair(GenerateKeyPairArgs),
+}
+
+#[derive(Args)]
+struct GenerateKeyPairArgs {
+    /// Where to write: PREFIX.key and PREFIX.pub (existing files are never replaced).
+    #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+    output_key_prefix: PathBuf,
 }
 
 #[derive(Args)]
@@ -199,6 +210,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run_inspect(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
+        Command::GenerateKeyPair(args) => keygen::run(&args.output_key_prefix),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
