@@ -18,6 +18,7 @@ macro_rules! say {
 }
 
 mod demo;
+mod keygen;
 mod listing;
 mod progress;
 
@@ -67,6 +68,16 @@ enum Command {
     Outdated(OutdatedArgs),
     /// Compose again each spec whose inputs or spec changed since its last report.
     Rebuild(RebuildArgs),
+    /// Write a signing key pair as `cosign generate-key-pair` does: PREFIX.key, encrypted with
+    /// $COSIGN_PASSWORD, and PREFIX.pub; prints the key id.
+    GenerateKeyPair(GenerateKeyPairArgs),
+}
+
+#[derive(Args)]
+struct GenerateKeyPairArgs {
+    /// Where to write: PREFIX.key and PREFIX.pub (existing files are never replaced).
+    #[arg(long, value_name = "PREFIX", default_value = "cosign")]
+    output_key_prefix: PathBuf,
 }
 
 #[derive(Args)]
@@ -233,6 +244,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
         Command::Rebuild(args) => run_rebuild(args),
+        Command::GenerateKeyPair(args) => keygen::run(&args.output_key_prefix),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -127,6 +127,66 @@ pub enum Error {
         /// What was refused and where the credentials came from.
         message: String,
     },
+    /// A signing key could not be read, or a signature or attestation is missing or
+    /// does not verify; [`Error::signature_failure`] says which.
+    #[error("{message}")]
+    Signature {
+        /// What it is about: the key file, or the image digest whose signature failed.
+        subject: String,
+        /// The reason, for callers that act on it (the `verify` command's exit reason).
+        failure: SignatureFailure,
+        /// The whole sentence, naming the subject and what to fix.
+        message: String,
+    },
+}
+
+/// Why a key or a signature was refused, as [`Error::Signature`] carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignatureFailure {
+    /// The key file is not an ECDSA P-256 key in a form cosign reads (PKCS#8, SEC1,
+    /// SubjectPublicKeyInfo, or cosign's encrypted key), or its encryption parameters
+    /// are not those cosign writes.
+    KeyFormat,
+    /// The key is encrypted and no password was given (`COSIGN_PASSWORD` is unset).
+    PasswordMissing,
+    /// The key is encrypted and the password does not open it.
+    WrongPassword,
+    /// There is no signature where one was looked for.
+    Missing,
+    /// A signature, envelope or signed payload is not well-formed (bad base64, JSON or
+    /// DER).
+    Malformed,
+    /// The signature names another key (a DSSE `keyid` that is not the given key's).
+    WrongKey,
+    /// The signature does not verify with the key: the payload or the signature was
+    /// changed, or another key made it.
+    Invalid,
+    /// The signature is valid but for another image: the signed digest or the
+    /// statement's subject is not the image's digest.
+    SubjectMismatch,
+}
+
+impl SignatureFailure {
+    /// A stable snake_case name, for reports and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureFailure::KeyFormat => "key_format",
+            SignatureFailure::PasswordMissing => "password_missing",
+            SignatureFailure::WrongPassword => "wrong_password",
+            SignatureFailure::Missing => "missing",
+            SignatureFailure::Malformed => "malformed",
+            SignatureFailure::WrongKey => "wrong_key",
+            SignatureFailure::Invalid => "invalid",
+            SignatureFailure::SubjectMismatch => "subject_mismatch",
+        }
+    }
+}
+
+impl std::fmt::Display for SignatureFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn summary(warnings: &[Warning]) -> String {
@@ -253,6 +313,19 @@ impl Error {
             Error::LimitExceeded(_) => ErrorKind::LimitExceeded,
             Error::Registry { .. } => ErrorKind::Registry,
             Error::Auth { .. } => ErrorKind::Auth,
+            // The C status list and the Python classes are pinned by their own tests;
+            // until they gain a `signature` kind, a signature error reports as an
+            // invalid image (the signature objects belong to the image) and Rust
+            // callers read the reason from `signature_failure`.
+            Error::Signature { .. } => ErrorKind::InvalidImage,
+        }
+    }
+
+    /// Why a key or signature was refused, if this is [`Error::Signature`].
+    pub fn signature_failure(&self) -> Option<SignatureFailure> {
+        match self {
+            Error::Signature { failure, .. } => Some(*failure),
+            _ => None,
         }
     }
 
@@ -331,6 +404,10 @@ impl Error {
 
     pub(crate) fn invalid_image(reference: impl Into<String>, message: impl Into<String>) -> Error {
         Error::InvalidImage { reference: reference.into(), message: message.into() }
+    }
+
+    pub(crate) fn signature(subject: impl Into<String>, failure: SignatureFailure, message: impl Into<String>) -> Error {
+        Error::Signature { subject: subject.into(), failure, message: message.into() }
     }
 
     pub(crate) fn invalid_layer(digest: impl Into<String>, message: impl Into<String>) -> Error {

@@ -42,6 +42,9 @@ mod warn;
 mod store;
 mod write;
 
+// Signatures and attestations of composed images.
+pub mod attest;
+
 // The verbs.
 mod compose;
 mod inspect;
@@ -59,7 +62,7 @@ pub use oci_spec;
 pub use compose::{compose, outdated, resolve_inputs, InputChange};
 pub use spec::Composition;
 pub use entry::{normalize_path, EntryKind, FileEntry, Metadata, Xattr};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, SignatureFailure};
 pub use inspect::{inspect, list_files, ImageSummary, LayerSummary, RunConfigSummary};
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use rebuild::{rebuild, report_path, RebuildOptions, RebuildReason, RebuildResult, RebuildStatus};
