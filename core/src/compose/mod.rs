@@ -202,9 +202,10 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         .iter()
         .map(|i| PlatformReport { platform: i.platform.clone(), manifest_digest: i.descriptor.digest().to_string(), config_digest: i.config.digest().to_string() })
         .collect();
+    let subjects: Vec<oci_spec::image::Descriptor> = emitted.images.iter().map(|i| i.descriptor.clone()).collect();
     let emit::Emitted { images, top, tag, tags, push } = emitted;
     let first_image = images.into_iter().next().ok_or_else(|| Error::invalid_image(&spec.base, "no platform was composed"))?;
-    Ok(ComposeReport {
+    let mut report = ComposeReport {
         manifest_digest: top.digest().to_string(),
         config_digest: first_image.config.digest().to_string(),
         output: spec.output.clone(),
@@ -217,5 +218,8 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         entries,
         stats,
         push,
-    })
+        attachments: Vec::new(),
+    };
+    report.attachments = crate::attest::attach::after_compose(c, options, &report, &subjects)?;
+    Ok(report)
 }
