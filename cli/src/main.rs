@@ -4,7 +4,7 @@
 //! [`ComposeSpec`], calls the library and prints. Output contract:
 //!
 //! - stdout carries only the result (the manifest digest for `compose`, the listing for
-//!   `ls`, JSON for `inspect`, the story for `demo`), so scripts can capture it;
+//!   `ls`, JSON for `inspect` and `attachments`, the story for `demo`), so scripts can capture it;
 //! - stderr carries warnings, the summary, errors and the progress bar (only when stderr
 //!   is a terminal);
 //! - exit status: 0 done, 1 error, 2 usage, 3 refused under `--strict`.
@@ -65,6 +65,18 @@ enum Command {
     Demo(DemoArgs),
     /// List the inputs of a spec whose digest changed since a compose report (exit 1 when any did).
     Outdated(OutdatedArgs),
+    /// List what is attached to an image (OCI 1.1 referrers: provenance, SBOMs, signatures) as JSON.
+    Attachments(AttachmentsArgs),
+}
+
+#[derive(Args)]
+struct AttachmentsArgs {
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG].
+    #[arg(value_name = "REF")]
+    reference: String,
+    /// Talk plain HTTP to a docker:// registry (a local test registry).
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -199,6 +211,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => run_inspect(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
+        Command::Attachments(args) => run_attachments(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -440,6 +453,13 @@ fn run_ls(args: &LsArgs) -> Result<(), Failure> {
             break; // a closed pipe (`| head`) is not an error
         }
     }
+    Ok(())
+}
+
+fn run_attachments(args: &AttachmentsArgs) -> Result<(), Failure> {
+    let attached = ocicompose::referrers(&args.reference, !args.insecure)?;
+    let text = serde_json::to_string_pretty(&attached).map_err(|e| Failure::Other(format!("attachments: {e}")))?;
+    say!("{text}");
     Ok(())
 }
 
