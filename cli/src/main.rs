@@ -441,6 +441,14 @@ fn summary(report: &ComposeReport) -> String {
             p.existing_blobs
         ),
         None => String::new(),
+    } + &match report.attachments.len() {
+        0 => String::new(),
+        n => {
+            let mut kinds: Vec<&str> = report.attachments.iter().map(|a| a.artifact_type.as_str()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            format!("\nattached: {n} document{} ({}); list them with `ocicompose attachments`", s(n), kinds.join(", "))
+        }
     }
 }
 

@@ -265,7 +265,7 @@ fn a_registry_without_the_referrers_api_gets_the_fallback_tag() {
     let target = ImageRef::Docker { registry: registry.host(), repository: "attach/app".into(), selector: Selector::Tag("t".into()), tls_verify: false };
     let subject = DescriptorBuilder::default().media_type(MediaType::ImageManifest).digest(r.manifest_digest.parse::<ocicompose::oci_spec::image::Digest>().unwrap()).size(image.len() as u64).build().unwrap();
     let sbom = Document::new(SPDX_JSON, br#"{"spdxVersion":"SPDX-2.3","name":"test"}"#.to_vec());
-    let attached = attach(&target, &subject, &[sbom.clone()], None).unwrap();
+    let attached = attach(&target, &subject, std::slice::from_ref(&sbom), None).unwrap();
     let index = skopeo_raw(&fallback);
     let digests: Vec<&str> = index["manifests"].as_array().unwrap().iter().filter_map(|d| d["digest"].as_str()).collect();
     assert_eq!(digests, vec![provenance.digest.as_str(), attached[0].digest.as_str()], "{index}");

@@ -8,7 +8,9 @@
 //!
 //! - [`read`]: the inputs' layers (the base through the layer-index cache);
 //! - [`prepare`]: one platform read, merged, customised and checked;
-//! - [`emit`]: layers, config, manifests, index, and the commit or push.
+//! - [`emit`]: layers, config, manifests, index, and the commit or push;
+//! - then [`crate::attest::attach`]: the provenance of each platform's manifest,
+//!   attached to the output as OCI 1.1 referrers once the image is there.
 
 mod emit;
 mod prepare;
@@ -46,10 +48,13 @@ pub fn compose(spec: &ComposeSpec, options: &ComposeOptions) -> Result<ComposeRe
 }
 
 impl Composition {
-    /// Composes the artifacts onto the base and writes the new image.
+    /// Composes the artifacts onto the base and writes the new image, then attaches its
+    /// provenance to each platform's manifest (unless the spec's `attach` is `false`).
     ///
     /// # Errors
-    /// Any [`Error`]; on error the output is left exactly as it was. Under strict,
+    /// Any [`Error`]; on error the output is left exactly as it was, except when only
+    /// the attaching fails: the image is written by then (and stays, with the same
+    /// digest), and running the compose again attaches what is missing. Under strict,
     /// warnings give [`Error::Refused`] carrying them.
     pub fn compose(&self, options: &ComposeOptions) -> Result<ComposeReport> {
         let started = Instant::now();

@@ -238,6 +238,129 @@ mod tests {
         assert!(err.to_string().contains("oci-archive:"), "{err}");
     }
 
+    /// A registry in miniature: blobs uploads succeed, manifests are kept by reference;
+    /// with `api`, a manifest put is answered with `OCI-Subject` and the referrers API
+    /// lists what was put, else that API is a 404 (as in Debian's docker-registry 2.8).
+    /// Every request line is recorded.
+    fn fake_registry(api: bool) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = log.clone();
+        std::thread::spawn(move || {
+            let mut manifests: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            let mut listed: Vec<Descriptor> = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+                let mut length = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((_, v)) = h.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                seen.lock().unwrap().push(format!("{method} {path}"));
+                let reference = path.rsplit('/').next().unwrap_or("").to_string();
+                let (status, headers, answer): (u16, Vec<(String, String)>, Vec<u8>) = match method.as_str() {
+                    "HEAD" => (404, vec![], vec![]),
+                    "POST" => (202, vec![("Location".into(), "/v2/r/blobs/uploads/1".into())], vec![]),
+                    "PUT" if path.contains("/blobs/uploads/") => (201, vec![], vec![]),
+                    "PUT" => {
+                        let subject = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.pointer("/subject/digest").and_then(|d| d.as_str()).map(str::to_string));
+                        let mut headers = vec![];
+                        if let (true, Some(subject)) = (api, subject) {
+                            let mut d = crate::store::descriptor(MediaType::ImageManifest, &digest::sha256_of(&body), body.len() as u64).unwrap();
+                            d.set_artifact_type(Some(MediaType::Other("application/spdx+json".into())));
+                            listed.push(d);
+                            headers.push(("OCI-Subject".into(), subject));
+                        }
+                        manifests.insert(reference, body);
+                        (201, headers, vec![])
+                    }
+                    "GET" if path.contains("/referrers/") && api => {
+                        let mut index = empty_index().unwrap();
+                        index.set_manifests(listed.clone());
+                        (200, vec![("Content-Type".into(), "application/vnd.oci.image.index.v1+json".into())], canonical_json(&index))
+                    }
+                    "GET" => match manifests.get(&reference) {
+                        Some(m) => (200, vec![("Content-Type".into(), "application/vnd.oci.image.index.v1+json".into())], m.clone()),
+                        None => (404, vec![], vec![]),
+                    },
+                    _ => (405, vec![], vec![]),
+                };
+                let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", answer.len());
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&answer);
+            }
+        });
+        (port, log)
+    }
+
+    fn pushed_referrer(subject: &str) -> Referrer {
+        let manifest = format!(r#"{{"schemaVersion":2,"subject":{{"digest":"{subject}"}}}}"#).into_bytes();
+        Referrer { subject: subject.to_string(), descriptor: referrer_desc(&manifest, "application/spdx+json"), manifest, blobs: vec![(descriptor(MediaType::EmptyJSON, &digest::sha256_of(b"{}"), 2).unwrap(), b"{}".to_vec())] }
+    }
+
+    #[test]
+    fn a_registry_with_the_referrers_api_gets_no_fallback_tag() {
+        let (port, log) = fake_registry(true);
+        let image = digest::sha256_of(b"image");
+        let target = target(&format!("docker://127.0.0.1:{port}/r:t").parse::<ImageRef>().unwrap().with_tls_verify(false)).unwrap();
+        let r = pushed_referrer(&image);
+        target.add(std::slice::from_ref(&r)).unwrap();
+        let requests = log.lock().unwrap().clone();
+        assert!(requests.contains(&format!("PUT /v2/r/manifests/{}", r.descriptor.digest())), "{requests:?}");
+        assert!(requests.iter().any(|l| l.starts_with("PUT /v2/r/blobs/uploads/")), "{requests:?}");
+        assert!(!requests.iter().any(|l| l.contains("sha256-")), "the fallback tag was touched: {requests:?}");
+        // Listing goes through the API.
+        let source = crate::source::open(&format!("docker://127.0.0.1:{port}/r:t").parse::<ImageRef>().unwrap().with_tls_verify(false), "r").unwrap();
+        let found = source.referrers(&image).unwrap();
+        assert_eq!(found.iter().map(|d| d.digest().to_string()).collect::<Vec<_>>(), vec![r.descriptor.digest().to_string()]);
+        assert!(log.lock().unwrap().contains(&format!("GET /v2/r/referrers/{image}")));
+    }
+
+    #[test]
+    fn a_registry_without_it_gets_the_fallback_index_read_merged_and_put_back() {
+        let (port, log) = fake_registry(false);
+        let image = digest::sha256_of(b"image");
+        let reference = format!("docker://127.0.0.1:{port}/r:t").parse::<ImageRef>().unwrap().with_tls_verify(false);
+        let target = target(&reference).unwrap();
+        let tag = fallback_tag(&image).unwrap();
+        let first = pushed_referrer(&image);
+        target.add(std::slice::from_ref(&first)).unwrap();
+        let mut second = pushed_referrer(&image);
+        second.manifest.push(b' ');
+        second.descriptor = referrer_desc(&second.manifest, "application/vnd.in-toto+json");
+        target.add(std::slice::from_ref(&second)).unwrap();
+        let requests = log.lock().unwrap().clone();
+        assert_eq!(requests.iter().filter(|l| **l == format!("GET /v2/r/manifests/{tag}")).count(), 2, "{requests:?}");
+        assert_eq!(requests.iter().filter(|l| **l == format!("PUT /v2/r/manifests/{tag}")).count(), 2, "{requests:?}");
+        // Listed through the fallback tag: both, the first one kept.
+        let source = crate::source::open(&reference, "r").unwrap();
+        let found: Vec<String> = source.referrers(&image).unwrap().iter().map(|d| d.digest().to_string()).collect();
+        assert_eq!(found, vec![first.descriptor.digest().to_string(), second.descriptor.digest().to_string()]);
+        // The same referrer again: the index is read, and not put back.
+        target.add(std::slice::from_ref(&first)).unwrap();
+        assert_eq!(log.lock().unwrap().iter().filter(|l| **l == format!("PUT /v2/r/manifests/{tag}")).count(), 2);
+    }
+
     #[test]
     fn a_missing_layout_is_not_created_for_attachments() {
         let tmp = tempfile::tempdir().unwrap();
