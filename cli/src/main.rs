@@ -4,7 +4,7 @@
 //! [`ComposeSpec`], calls the library and prints. Output contract:
 //!
 //! - stdout carries only the result (the manifest digest for `compose`, the listing for
-//!   `ls`, JSON for `inspect`, the story for `demo`), so scripts can capture it;
+//!   `ls`, JSON for `inspect` and `attachments`, the story for `demo`), so scripts can capture it;
 //! - stderr carries warnings, the summary, errors and the progress bar (only when stderr
 //!   is a terminal);
 //! - exit status: 0 done, 1 error, 2 usage, 3 refused under `--strict`.
@@ -71,6 +71,18 @@ enum Command {
     /// Write a signing key pair as `cosign generate-key-pair` does: PREFIX.key, encrypted with
     /// $COSIGN_PASSWORD, and PREFIX.pub; prints the key id.
     GenerateKeyPair(GenerateKeyPairArgs),
+    /// List what is attached to an image (OCI 1.1 referrers: provenance, SBOMs, signatures) as JSON.
+    Attachments(AttachmentsArgs),
+}
+
+#[derive(Args)]
+struct AttachmentsArgs {
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG].
+    #[arg(value_name = "REF")]
+    reference: String,
+    /// Talk plain HTTP to a docker:// registry (a local test registry).
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Args)]
@@ -245,6 +257,7 @@ fn main() -> ExitCode {
         Command::Outdated(args) => run_outdated(&args),
         Command::Rebuild(args) => run_rebuild(args),
         Command::GenerateKeyPair(args) => keygen::run(&args.output_key_prefix),
+        Command::Attachments(args) => run_attachments(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -495,6 +508,14 @@ fn summary(report: &ComposeReport) -> String {
             p.existing_blobs
         ),
         None => String::new(),
+    } + &match report.attachments.len() {
+        0 => String::new(),
+        n => {
+            let mut kinds: Vec<&str> = report.attachments.iter().map(|a| a.artifact_type.as_str()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            format!("\nattached: {n} document{} ({}); list them with `ocicompose attachments`", s(n), kinds.join(", "))
+        }
     }
 }
 
@@ -507,6 +528,13 @@ fn run_ls(args: &LsArgs) -> Result<(), Failure> {
             break; // a closed pipe (`| head`) is not an error
         }
     }
+    Ok(())
+}
+
+fn run_attachments(args: &AttachmentsArgs) -> Result<(), Failure> {
+    let attached = ocicompose::referrers(&args.reference, !args.insecure)?;
+    let text = serde_json::to_string_pretty(&attached).map_err(|e| Failure::Other(format!("attachments: {e}")))?;
+    say!("{text}");
     Ok(())
 }
 

@@ -42,7 +42,7 @@ mod warn;
 mod store;
 mod write;
 
-// Signatures and attestations of composed images.
+// Signatures, attestations and attachments of composed images (OCI 1.1 referrers).
 pub mod attest;
 
 // The verbs.
@@ -67,7 +67,8 @@ pub use inspect::{inspect, list_files, ImageSummary, LayerSummary, RunConfigSumm
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use rebuild::{rebuild, report_path, RebuildOptions, RebuildReason, RebuildResult, RebuildStatus};
 pub use reference::{ImageRef, Selector};
-pub use report::{ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
+pub use attest::referrers::{attachment_document, referrers};
+pub use report::{Attachment, ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
 
 pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, UserSpec};
 pub use warning::{Level, Warning, WarningCode};

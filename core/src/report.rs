@@ -41,6 +41,33 @@ pub struct ComposeReport {
     /// written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_digest: Option<String>,
+    /// What was attached to the image(s) as OCI 1.1 referrers (the provenance of each
+    /// platform's manifest, unless the spec says `"attach": false`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A document attached to an image manifest as an OCI 1.1 referrer: an artifact
+/// manifest whose `subject` is the image's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Attachment {
+    /// `sha256:…` of the image manifest it is attached to.
+    pub subject: String,
+    /// What it is: `application/vnd.in-toto+json` (provenance), `application/spdx+json`,
+    /// `application/vnd.cyclonedx+json`, a signature's type.
+    pub artifact_type: String,
+    /// `sha256:…` of the referrer manifest.
+    pub digest: String,
+    /// Size of the referrer manifest in bytes.
+    pub size: u64,
+    /// `sha256:…` of the document itself (the manifest's layer), when known: always for
+    /// what was just attached, not from a listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_digest: Option<String>,
+    /// The referrer's annotations (`org.opencontainers.image.created`, ...).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// One platform's image.

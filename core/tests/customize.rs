@@ -136,9 +136,22 @@ fn one_spec_with_every_field_gives_exactly_what_it_says_on_two_platforms() {
 
     // index.json: every tag points at one image index with both platforms.
     let index = read_json(&out.join("index.json"));
-    let tags: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap()).collect();
+    let (tagged, referrers): (Vec<&Value>, Vec<&Value>) = index["manifests"].as_array().unwrap().iter().partition(|d| d["annotations"]["org.opencontainers.image.ref.name"].is_string());
+    let tags: Vec<&str> = tagged.iter().map(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap()).collect();
     assert_eq!(tags, vec!["1.0_custom", "1.4.2", "production"]);
-    for d in index["manifests"].as_array().unwrap() {
+    // The other entries: one provenance per platform's manifest.
+    let mut attached: Vec<(&str, &str)> = referrers.iter().map(|d| (d["artifactType"].as_str().unwrap(), d["digest"].as_str().unwrap())).collect();
+    attached.sort();
+    let mut reported: Vec<(&str, &str)> = report.attachments.iter().map(|a| (a.artifact_type.as_str(), a.digest.as_str())).collect();
+    reported.sort();
+    assert_eq!(attached, reported);
+    let mut subjects: Vec<&str> = report.attachments.iter().map(|a| a.subject.as_str()).collect();
+    subjects.sort();
+    let mut platform_manifests: Vec<&str> = report.platforms.iter().map(|p| p.manifest_digest.as_str()).collect();
+    platform_manifests.sort();
+    assert_eq!(subjects, platform_manifests);
+    assert!(report.attachments.iter().all(|a| a.artifact_type == "application/vnd.in-toto+json"));
+    for d in tagged {
         assert_eq!(d["digest"].as_str().unwrap(), report.manifest_digest);
         assert_eq!(d["mediaType"], "application/vnd.oci.image.index.v1+json");
         assert_eq!(d["annotations"]["org.opencontainers.image.source"], "https://example.invalid/app");

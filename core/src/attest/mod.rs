@@ -1,12 +1,17 @@
-//! Signatures and attestations of composed images, as cosign makes and checks them.
+//! Documents attached to composed images, and their signatures.
 //!
-//! cosign cannot run here, so this module implements its published formats: keys as
-//! `cosign generate-key-pair` writes them ([`keys`]), DSSE envelopes for in-toto
-//! attestations ([`dsse`]), and the signature and attestation objects that `cosign
-//! verify --key` and `cosign verify-attestation --key` look for ([`cosign`]). Everything
-//! here is bytes in, bytes out: storing the objects in a layout or a registry, and
-//! finding them again, is the caller's job.
+//! - Attaching: the provenance statement ([`provenance`]), how a document becomes an
+//!   OCI 1.1 referrer ([`referrers`]), and the stage after a compose that attaches
+//!   them ([`attach`]).
+//! - Signing, as cosign makes and checks it (cosign cannot run here, so these implement
+//!   its published formats): keys as `cosign generate-key-pair` writes them ([`keys`]),
+//!   DSSE envelopes for in-toto attestations ([`dsse`]), and the signature and
+//!   attestation objects that `cosign verify --key` looks for ([`cosign`]). These are
+//!   bytes in, bytes out.
 
+pub mod attach;
 pub mod cosign;
 pub mod dsse;
 pub mod keys;
+pub mod provenance;
+pub mod referrers;

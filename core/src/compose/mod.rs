@@ -8,7 +8,9 @@
 //!
 //! - [`read`]: the inputs' layers (the base through the layer-index cache);
 //! - [`prepare`]: one platform read, merged, customised and checked;
-//! - [`emit`]: layers, config, manifests, index, and the commit or push.
+//! - [`emit`]: layers, config, manifests, index, and the commit or push;
+//! - then [`crate::attest::attach`]: the provenance of each platform's manifest,
+//!   attached to the output as OCI 1.1 referrers once the image is there.
 
 mod emit;
 mod prepare;
@@ -46,10 +48,13 @@ pub fn compose(spec: &ComposeSpec, options: &ComposeOptions) -> Result<ComposeRe
 }
 
 impl Composition {
-    /// Composes the artifacts onto the base and writes the new image.
+    /// Composes the artifacts onto the base and writes the new image, then attaches its
+    /// provenance to each platform's manifest (unless the spec's `attach` is `false`).
     ///
     /// # Errors
-    /// Any [`Error`]; on error the output is left exactly as it was. Under strict,
+    /// Any [`Error`]; on error the output is left exactly as it was, except when only
+    /// the attaching fails: the image is written by then (and stays, with the same
+    /// digest), and running the compose again attaches what is missing. Under strict,
     /// warnings give [`Error::Refused`] carrying them.
     pub fn compose(&self, options: &ComposeOptions) -> Result<ComposeReport> {
         let started = Instant::now();
@@ -204,9 +209,10 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         .iter()
         .map(|i| PlatformReport { platform: i.platform.clone(), manifest_digest: i.descriptor.digest().to_string(), config_digest: i.config.digest().to_string() })
         .collect();
+    let subjects: Vec<oci_spec::image::Descriptor> = emitted.images.iter().map(|i| i.descriptor.clone()).collect();
     let emit::Emitted { images, top, tag, tags, push } = emitted;
     let first_image = images.into_iter().next().ok_or_else(|| Error::invalid_image(&spec.base, "no platform was composed"))?;
-    Ok(ComposeReport {
+    let mut report = ComposeReport {
         manifest_digest: top.digest().to_string(),
         config_digest: first_image.config.digest().to_string(),
         output: spec.output.clone(),
@@ -220,5 +226,8 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         stats,
         push,
         spec_digest: Some(spec_digest),
-    })
+        attachments: Vec::new(),
+    };
+    report.attachments = crate::attest::attach::after_compose(c, options, &report, &subjects)?;
+    Ok(report)
 }

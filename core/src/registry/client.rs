@@ -556,6 +556,45 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Puts the manifest of a referrer (one with a `subject`) by its digest; true when
+    /// the registry answers with the `OCI-Subject` header, that is, it indexes referrers
+    /// itself. False: the client must keep the fallback tag up to date (distribution
+    /// spec, "Pushing Manifests with Subject").
+    ///
+    /// # Errors
+    /// [`Error::Registry`] when the registry refuses the manifest.
+    pub(crate) fn put_referrer(&self, repository: &str, digest: &str, bytes: &[u8], media_type: &str) -> Result<bool> {
+        let url = self.url(repository, &format!("manifests/{digest}"));
+        let owned = bytes.to_vec();
+        let open = move || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(owned.clone())), owned.len() as u64)) };
+        let resp = self.request("PUT", &url, &push_scope(repository), &[("Content-Type", media_type)], Some(&open), true)?;
+        if !resp.status().is_success() {
+            return Err(self.error(format!("PUT referrer manifest {repository}@{digest}: HTTP {}", resp.status())));
+        }
+        Ok(resp.headers().contains_key("oci-subject"))
+    }
+
+    /// The referrers API's index for `digest` (`GET /v2/REPO/referrers/DIGEST`);
+    /// `None` when the registry has no such API (it answers 404, as the distribution
+    /// spec says a registry without it does).
+    ///
+    /// # Errors
+    /// [`Error::Registry`] for any other failure.
+    pub(crate) fn referrers(&self, repository: &str, digest: &str) -> Result<Option<Vec<u8>>> {
+        let url = self.url(repository, &format!("referrers/{digest}"));
+        let mut resp = self.request("GET", &url, &pull_scope(repository), &[("Accept", "application/vnd.oci.image.index.v1+json")], None, true)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.error(format!("GET referrers of {repository}@{digest}: HTTP {}", resp.status())));
+        }
+        let bytes = resp.body_mut().with_config().limit(crate::json::MAX_JSON_BYTES).read_to_vec().map_err(|e| self.error(format!("reading the referrers of {repository}@{digest}: {e}")))?;
+        Ok(Some(bytes))
+    }
+}
+
 pub(crate) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }

@@ -141,6 +141,18 @@ impl RegistriesConf {
     }
 }
 
+/// Where a push of `registry/repository` goes, and whether over TLS: the location
+/// registries.conf gives (never a mirror), or the reference as written.
+///
+/// # Errors
+/// As [`RegistriesConf::load`] and [`RegistriesConf::route`].
+pub(crate) fn push_target(registry: &str, repository: &str, tls_verify: bool) -> Result<(String, String, bool)> {
+    Ok(match RegistriesConf::load()?.route(registry, repository)? {
+        Some(route) => (route.push.registry, route.push.repository, tls_verify && !route.push.insecure),
+        None => (registry.to_string(), repository.to_string(), tls_verify),
+    })
+}
+
 /// How many bytes of `reference` the `prefix` matches, at a boundary; `None` when it
 /// does not match.
 fn matched_len(prefix: &str, reference: &str, registry: &str) -> Option<usize> {

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use client::Client;
-pub(crate) use conf::RegistriesConf;
+pub(crate) use conf::{push_target, RegistriesConf};
 
 use crate::error::Result;
 

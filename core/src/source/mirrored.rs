@@ -55,4 +55,12 @@ impl ImageSource for MirroredSource {
     fn resolve(&self, platform: &PlatformWanted) -> Result<Image> {
         self.first(|e| e.resolve(platform))
     }
+
+    fn referrers(&self, subject: &str) -> Result<Vec<oci_spec::image::Descriptor>> {
+        self.first(|e| e.referrers(subject))
+    }
+
+    fn small_blob(&self, descriptor: &oci_spec::image::Descriptor) -> Result<Vec<u8>> {
+        self.first(|e| e.small_blob(descriptor))
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) mod store;
 
 use std::sync::Arc;
 
-use oci_spec::image::{ImageConfiguration, ImageManifest};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 
 use crate::blob::Layer;
 use crate::error::{Error, Result};
@@ -88,6 +88,27 @@ pub(crate) trait ImageSource: Send + Sync {
     /// [`Error::InvalidImage`] and [`Error::DigestMismatch`] for broken images;
     /// [`Error::Registry`] and [`Error::Auth`] for registries.
     fn resolve(&self, platform: &PlatformWanted) -> Result<Image>;
+
+    /// The descriptors of the manifests whose `subject` is the manifest `subject` (a
+    /// digest): the OCI 1.1 referrers attached to it, each with its `artifactType`.
+    /// A transport that cannot hold referrers (`dir:`, `docker-archive:`) has none.
+    ///
+    /// # Errors
+    /// As reading the store or the registry can fail.
+    fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        let _ = subject;
+        Ok(Vec::new())
+    }
+
+    /// A small blob (a manifest, a document) the source holds, verified against
+    /// `descriptor`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when it is not there; [`Error::DigestMismatch`] for altered
+    /// bytes; [`Error::Unsupported`] for a transport that holds no blobs by digest.
+    fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        Err(Error::Unsupported(format!("reading blob {} from this kind of reference", descriptor.digest())))
+    }
 }
 
 /// The source a parsed reference names. `written` is the reference as the user wrote

@@ -103,6 +103,43 @@ impl ImageSource for RegistrySource {
         };
         Ok(Image { reference: written.to_string(), manifest_digest: Some(manifest_digest), named_digest: Some(named), manifest: Some(manifest), config_raw, config, tag, layers })
     }
+
+    /// Through the referrers API where the registry has one, else the fallback tag
+    /// `sha256-<hex>` (none there: no referrers).
+    fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        let (client, repository) = (&self.client, self.repository.as_str());
+        let bytes = match client.referrers(repository, subject)? {
+            Some(bytes) => bytes,
+            None => match client.manifest(repository, &fallback_tag(subject)?) {
+                Ok((bytes, _, _)) => bytes,
+                Err(Error::NotFound { .. }) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            },
+        };
+        let index: ImageIndex = parse_json(&bytes, &format!("referrers of {subject} in {}", self.written))?;
+        Ok(index.manifests().clone())
+    }
+
+    /// Manifests from the manifest endpoint (a registry keeps them apart from blobs),
+    /// anything else from the blob endpoint; both verified.
+    fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        let digest = descriptor.digest().to_string();
+        let media_type = descriptor.media_type().to_string();
+        if media_type == "application/vnd.oci.image.manifest.v1+json" || is_index_media_type(&media_type) {
+            return Ok(self.client.manifest(&self.repository, &digest)?.0);
+        }
+        self.client.blob_bytes(&self.repository, &digest, descriptor.size())
+    }
+}
+
+/// The fallback tag of the distribution spec's referrers tag schema for a subject
+/// digest, `<alg>-<hex>` (`sha256-0123…`): an image index listing the subject's
+/// referrers in a registry without the referrers API.
+///
+/// # Errors
+/// [`Error::InvalidImage`] or [`Error::Unsupported`] for a digest that is not sha256.
+pub(crate) fn fallback_tag(subject: &str) -> Result<String> {
+    Ok(format!("sha256-{}", digest::sha256_hex(subject, "subject digest")?))
 }
 
 /// Reads a registry layer's file index by streaming it once, verified, without

@@ -47,6 +47,50 @@ impl<S: BlobStore> ImageSource for StoreSource<S> {
     fn resolve(&self, platform: &PlatformWanted) -> Result<Image> {
         resolve(&self.store, &self.selector, &self.written, platform)
     }
+
+    fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        referrers_in(&self.store, subject)
+    }
+
+    fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
+        read_blob(&self.store, descriptor)
+    }
+}
+
+/// True for an `index.json` entry that lists a referrer (an attachment: untagged, with
+/// an `artifactType`) rather than an image: a reference without a tag does not pick
+/// one, so a layout holding one image and its attachments still names that image.
+pub(crate) fn is_referrer_entry(desc: &Descriptor) -> bool {
+    desc.artifact_type().is_some() && tag_of(desc).is_none()
+}
+
+/// The referrers of `subject` in a store: the manifests its `index.json` lists whose
+/// `subject` is that digest, each descriptor once (image indexes and manifests that
+/// cannot be read as JSON are not referrers and are passed over).
+///
+/// # Errors
+/// As reading the index and the manifests' blobs can fail ([`Error::DigestMismatch`]
+/// for an altered one).
+pub(crate) fn referrers_in(store: &dyn BlobStore, subject: &str) -> Result<Vec<Descriptor>> {
+    let mut found: Vec<Descriptor> = Vec::new();
+    for d in store.index()?.manifests() {
+        if *d.media_type() != MediaType::ImageManifest || d.size() > MAX_JSON_BYTES || found.iter().any(|f| f.digest() == d.digest()) {
+            continue;
+        }
+        let bytes = read_blob(store, d)?;
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+        if value.pointer("/subject/digest").and_then(|v| v.as_str()) != Some(subject) {
+            continue;
+        }
+        let mut listed = d.clone();
+        // As the referrers API fills it in: the manifest's artifactType, else its config's media type.
+        if listed.artifact_type().is_none() {
+            let artifact_type = value.get("artifactType").or_else(|| value.pointer("/config/mediaType")).and_then(|v| v.as_str());
+            listed.set_artifact_type(artifact_type.map(MediaType::from));
+        }
+        found.push(listed);
+    }
+    Ok(found)
 }
 
 /// Reads a small blob (manifest, config) fully, verifying digest and size.
@@ -82,7 +126,7 @@ pub(crate) fn platforms_in(store: &dyn BlobStore, selector: &Selector) -> Result
     let top: Vec<&Descriptor> = match selector {
         Selector::Tag(t) => index.manifests().iter().filter(|d| tag_of(d) == Some(t)).collect(),
         Selector::Digest(d) => index.manifests().iter().filter(|x| x.digest().to_string() == *d).collect(),
-        Selector::Only => index.manifests().iter().collect(),
+        Selector::Only => index.manifests().iter().filter(|d| !is_referrer_entry(d)).collect(),
     };
     let listed: Vec<Descriptor> = match top.as_slice() {
         [one] if is_index_media_type(one.media_type().as_ref()) => {
@@ -108,7 +152,7 @@ pub(crate) fn named_in(store: &dyn BlobStore, selector: &Selector, written: &str
     let found: Vec<&Descriptor> = match selector {
         Selector::Tag(t) => top.iter().filter(|d| tag_of(d) == Some(t)).collect(),
         Selector::Digest(d) => return Ok(d.clone()),
-        Selector::Only => top.iter().collect(),
+        Selector::Only => top.iter().filter(|d| !is_referrer_entry(d)).collect(),
     };
     match found.as_slice() {
         [one] => Ok(one.digest().to_string()),
@@ -148,7 +192,7 @@ pub(crate) fn resolve(store: &dyn BlobStore, selector: &Selector, written: &str,
             }
             (found, None)
         }
-        Selector::Only => (top.iter().collect(), None),
+        Selector::Only => (top.iter().filter(|d| !is_referrer_entry(d)).collect(), None),
     };
     let chosen = choose(&candidates, platform, &store.describe(), written)?;
     let tag = tag.or_else(|| tag_of(chosen).cloned());

@@ -117,6 +117,11 @@ pub struct ComposeSpec {
     /// Safety limits on each input layer (decompressed bytes, entry count).
     #[serde(default, skip_serializing_if = "LimitsSpec::is_default")]
     pub limits: LimitsSpec,
+    /// Attach documents to each platform's image manifest as OCI 1.1 referrers (the
+    /// provenance, an in-toto statement); default `true`. `false` writes none. The
+    /// image's digest is the same either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<bool>,
     /// The folder relative references resolve against: the spec file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,

@@ -10,6 +10,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod push;
+pub(crate) mod referrers;
 
 use std::fs::{self, File};
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::digest;
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
 use crate::report::PushStats;
-use crate::registry::{Client, RegistriesConf};
+use crate::registry::{push_target, Client};
 use crate::sync::{into_inner, lock};
 
 /// Blob transfers at once (each a connection of its own).
@@ -50,10 +50,7 @@ pub(crate) fn push(target: &ImageRef, layout: &Path, images: &[PushImage<'_>], t
     };
     // registries.conf may move the location (never to a mirror: pushes go where the
     // reference points) or mark it insecure.
-    let (registry, repository, tls_verify) = match RegistriesConf::load()?.route(registry, repository)? {
-        Some(route) => (route.push.registry, route.push.repository, *tls_verify && !route.push.insecure),
-        None => (registry.clone(), repository.clone(), *tls_verify),
-    };
+    let (registry, repository, tls_verify) = push_target(registry, repository, *tls_verify)?;
     let (registry, repository) = (registry.as_str(), repository.as_str());
     let client = Client::new(registry, tls_verify, cert_dir.as_deref())?;
     let mut seen = BTreeSet::new();

@@ -227,6 +227,7 @@ def compose(
     limits: Mapping[str, int] = ...,
     tls_verify: Optional[bool] = ...,
     cert_dir: Optional[str] = ...,
+    attach: Optional[bool] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 

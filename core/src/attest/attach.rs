@@ -1,0 +1,97 @@
+//! Attaching documents to a written image, and the compose stage that does it.
+//!
+//! [`attach`] takes any documents (the provenance here; SBOMs and signatures plug in
+//! the same way) and writes each as a referrer of the image manifest, in the output
+//! the image was written to. The compose stage ([`after_compose`]) runs once the
+//! image is committed: it makes the documents of each platform's manifest and
+//! attaches them, so the image's bytes and digest are the same with or without
+//! attachments. Attaching again what is attached already lists nothing twice, so a
+//! compose run again over its own output (same inputs, same timestamp) leaves the
+//! output as it was.
+
+use oci_spec::image::Descriptor;
+
+use crate::attest::provenance;
+use crate::attest::referrers::{attachment, referrer, Document, IN_TOTO_JSON};
+use crate::error::Result;
+use crate::options::ComposeOptions;
+use crate::reference::{ImageRef, Selector};
+use crate::report::{Attachment, ComposeReport};
+use crate::spec::{Composition, Output};
+use crate::store::referrers::{target, Referrer};
+
+/// Attaches `documents` to the image manifest `subject` in `output` (`oci:DIR`,
+/// `oci-archive:FILE` or `docker://HOST/REPO`, where the image was written), as one
+/// OCI 1.1 referrer each, and returns what was attached. `created` (RFC 3339) becomes
+/// each referrer's `org.opencontainers.image.created`.
+///
+/// # Errors
+/// [`crate::Error::Unsupported`] for an output that cannot hold referrers;
+/// [`crate::Error::NotFound`] when the layout or archive does not exist; as writing
+/// to the output can fail ([`crate::Error::Registry`], [`crate::Error::Io`]).
+///
+/// # Examples
+/// ```no_run
+/// use ocicompose::attest::referrers::{Document, SPDX_JSON};
+/// # let subject: ocicompose::oci_spec::image::Descriptor = todo!();
+/// let output: ocicompose::ImageRef = "oci:out".parse()?;
+/// let attached = ocicompose::attest::attach::attach(&output, &subject, &[Document::new(SPDX_JSON, b"{}".to_vec())], None)?;
+/// # Ok::<(), ocicompose::Error>(())
+/// ```
+pub fn attach(output: &ImageRef, subject: &Descriptor, documents: &[Document], created: Option<&str>) -> Result<Vec<Attachment>> {
+    attach_all(output, &[(subject.clone(), documents.to_vec())], created)
+}
+
+/// [`attach`] for several subjects at once: one write of the output for all (an
+/// archive is rewritten once).
+fn attach_all(output: &ImageRef, items: &[(Descriptor, Vec<Document>)], created: Option<&str>) -> Result<Vec<Attachment>> {
+    let mut referrers: Vec<Referrer> = Vec::new();
+    let mut attached = Vec::new();
+    for (subject, documents) in items {
+        for document in documents {
+            let r = referrer(subject, document, created)?;
+            let document_digest = r.blobs.last().map(|(d, _)| d.digest().to_string());
+            attached.push(attachment(&r.subject, &r.descriptor, document_digest));
+            referrers.push(r);
+        }
+    }
+    if !referrers.is_empty() {
+        target(output)?.add(&referrers)?;
+    }
+    Ok(attached)
+}
+
+/// The compose's timestamp when one was given: the option, else `SOURCE_DATE_EPOCH`.
+fn given_epoch(options: &ComposeOptions) -> Option<i64> {
+    options.source_date_epoch.or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<i64>().ok()))
+}
+
+/// The documents compose attaches to one platform's manifest.
+fn documents(c: &Composition, report: &ComposeReport, platform: usize, epoch: Option<i64>) -> Result<Vec<Document>> {
+    let statement = provenance::statement(c.spec(), report, &report.platforms[platform], epoch)?;
+    Ok(vec![Document::new(IN_TOTO_JSON, statement)])
+}
+
+/// The compose stage: unless the spec says `"attach": false`, attaches the documents
+/// of each platform's manifest (`subjects`, in the report's platform order) to the
+/// output just written.
+///
+/// # Errors
+/// As [`attach`]; the image itself is written and stays so.
+pub(crate) fn after_compose(c: &Composition, options: &ComposeOptions, report: &ComposeReport, subjects: &[Descriptor]) -> Result<Vec<Attachment>> {
+    if !c.spec().attach.unwrap_or(true) {
+        return Ok(Vec::new());
+    }
+    let epoch = given_epoch(options);
+    let mut items = Vec::new();
+    for (i, subject) in subjects.iter().enumerate() {
+        items.push((subject.clone(), documents(c, report, i, epoch)?));
+    }
+    let output = match &c.output {
+        Output::Layout { dir, .. } => ImageRef::Oci { path: dir.clone(), selector: Selector::Only },
+        Output::Archive { file, .. } => ImageRef::OciArchive { path: file.clone(), selector: Selector::Only },
+        Output::Registry { reference, .. } => reference.clone(),
+    };
+    let created = epoch.map(|e| crate::time::rfc3339(e.max(0) as u64));
+    attach_all(&output, &items, created.as_deref())
+}
