@@ -220,4 +220,56 @@ mod tests {
         assert_eq!(os_release("NAME=x\n"), None);
         assert_eq!(os_release("ID=\"two words\"\n"), None);
     }
+
+    fn layer(entries: Vec<crate::build::Entry>) -> crate::build::LayerBuilder {
+        let mut l = crate::build::LayerBuilder::new();
+        for e in entries {
+            l.add(e);
+        }
+        l
+    }
+
+    /// Through a real image: os-release reached by a symlink in a lower layer (read on
+    /// a second pass), a status file replaced by an upper layer, a whited-out copyright
+    /// and an opaque `status.d`, a usrmerged `/bin` in the file lists.
+    #[test]
+    fn reads_a_database_through_layers_whiteouts_and_symlinks() {
+        use crate::build::{Entry, ImageBuilder};
+        let tmp = tempfile::tempdir().unwrap();
+        let status = |v: &str| format!("Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: {v}\n\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: libz\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13-1\n");
+        let dep5 = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2+\n";
+        let mut image = ImageBuilder::new();
+        image.layer(layer(vec![
+            Entry::file("/usr/lib/os-release", "ID=debian\nVERSION_ID=\"12\"\n"),
+            Entry::symlink("/etc/os-release", "../usr/lib/os-release"),
+            Entry::symlink("/bin", "usr/bin"),
+            Entry::file("/usr/bin/hello", "hi"),
+            Entry::file("/var/lib/dpkg/status", status("1.0")),
+            Entry::file("/var/lib/dpkg/info/hello.list", "/.\n/bin\n/bin/hello\n"),
+            Entry::file("/var/lib/dpkg/status.d/old", "Package: old\nVersion: 1\n"),
+            // A doc folder that is a symlink: its copyright is only spooled on a second read.
+            Entry::file("/usr/share/doc-real/hello/copyright", dep5),
+            Entry::symlink("/usr/share/doc/hello", "../doc-real/hello"),
+            Entry::file("/usr/share/doc/libz/copyright", dep5),
+        ]));
+        image.layer(layer(vec![
+            Entry::file("/var/lib/dpkg/status", status("2.0")),
+            Entry::whiteout("/usr/share/doc/libz"),
+            Entry::opaque("/var/lib/dpkg/status.d"),
+            Entry::file("/var/lib/dpkg/status.d/tz", "Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n"),
+            Entry::file("/var/lib/dpkg/status.d/tz.md5sums", "0123  usr/share/zoneinfo/UTC\n"),
+        ]));
+        image.write_layout(&tmp.path().join("img"), Some("1")).unwrap();
+        let (db, files) = PackageDb::of_image(&format!("oci:{}:1", tmp.path().join("img").display()), None).unwrap();
+        assert_eq!(db.distro.as_ref().and_then(Distro::qualifier).as_deref(), Some("debian-12"));
+        let names: Vec<(&str, &str)> = db.packages.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+        assert_eq!(names, [("hello", "2.0"), ("libz", "1:1.2.13-1"), ("tzdata", "2024a-0+deb12u1")], "{:?}", db.notes);
+        assert_eq!(db.purl(&db.packages[1]), "pkg:deb/debian/libz@1:1.2.13-1?arch=amd64&distro=debian-12");
+        assert_eq!(db.packages[0].license.as_ref().map(|l| l.expression.as_str()), Some("GPL-2.0-or-later"));
+        assert_eq!(db.packages[1].license, None);
+        assert_eq!(db.packages[2].files, ["/usr/share/zoneinfo/UTC"]);
+        let owners = db.owners(&files);
+        assert_eq!(owners.get("usr/bin/hello"), Some(&0), "{owners:?}");
+        assert!(!owners.contains_key("usr/bin"), "directories are not owned");
+    }
 }

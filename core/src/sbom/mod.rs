@@ -379,3 +379,102 @@ pub fn sbom(reference: &str, platform: Option<&str>, format: SbomFormat) -> Resu
 pub fn sbom_of_compose(report: &ComposeReport, format: SbomFormat) -> Result<String> {
     Ok(Sbom::of_compose(report, None)?.render(format))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn model() -> Sbom {
+        let lic = crate::pkgdb::license::from_apk("GPL-2+ or Frob").unwrap();
+        Sbom {
+            image: SbomImage { name: "oci:out:1".into(), manifest_digest: Some(format!("sha256:{}", "ab".repeat(32))), platform: Some("linux/amd64".into()) },
+            packages: vec![
+                SbomPackage { name: "curl".into(), version: "7.88.1-10+deb12u5".into(), arch: Some("amd64".into()), purl: "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64".into(), license: Some(lic), source: None, origin: Origin::Base, files_taken: None },
+                SbomPackage { name: "jq".into(), version: "1.6-2.1".into(), arch: Some("amd64".into()), purl: "pkg:deb/debian/jq@1.6-2.1?arch=amd64".into(), license: None, source: Some("jq".into()), origin: Origin::Artifact(0), files_taken: Some(1) },
+            ],
+            artifacts: vec![SbomArtifact { reference: "oci:jq:1".into(), digest: Some(format!("sha256:{}", "cd".repeat(32))), files: vec![TakenFile { path: "/usr/bin/jq".into(), sha256: "ef".repeat(32), sha1: "01".repeat(20) }] }],
+            distro: Some(("debian".into(), Some("12".into()))),
+            notes: vec!["/var/lib/dpkg/status: stanza at line 3 skipped: it has no Package field".into()],
+        }
+    }
+
+    fn rel(doc: &Value, a: &str, kind: &str, b: &str) -> bool {
+        doc["relationships"].as_array().unwrap().iter().any(|r| r["spdxElementId"] == a && r["relationshipType"] == kind && r["relatedSpdxElement"] == b)
+    }
+
+    #[test]
+    fn spdx_document_has_the_required_fields_and_relationships() {
+        let text = model().render_at(SbomFormat::Spdx, 1_700_000_000);
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+        assert_eq!(doc["dataLicense"], "CC0-1.0");
+        assert_eq!(doc["SPDXID"], "SPDXRef-DOCUMENT");
+        assert_eq!(doc["creationInfo"]["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(doc["creationInfo"]["creators"][0], format!("Tool: ocicompose-{}", crate::VERSION));
+        assert!(doc["documentNamespace"].as_str().unwrap().starts_with("https://spdx.org/spdxdocs/ocicompose-"));
+        let pkgs = doc["packages"].as_array().unwrap();
+        let curl = pkgs.iter().find(|p| p["name"] == "curl").unwrap();
+        assert_eq!(curl["licenseDeclared"], "GPL-2.0-or-later OR LicenseRef-Frob");
+        assert_eq!(curl["externalRefs"][0]["referenceLocator"], "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64");
+        assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-Frob");
+        assert!(!doc["hasExtractedLicensingInfos"][0]["extractedText"].as_str().unwrap().is_empty());
+        let jq = pkgs.iter().find(|p| p["name"] == "jq").unwrap();
+        assert!(jq["comment"].as_str().unwrap().contains("oci:jq:1") && jq["comment"].as_str().unwrap().contains("1 of its files"));
+        let file = &doc["files"][0];
+        assert_eq!(file["fileName"], "./usr/bin/jq");
+        assert_eq!(file["checksums"][1], serde_json::json!({"algorithm": "SHA256", "checksumValue": "ef".repeat(32)}));
+        let artifact = pkgs.iter().find(|p| p["name"] == "oci:jq:1").unwrap();
+        let (image, art, f, j) = ("SPDXRef-Image", artifact["SPDXID"].as_str().unwrap(), file["SPDXID"].as_str().unwrap(), jq["SPDXID"].as_str().unwrap());
+        assert!(rel(&doc, "SPDXRef-DOCUMENT", "DESCRIBES", image));
+        assert!(rel(&doc, image, "GENERATED_FROM", art));
+        assert!(rel(&doc, art, "CONTAINS", f) && rel(&doc, image, "CONTAINS", f));
+        assert!(rel(&doc, art, "CONTAINS", j));
+        assert!(doc["comment"].as_str().unwrap().contains("no Package field"));
+        // Every id is unique and of SPDX's form.
+        let mut ids: Vec<&str> = pkgs.iter().chain(doc["files"].as_array().unwrap()).map(|p| p["SPDXID"].as_str().unwrap()).collect();
+        assert!(ids.iter().all(|id| id.starts_with("SPDXRef-") && id[8..].chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')), "{ids:?}");
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn cyclonedx_document_has_the_image_packages_and_artifacts() {
+        let doc: Value = serde_json::from_str(&model().render_at(SbomFormat::CycloneDx, 0)).unwrap();
+        assert_eq!((doc["bomFormat"].as_str(), doc["specVersion"].as_str(), doc["version"].as_u64()), (Some("CycloneDX"), Some("1.6"), Some(1)));
+        let serial = doc["serialNumber"].as_str().unwrap();
+        assert!(serial.starts_with("urn:uuid:") && serial.len() == 45, "{serial}");
+        assert_eq!(doc["metadata"]["component"]["type"], "container");
+        assert_eq!(doc["metadata"]["component"]["hashes"][0]["content"], "ab".repeat(32));
+        let comps = doc["components"].as_array().unwrap();
+        assert_eq!(comps[0]["type"], "operating-system");
+        let curl = comps.iter().find(|c| c["name"] == "curl").unwrap();
+        assert_eq!(curl["licenses"][0]["expression"], "GPL-2.0-or-later OR LicenseRef-Frob");
+        assert_eq!(curl["properties"][0], serde_json::json!({"name": "ocicompose:origin", "value": "base"}));
+        let jq = comps.iter().find(|c| c["name"] == "jq").unwrap();
+        assert!(jq["properties"].as_array().unwrap().contains(&serde_json::json!({"name": "ocicompose:origin", "value": "oci:jq:1"})));
+        assert!(jq["properties"].as_array().unwrap().contains(&serde_json::json!({"name": "ocicompose:files-taken", "value": "1"})));
+        let art = comps.iter().find(|c| c["name"] == "oci:jq:1").unwrap();
+        assert_eq!(art["components"][0]["name"], "/usr/bin/jq");
+        assert_eq!(art["components"][0]["hashes"][0], serde_json::json!({"alg": "SHA-256", "content": "ef".repeat(32)}));
+    }
+
+    #[test]
+    fn output_is_deterministic_and_ids_follow_the_digest() {
+        let m = model();
+        for format in [SbomFormat::Spdx, SbomFormat::CycloneDx] {
+            assert_eq!(m.render_at(format, 5), m.render_at(format, 5));
+        }
+        let mut other = model();
+        other.image.manifest_digest = Some(format!("sha256:{}", "ff".repeat(32)));
+        assert_ne!(m.uuid("spdx"), other.uuid("spdx"));
+        assert_ne!(m.uuid("spdx"), m.uuid("cyclonedx"));
+        let u = m.uuid("x");
+        assert_eq!(&u[14..15], "8", "{u}"); // version 8
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}"); // RFC variant
+        assert_eq!("cyclonedx".parse::<SbomFormat>().unwrap(), SbomFormat::CycloneDx);
+        assert_eq!("xml".parse::<SbomFormat>().unwrap_err().kind(), crate::ErrorKind::Spec);
+    }
+}
