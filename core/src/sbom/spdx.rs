@@ -6,7 +6,8 @@
 //! CONTAINS the files taken from it and the packages of its own database they belong
 //! to. Packages carry their purl as a PACKAGE-MANAGER external reference, their licence
 //! as `licenseDeclared` (NOASSERTION when unknown; we never conclude one), and their
-//! origin in `comment`. Files carry SHA-1 (which SPDX 2.3 requires) and SHA-256. Every
+//! origin in `comment`. The image and artifacts are `filesAnalyzed` only when they
+//! contain file elements, as SPDX requires. Files carry SHA-1 (which SPDX 2.3 requires) and SHA-256. Every
 //! `LicenseRef-` used is declared in `hasExtractedLicensingInfos`.
 
 use std::collections::BTreeMap;
@@ -31,12 +32,15 @@ fn hex_of(digest: &str) -> Option<&str> {
     digest.strip_prefix("sha256:").filter(|h| h.len() == 64)
 }
 
-fn container(spdx_id: &str, name: &str, digest: Option<&str>, comment: String) -> Value {
+/// A container package; `with_files` when it CONTAINS file elements, which SPDX allows
+/// only with `filesAnalyzed` true (its verification code, optional in 2.3, would cover
+/// every file of the image: it is left out).
+fn container(spdx_id: &str, name: &str, digest: Option<&str>, comment: String, with_files: bool) -> Value {
     let mut p = json!({
         "SPDXID": spdx_id,
         "name": name,
         "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": false,
+        "filesAnalyzed": with_files,
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION",
@@ -60,7 +64,8 @@ pub(super) fn document(sbom: &Sbom, created: &str) -> Value {
     let mut extracted: BTreeMap<String, Value> = BTreeMap::new();
 
     let platform = sbom.image.platform.as_deref().map(|p| format!("platform {p}")).unwrap_or_else(|| "platform unknown".into());
-    packages.push(container(IMAGE_ID, &sbom.image.name, sbom.image.manifest_digest.as_deref(), format!("the image described ({platform})")));
+    let any_files = sbom.artifacts.iter().any(|a| !a.files.is_empty());
+    packages.push(container(IMAGE_ID, &sbom.image.name, sbom.image.manifest_digest.as_deref(), format!("the image described ({platform})"), any_files));
     if let Some((os, version)) = &sbom.distro {
         let os_id = id("OperatingSystem", os, &[os, version.as_deref().unwrap_or("")]);
         let mut p = json!({
@@ -76,7 +81,7 @@ pub(super) fn document(sbom: &Sbom, created: &str) -> Value {
     }
     let artifact_ids: Vec<String> = sbom.artifacts.iter().enumerate().map(|(i, a)| id("Artifact", &i.to_string(), &[&a.reference, a.digest.as_deref().unwrap_or("")])).collect();
     for (i, a) in sbom.artifacts.iter().enumerate() {
-        packages.push(container(&artifact_ids[i], &a.reference, a.digest.as_deref(), format!("artifact {i} of the compose; {} file(s) taken from it", a.files.len())));
+        packages.push(container(&artifact_ids[i], &a.reference, a.digest.as_deref(), format!("artifact {i} of the compose; {} file(s) taken from it", a.files.len()), !a.files.is_empty()));
         relationships.push(relationship(IMAGE_ID, "GENERATED_FROM", &artifact_ids[i]));
         for f in &a.files {
             let file_id = id("File", f.path.rsplit('/').next().unwrap_or(""), &[&f.path, &i.to_string()]);
