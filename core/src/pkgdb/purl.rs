@@ -47,7 +47,8 @@ mod tests {
 
     #[test]
     fn encodes_as_the_purl_spec_says() {
-        let cases: &[(&str, &str, &str, &str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("deb", "debian", "curl", "7.88.1-10+deb12u5", &[("distro", "debian-12"), ("arch", "amd64")], "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u5?arch=amd64&distro=debian-12"),
             // The spec's examples: an epoch stays literal, `+` is escaped.
             ("deb", "debian", "attr", "1:2.4.47-2+b1", &[("arch", "amd64")], "pkg:deb/debian/attr@1:2.4.47-2%2Bb1?arch=amd64"),
