@@ -66,7 +66,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use inspect::{inspect, list_files, ImageSummary, LayerSummary, RunConfigSummary};
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use reference::{ImageRef, Selector};
-pub use sbom::{sbom, sbom_of_compose, License, Origin, Sbom, SbomArtifact, SbomFormat, SbomImage, SbomPackage, TakenFile};
+pub use sbom::{sbom, sbom_of_compose, License, Origin, Sbom, SbomArtifact, SbomDistro, SbomFormat, SbomImage, SbomPackage, TakenFile};
 pub use report::{ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
 
 pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, UserSpec};

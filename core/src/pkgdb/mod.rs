@@ -258,6 +258,9 @@ mod tests {
             Entry::opaque("/var/lib/dpkg/status.d"),
             Entry::file("/var/lib/dpkg/status.d/tz", "Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n"),
             Entry::file("/var/lib/dpkg/status.d/tz.md5sums", "0123  usr/share/zoneinfo/UTC\n"),
+            // Hostile: a symlink loop and a dangling link match nothing, and no panic.
+            Entry::symlink("/var/lib/dpkg/status.d/loop", "loop"),
+            Entry::symlink("/var/lib/dpkg/status.d/dangling", "/nowhere"),
         ]));
         image.write_layout(&tmp.path().join("img"), Some("1")).unwrap();
         let (db, files) = PackageDb::of_image(&format!("oci:{}:1", tmp.path().join("img").display()), None).unwrap();

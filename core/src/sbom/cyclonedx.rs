@@ -32,7 +32,7 @@ pub(super) fn document(sbom: &Sbom, created: &str) -> Value {
         image["properties"] = json!([property("platform", p.clone())]);
     }
     let mut components = Vec::new();
-    if let Some((os, version)) = &sbom.distro {
+    if let Some(super::SbomDistro { id: os, version_id: version }) = &sbom.distro {
         let mut c = json!({"type": "operating-system", "bom-ref": format!("os-{}", short_id(&[os, version.as_deref().unwrap_or("")])), "name": os});
         if let Some(v) = version {
             c["version"] = json!(v);

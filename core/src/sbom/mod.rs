@@ -88,10 +88,20 @@ pub struct Sbom {
     pub packages: Vec<SbomPackage>,
     /// The artifacts of a compose, in spec order (empty for [`Sbom::of_image`]).
     pub artifacts: Vec<SbomArtifact>,
-    /// The distribution, from `os-release` (`debian` and `12`), when the image says.
-    pub distro: Option<(String, Option<String>)>,
+    /// The distribution, from `os-release`, when the image says.
+    pub distro: Option<SbomDistro>,
     /// What was skipped while reading package databases, and why.
     pub notes: Vec<String>,
+}
+
+/// The distribution of an image, from its `os-release`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SbomDistro {
+    /// `ID`, lower case: `debian`, `alpine`.
+    pub id: String,
+    /// `VERSION_ID`: `12`, `3.19.1`.
+    pub version_id: Option<String>,
 }
 
 /// The image an SBOM describes.
@@ -174,7 +184,7 @@ impl Sbom {
         let (db, files) = PackageDb::of_image(reference, platform)?;
         let image = SbomImage { name: reference.to_string(), manifest_digest: files.manifest_digest.clone(), platform: files.platform.clone() };
         let packages = db.packages.iter().map(|p| package(&db, p, Origin::Base, None)).collect();
-        let mut sbom = Sbom { image, packages, artifacts: Vec::new(), distro: db.distro.as_ref().map(|d| (d.id.clone(), d.version_id.clone())), notes: db.notes };
+        let mut sbom = Sbom { image, packages, artifacts: Vec::new(), distro: db.distro.as_ref().map(|d| SbomDistro { id: d.id.clone(), version_id: d.version_id.clone() }), notes: db.notes };
         sbom.sort();
         Ok(sbom)
     }
@@ -246,7 +256,7 @@ impl Sbom {
             artifacts.push(SbomArtifact { reference: input.reference.clone(), digest: input.manifest_digest.clone(), files: files_of });
         }
         let image = SbomImage { name: written, manifest_digest: composed.manifest_digest.clone(), platform: image::platform_of(&composed) };
-        let mut sbom = Sbom { image, packages, artifacts, distro: db.distro.as_ref().map(|d| (d.id.clone(), d.version_id.clone())), notes };
+        let mut sbom = Sbom { image, packages, artifacts, distro: db.distro.as_ref().map(|d| SbomDistro { id: d.id.clone(), version_id: d.version_id.clone() }), notes };
         sbom.sort();
         Ok(sbom)
     }
@@ -394,7 +404,7 @@ mod tests {
                 SbomPackage { name: "jq".into(), version: "1.6-2.1".into(), arch: Some("amd64".into()), purl: "pkg:deb/debian/jq@1.6-2.1?arch=amd64".into(), license: None, source: Some("jq".into()), origin: Origin::Artifact(0), files_taken: Some(1) },
             ],
             artifacts: vec![SbomArtifact { reference: "oci:jq:1".into(), digest: Some(format!("sha256:{}", "cd".repeat(32))), files: vec![TakenFile { path: "/usr/bin/jq".into(), sha256: "ef".repeat(32), sha1: "01".repeat(20) }] }],
-            distro: Some(("debian".into(), Some("12".into()))),
+            distro: Some(SbomDistro { id: "debian".into(), version_id: Some("12".into()) }),
             notes: vec!["/var/lib/dpkg/status: stanza at line 3 skipped: it has no Package field".into()],
         }
     }

@@ -66,7 +66,7 @@ pub(super) fn document(sbom: &Sbom, created: &str) -> Value {
     let platform = sbom.image.platform.as_deref().map(|p| format!("platform {p}")).unwrap_or_else(|| "platform unknown".into());
     let any_files = sbom.artifacts.iter().any(|a| !a.files.is_empty());
     packages.push(container(IMAGE_ID, &sbom.image.name, sbom.image.manifest_digest.as_deref(), format!("the image described ({platform})"), any_files));
-    if let Some((os, version)) = &sbom.distro {
+    if let Some(super::SbomDistro { id: os, version_id: version }) = &sbom.distro {
         let os_id = id("OperatingSystem", os, &[os, version.as_deref().unwrap_or("")]);
         let mut p = json!({
             "SPDXID": os_id, "name": os, "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
