@@ -275,4 +275,20 @@ mod tests {
         assert_eq!(owners.get("usr/bin/hello"), Some(&0), "{owners:?}");
         assert!(!owners.contains_key("usr/bin"), "directories are not owned");
     }
+
+    /// A database file past the size bound is a typed error naming it, not a read of
+    /// whatever size an image claims.
+    #[test]
+    fn an_oversized_database_file_is_refused_by_name() {
+        use crate::build::{Entry, ImageBuilder, LayerCompression};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut l = layer(vec![Entry::file("/var/lib/dpkg/status", vec![b'\n'; image::MAX_FILE_BYTES as usize + 1])]);
+        l.compression(LayerCompression::None);
+        let mut img = ImageBuilder::new();
+        img.layer(l);
+        img.write_layout(&tmp.path().join("img"), Some("1")).unwrap();
+        let err = PackageDb::of_image(&format!("oci:{}:1", tmp.path().join("img").display()), None).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::LimitExceeded, "{err}");
+        assert!(err.to_string().contains("/var/lib/dpkg/status"), "{err}");
+    }
 }
