@@ -62,6 +62,8 @@ enum Command {
     Ls(LsArgs),
     /// Show an image's manifest and config summary as JSON.
     Inspect(InspectArgs),
+    /// Print a software bill of materials of an image (SPDX 2.3 or CycloneDX 1.6 JSON).
+    Sbom(SbomArgs),
     /// Build a small base and two artifacts, compose them and show what happened.
     Demo(DemoArgs),
     /// List the inputs of a spec whose digest changed since a compose report (exit 1 when any did).
@@ -218,6 +220,19 @@ struct InspectArgs {
 }
 
 #[derive(Args)]
+struct SbomArgs {
+    /// The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG] or docker://HOST/REPO[:TAG] (HTTPS).
+    #[arg(value_name = "REF")]
+    reference: String,
+    /// The document: spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.6 JSON).
+    #[arg(long, value_name = "FORMAT", default_value = "spdx", value_parser = ["spdx", "cyclonedx"])]
+    format: String,
+    /// The platform to pick from an image index, os/arch[/variant].
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+}
+
+#[derive(Args)]
 struct DemoArgs {
     /// Write the demo images, spec and output into DIR and keep them (default: a temporary folder, removed at exit).
     #[arg(long, value_name = "DIR")]
@@ -253,6 +268,7 @@ fn main() -> ExitCode {
         }
         Command::Ls(args) => run_ls(&args),
         Command::Inspect(args) => run_inspect(&args),
+        Command::Sbom(args) => run_sbom(&args),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
         Command::Rebuild(args) => run_rebuild(args),
@@ -542,6 +558,13 @@ fn run_inspect(args: &InspectArgs) -> Result<(), Failure> {
     let value = ocicompose::inspect(&args.reference, args.platform.as_deref())?;
     let text = serde_json::to_string_pretty(&value).map_err(|e| Failure::Other(format!("inspect: {e}")))?;
     say!("{text}");
+    Ok(())
+}
+
+fn run_sbom(args: &SbomArgs) -> Result<(), Failure> {
+    let format: ocicompose::SbomFormat = args.format.parse()?;
+    let text = ocicompose::sbom(&args.reference, args.platform.as_deref(), format)?;
+    say!("{}", text.trim_end());
     Ok(())
 }
 

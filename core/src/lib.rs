@@ -50,6 +50,10 @@ mod compose;
 mod inspect;
 mod rebuild;
 
+// Software bills of materials: package databases, and the documents.
+mod pkgdb;
+mod sbom;
+
 #[cfg(feature = "testkit")]
 pub mod build;
 #[cfg(feature = "testkit")]
@@ -69,6 +73,7 @@ pub use rebuild::{rebuild, report_path, RebuildOptions, RebuildReason, RebuildRe
 pub use reference::{ImageRef, Selector};
 pub use attest::referrers::{attachment_document, referrers};
 pub use report::{Attachment, ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
+pub use sbom::{sbom, sbom_of_compose, License, Origin, Sbom, SbomArtifact, SbomDistro, SbomFormat, SbomImage, SbomPackage, TakenFile};
 
 pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
