@@ -22,6 +22,8 @@
 mod auth;
 mod client;
 mod conf;
+#[cfg(test)]
+pub(crate) mod fake;
 mod proxy;
 mod trust;
 

@@ -247,71 +247,39 @@ mod tests {
     /// lists what was put, else that API is a 404 (as in Debian's docker-registry 2.8).
     /// Every request line is recorded.
     fn fake_registry(api: bool) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = log.clone();
-        std::thread::spawn(move || {
-            let mut manifests: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-            let mut listed: Vec<Descriptor> = Vec::new();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
+        let mut manifests: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut listed: Vec<Descriptor> = Vec::new();
+        let port = crate::registry::fake::serve(move |method, path, _, body| {
+            seen.lock().unwrap().push(format!("{method} {path}"));
+            let reference = path.rsplit('/').next().unwrap_or("").to_string();
+            match method {
+                "HEAD" => (404, vec![], vec![]),
+                "POST" => (202, vec![("Location".into(), "/v2/r/blobs/uploads/1".into())], vec![]),
+                "PUT" if path.contains("/blobs/uploads/") => (201, vec![], vec![]),
+                "PUT" => {
+                    let subject = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v.pointer("/subject/digest").and_then(|d| d.as_str()).map(str::to_string));
+                    let mut headers = vec![];
+                    if let (true, Some(subject)) = (api, subject) {
+                        let mut d = crate::store::descriptor(MediaType::ImageManifest, &digest::sha256_of(body), body.len() as u64).unwrap();
+                        d.set_artifact_type(Some(MediaType::Other("application/spdx+json".into())));
+                        listed.push(d);
+                        headers.push(("OCI-Subject".into(), subject));
+                    }
+                    manifests.insert(reference, body.to_vec());
+                    (201, headers, vec![])
                 }
-                let mut parts = line.split_whitespace();
-                let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
-                let mut length = 0usize;
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((_, v)) = h.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
+                "GET" if path.contains("/referrers/") && api => {
+                    let mut index = empty_index().unwrap();
+                    index.set_manifests(listed.clone());
+                    (200, vec![("Content-Type".into(), "application/vnd.oci.image.index.v1+json".into())], canonical_json(&index))
                 }
-                let mut body = vec![0u8; length];
-                let _ = std::io::Read::read_exact(&mut reader, &mut body);
-                seen.lock().unwrap().push(format!("{method} {path}"));
-                let reference = path.rsplit('/').next().unwrap_or("").to_string();
-                let (status, headers, answer): (u16, Vec<(String, String)>, Vec<u8>) = match method.as_str() {
-                    "HEAD" => (404, vec![], vec![]),
-                    "POST" => (202, vec![("Location".into(), "/v2/r/blobs/uploads/1".into())], vec![]),
-                    "PUT" if path.contains("/blobs/uploads/") => (201, vec![], vec![]),
-                    "PUT" => {
-                        let subject = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v.pointer("/subject/digest").and_then(|d| d.as_str()).map(str::to_string));
-                        let mut headers = vec![];
-                        if let (true, Some(subject)) = (api, subject) {
-                            let mut d = crate::store::descriptor(MediaType::ImageManifest, &digest::sha256_of(&body), body.len() as u64).unwrap();
-                            d.set_artifact_type(Some(MediaType::Other("application/spdx+json".into())));
-                            listed.push(d);
-                            headers.push(("OCI-Subject".into(), subject));
-                        }
-                        manifests.insert(reference, body);
-                        (201, headers, vec![])
-                    }
-                    "GET" if path.contains("/referrers/") && api => {
-                        let mut index = empty_index().unwrap();
-                        index.set_manifests(listed.clone());
-                        (200, vec![("Content-Type".into(), "application/vnd.oci.image.index.v1+json".into())], canonical_json(&index))
-                    }
-                    "GET" => match manifests.get(&reference) {
-                        Some(m) => (200, vec![("Content-Type".into(), "application/vnd.oci.image.index.v1+json".into())], m.clone()),
-                        None => (404, vec![], vec![]),
-                    },
-                    _ => (405, vec![], vec![]),
-                };
-                let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", answer.len());
-                for (k, v) in headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&answer);
+                "GET" => match manifests.get(&reference) {
+                    Some(m) => (200, vec![("Content-Type".into(), "application/vnd.oci.image.index.v1+json".into())], m.clone()),
+                    None => (404, vec![], vec![]),
+                },
+                _ => (405, vec![], vec![]),
             }
         });
         (port, log)
