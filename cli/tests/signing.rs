@@ -65,6 +65,18 @@ fn sig_tag(digest: &str) -> String {
 }
 
 #[test]
+fn a_wrong_password_refuses_the_compose_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    let out = Command::new(BIN).args(["compose", "spec.json", "--output", "oci:never", "--sign-key", "cosign.key"]).current_dir(dir).env("COSIGN_PASSWORD", "not it").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.to_lowercase().contains("password"), "{stderr}");
+    assert!(!dir.join("never").exists(), "the image was written before the key was read");
+}
+
+#[test]
 fn a_signed_layout_verifies_and_tampering_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -11,6 +11,7 @@
 
 use oci_spec::image::Descriptor;
 
+use crate::attest::keys::SigningKey;
 use crate::attest::{provenance, sign};
 use crate::attest::referrers::{attachment, referrer, Document, IN_TOTO_JSON};
 use crate::error::Result;
@@ -79,22 +80,21 @@ fn documents(c: &Composition, report: &ComposeReport, platform: usize, epoch: Op
 /// cosign signature under `sha256-<hex>.sig` ([`crate::attest::sign`]).
 ///
 /// # Errors
-/// As [`attach`], and as reading the signing key can fail; the image itself is
-/// written and stays so.
-pub(crate) fn after_compose(c: &Composition, options: &ComposeOptions, report: &ComposeReport, subjects: &[Descriptor]) -> Result<Vec<Attachment>> {
-    let key = sign::key_of(c.spec())?;
+/// As [`attach`]; the image itself is written and stays so. `key` is the spec's
+/// signing key ([`sign::key_of`]), read before the image was written.
+pub(crate) fn after_compose(c: &Composition, options: &ComposeOptions, report: &ComposeReport, subjects: &[Descriptor], key: Option<&SigningKey>) -> Result<Vec<Attachment>> {
     let epoch = given_epoch(options);
     let mut items = Vec::new();
     if c.spec().attach.unwrap_or(true) {
         for (i, subject) in subjects.iter().enumerate() {
             let docs = documents(c, report, i, epoch)?;
-            items.push((subject.clone(), match &key {
+            items.push((subject.clone(), match key {
                 Some(key) => sign::seal(key, docs),
                 None => docs,
             }));
         }
     }
-    let (tagged, mut signed) = match &key {
+    let (tagged, mut signed) = match key {
         Some(key) => {
             let mut digests: Vec<String> = subjects.iter().map(|s| s.digest().to_string()).collect();
             digests.push(report.manifest_digest.clone());
