@@ -256,3 +256,18 @@ fn a_signed_push_verifies_through_the_signature_tag_and_the_fallback_tag() {
     let stderr = refused(dir, &["verify", &format!("docker://{repo}:unsigned"), "--key", "cosign.pub", "--insecure"]);
     assert!(stderr.contains("no signature at sha256-"), "{stderr}");
 }
+
+#[test]
+fn a_signed_archive_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    let signed = compose(dir, "oci-archive:signed.tar", &["--sign-key", "cosign.key"]);
+    let reference = format!("oci-archive:signed.tar:{TAG}");
+    let report: Value = serde_json::from_str(&ok(dir, &["verify", &reference, "--key", "cosign.pub"])).unwrap();
+    assert_eq!(report["verified"], true, "{report}");
+    assert_eq!(report["signatures"][0]["tag"], sig_tag(signed["manifest_digest"].as_str().unwrap()).as_str());
+    assert_eq!(report["attestations"].as_array().map(Vec::len), Some(1), "{report}");
+    let stderr = refused(dir, &["verify", &reference, "--key", "other.pub"]);
+    assert!(stderr.contains("does not verify with key"), "{stderr}");
+}
