@@ -72,10 +72,11 @@ pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use rebuild::{rebuild, report_path, RebuildOptions, RebuildReason, RebuildResult, RebuildStatus};
 pub use reference::{ImageRef, Selector};
 pub use attest::referrers::{attachment_document, referrers};
+pub use attest::verify::{verify, AttestationCheck, SignatureCheck, VerifyReport};
 pub use report::{Attachment, ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
 pub use sbom::{sbom, sbom_of_compose, License, Origin, Sbom, SbomArtifact, SbomDistro, SbomFormat, SbomImage, SbomPackage, TakenFile};
 
-pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, UserSpec};
+pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, SignSpec, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
 
 /// The library's version, as Cargo knows it.

@@ -11,14 +11,15 @@
 
 use oci_spec::image::Descriptor;
 
-use crate::attest::provenance;
+use crate::attest::keys::SigningKey;
+use crate::attest::{provenance, sign};
 use crate::attest::referrers::{attachment, referrer, Document, IN_TOTO_JSON};
 use crate::error::Result;
 use crate::options::ComposeOptions;
 use crate::reference::{ImageRef, Selector};
 use crate::report::{Attachment, ComposeReport};
 use crate::spec::{Composition, Output};
-use crate::store::referrers::{target, Referrer};
+use crate::store::referrers::{target, Referrer, Tagged};
 
 /// Attaches `documents` to the image manifest `subject` in `output` (`oci:DIR`,
 /// `oci-archive:FILE` or `docker://HOST/REPO`, where the image was written), as one
@@ -39,12 +40,12 @@ use crate::store::referrers::{target, Referrer};
 /// # Ok::<(), ocicompose::Error>(())
 /// ```
 pub fn attach(output: &ImageRef, subject: &Descriptor, documents: &[Document], created: Option<&str>) -> Result<Vec<Attachment>> {
-    attach_all(output, &[(subject.clone(), documents.to_vec())], created)
+    attach_all(output, &[(subject.clone(), documents.to_vec())], &[], created)
 }
 
-/// [`attach`] for several subjects at once: one write of the output for all (an
-/// archive is rewritten once).
-fn attach_all(output: &ImageRef, items: &[(Descriptor, Vec<Document>)], created: Option<&str>) -> Result<Vec<Attachment>> {
+/// [`attach`] for several subjects at once, with the `tagged` objects (signatures):
+/// one write of the output for all (an archive is rewritten once).
+fn attach_all(output: &ImageRef, items: &[(Descriptor, Vec<Document>)], tagged: &[Tagged], created: Option<&str>) -> Result<Vec<Attachment>> {
     let mut referrers: Vec<Referrer> = Vec::new();
     let mut attached = Vec::new();
     for (subject, documents) in items {
@@ -55,8 +56,8 @@ fn attach_all(output: &ImageRef, items: &[(Descriptor, Vec<Document>)], created:
             referrers.push(r);
         }
     }
-    if !referrers.is_empty() {
-        target(output)?.add(&referrers)?;
+    if !referrers.is_empty() || !tagged.is_empty() {
+        target(output)?.add_with_tags(&referrers, tagged)?;
     }
     Ok(attached)
 }
@@ -74,24 +75,40 @@ fn documents(c: &Composition, report: &ComposeReport, platform: usize, epoch: Op
 
 /// The compose stage: unless the spec says `"attach": false`, attaches the documents
 /// of each platform's manifest (`subjects`, in the report's platform order) to the
-/// output just written.
+/// output just written; with the spec's `sign`, the in-toto statements go as signed
+/// DSSE envelopes, and each platform's manifest and the digest the tag names get a
+/// cosign signature under `sha256-<hex>.sig` ([`crate::attest::sign`]).
 ///
 /// # Errors
-/// As [`attach`]; the image itself is written and stays so.
-pub(crate) fn after_compose(c: &Composition, options: &ComposeOptions, report: &ComposeReport, subjects: &[Descriptor]) -> Result<Vec<Attachment>> {
-    if !c.spec().attach.unwrap_or(true) {
-        return Ok(Vec::new());
-    }
+/// As [`attach`]; the image itself is written and stays so. `key` is the spec's
+/// signing key ([`sign::key_of`]), read before the image was written.
+pub(crate) fn after_compose(c: &Composition, options: &ComposeOptions, report: &ComposeReport, subjects: &[Descriptor], key: Option<&SigningKey>) -> Result<Vec<Attachment>> {
     let epoch = given_epoch(options);
     let mut items = Vec::new();
-    for (i, subject) in subjects.iter().enumerate() {
-        items.push((subject.clone(), documents(c, report, i, epoch)?));
+    if c.spec().attach.unwrap_or(true) {
+        for (i, subject) in subjects.iter().enumerate() {
+            let docs = documents(c, report, i, epoch)?;
+            items.push((subject.clone(), match key {
+                Some(key) => sign::seal(key, docs),
+                None => docs,
+            }));
+        }
     }
+    let (tagged, mut signed) = match key {
+        Some(key) => {
+            let mut digests: Vec<String> = subjects.iter().map(|s| s.digest().to_string()).collect();
+            digests.push(report.manifest_digest.clone());
+            sign::signatures(key, &sign::signed_repository(&c.spec().output)?, &digests)?
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     let output = match &c.output {
         Output::Layout { dir, .. } => ImageRef::Oci { path: dir.clone(), selector: Selector::Only },
         Output::Archive { file, .. } => ImageRef::OciArchive { path: file.clone(), selector: Selector::Only },
         Output::Registry { reference, .. } => reference.clone(),
     };
     let created = epoch.map(|e| crate::time::rfc3339(e.max(0) as u64));
-    attach_all(&output, &items, created.as_deref())
+    let mut attached = attach_all(&output, &items, &tagged, created.as_deref())?;
+    attached.append(&mut signed);
+    Ok(attached)
 }

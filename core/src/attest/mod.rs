@@ -15,3 +15,5 @@ pub mod dsse;
 pub mod keys;
 pub mod provenance;
 pub mod referrers;
+pub(crate) mod sign;
+pub mod verify;

@@ -188,6 +188,9 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         return Err(Error::Refused { warnings: warnings.into_iter().filter(|w| w.level == Level::Warning).collect() });
     }
 
+    // A key that cannot be read (missing password, wrong password) refuses the compose
+    // before anything is written.
+    let sign_key = crate::attest::sign::key_of(spec)?;
     let emitted = emit::emit(c, &prepared, progress)?;
     let first = &prepared[0];
     let mut inputs = vec![InputReport { role: InputRole::Base, reference: spec.base.clone(), manifest_digest: first.base.named_digest.clone() }];
@@ -228,6 +231,6 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         spec_digest: Some(spec_digest),
         attachments: Vec::new(),
     };
-    report.attachments = crate::attest::attach::after_compose(c, options, &report, &subjects)?;
+    report.attachments = crate::attest::attach::after_compose(c, options, &report, &subjects, sign_key.as_ref())?;
     Ok(report)
 }

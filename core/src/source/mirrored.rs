@@ -60,6 +60,10 @@ impl ImageSource for MirroredSource {
         self.first(|e| e.referrers(subject))
     }
 
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        self.first(|e| e.tagged_manifest(tag))
+    }
+
     fn small_blob(&self, descriptor: &oci_spec::image::Descriptor) -> Result<Vec<u8>> {
         self.first(|e| e.small_blob(descriptor))
     }

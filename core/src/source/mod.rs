@@ -100,6 +100,16 @@ pub(crate) trait ImageSource: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// The manifest stored under `tag` beside the image (a cosign signature
+    /// `sha256-<hex>.sig`), as stored; `None` when the tag names nothing.
+    ///
+    /// # Errors
+    /// As reading the store or the registry can fail; [`Error::Unsupported`] for a
+    /// transport that holds no tags beside the image.
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        Err(Error::Unsupported(format!("finding {tag} in this kind of reference; use oci:DIR, oci-archive:FILE or docker://HOST/REPO")))
+    }
+
     /// A small blob (a manifest, a document) the source holds, verified against
     /// `descriptor`.
     ///

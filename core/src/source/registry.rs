@@ -122,6 +122,14 @@ impl ImageSource for RegistrySource {
 
     /// Manifests from the manifest endpoint (a registry keeps them apart from blobs),
     /// anything else from the blob endpoint; both verified.
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        match self.client.manifest(&self.repository, tag) {
+            Ok((bytes, _, _)) => Ok(Some(bytes)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let digest = descriptor.digest().to_string();
         let media_type = descriptor.media_type().to_string();

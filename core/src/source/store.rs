@@ -52,6 +52,14 @@ impl<S: BlobStore> ImageSource for StoreSource<S> {
         referrers_in(&self.store, subject)
     }
 
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        let index = self.store.index()?;
+        match index.manifests().iter().find(|d| tag_of(d).map(String::as_str) == Some(tag)) {
+            Some(d) => read_blob(&self.store, d).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         read_blob(&self.store, descriptor)
     }
@@ -60,8 +68,21 @@ impl<S: BlobStore> ImageSource for StoreSource<S> {
 /// True for an `index.json` entry that lists a referrer (an attachment: untagged, with
 /// an `artifactType`) rather than an image: a reference without a tag does not pick
 /// one, so a layout holding one image and its attachments still names that image.
+///
+/// A cosign signature tagged `sha256-<hex>.sig` (or `.att`) is an attachment too: a
+/// signed image's layout still names the image without a tag.
 pub(crate) fn is_referrer_entry(desc: &Descriptor) -> bool {
-    desc.artifact_type().is_some() && tag_of(desc).is_none()
+    match tag_of(desc) {
+        None => desc.artifact_type().is_some(),
+        Some(tag) => is_cosign_tag(tag),
+    }
+}
+
+/// `sha256-<64 hex>.sig` or `.att`: where cosign keeps a digest's signature or attestations.
+fn is_cosign_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else { return false };
+    let hex = rest.strip_suffix(".sig").or_else(|| rest.strip_suffix(".att")).unwrap_or("");
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The referrers of `subject` in a store: the manifests its `index.json` lists whose

@@ -122,6 +122,11 @@ pub struct ComposeSpec {
     /// image's digest is the same either way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<bool>,
+    /// Sign the composed image with a cosign key: the signature stored where `cosign
+    /// verify --key` finds it, and the in-toto attestations attached as signed DSSE
+    /// envelopes. The key's password comes from `COSIGN_PASSWORD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignSpec>,
     /// The folder relative references resolve against: the spec file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -142,6 +147,15 @@ pub struct ArtifactSpec {
     /// Overrides the spec-wide `resolve_base_symlinks` for this artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_base_symlinks: Option<bool>,
+}
+
+/// How to sign the composed image (the spec's `sign`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignSpec {
+    /// The private key, as `cosign generate-key-pair` writes it (encrypted, the
+    /// password in `COSIGN_PASSWORD`) or a PKCS#8 PEM; relative to the spec's folder.
+    pub key: String,
 }
 
 /// How new layers are stored (the spec's `layer_compression`).

@@ -42,6 +42,20 @@ pub(crate) struct Referrer {
     pub blobs: Vec<(Descriptor, Vec<u8>)>,
 }
 
+/// One object found by a tag rather than by its subject: a cosign signature
+/// (`sha256-<hex>.sig`), which `cosign verify` looks up by that tag.
+#[derive(Debug, Clone)]
+pub(crate) struct Tagged {
+    /// The tag it is stored under (replacing what that tag named before).
+    pub tag: String,
+    /// Describes `manifest` (media type, digest, size).
+    pub descriptor: Descriptor,
+    /// The manifest's bytes, stored as they are.
+    pub manifest: Vec<u8>,
+    /// The config and layer blobs, each with its descriptor.
+    pub blobs: Vec<(Descriptor, Vec<u8>)>,
+}
+
 /// Somewhere referrers can be written.
 pub(crate) trait ReferrerTarget {
     /// Writes every referrer (blobs, manifest) and lists it beside the others; a
@@ -49,7 +63,17 @@ pub(crate) trait ReferrerTarget {
     ///
     /// # Errors
     /// As writing to the transport can fail; a layout is left as it was.
-    fn add(&self, referrers: &[Referrer]) -> Result<()>;
+    #[cfg_attr(not(test), allow(dead_code))] // compose writes through add_with_tags
+    fn add(&self, referrers: &[Referrer]) -> Result<()> {
+        self.add_with_tags(referrers, &[])
+    }
+
+    /// [`ReferrerTarget::add`], and stores each tagged object under its tag, in the
+    /// same write (an archive is rewritten once).
+    ///
+    /// # Errors
+    /// As [`ReferrerTarget::add`].
+    fn add_with_tags(&self, referrers: &[Referrer], tagged: &[Tagged]) -> Result<()>;
 }
 
 /// The target of an output reference: `oci:`, `oci-archive:` or `docker://`.
@@ -98,14 +122,16 @@ struct LayoutTarget {
 }
 
 impl ReferrerTarget for LayoutTarget {
-    fn add(&self, referrers: &[Referrer]) -> Result<()> {
-        add_to_layout(&self.dir, referrers)
+    fn add_with_tags(&self, referrers: &[Referrer], tagged: &[Tagged]) -> Result<()> {
+        add_to_layout(&self.dir, referrers, tagged)
     }
 }
 
-/// Stages the referrers' blobs and manifests in the layout `dir` (which must exist)
-/// and lists them in its `index.json`, in one commit.
-fn add_to_layout(dir: &Path, referrers: &[Referrer]) -> Result<()> {
+/// Stages the referrers' and tagged objects' blobs and manifests in the layout `dir`
+/// (which must exist) and lists them in its `index.json`, in one commit: referrers
+/// untagged, each tagged object with `org.opencontainers.image.ref.name` set to its
+/// tag, in place of the entry that tag named before.
+fn add_to_layout(dir: &Path, referrers: &[Referrer], tagged: &[Tagged]) -> Result<()> {
     // The image was written there: a missing layout is an error, not a new one.
     LayoutDir::open(dir)?;
     let mut writer = LayoutWriter::create(dir)?;
@@ -117,8 +143,25 @@ fn add_to_layout(dir: &Path, referrers: &[Referrer]) -> Result<()> {
         let written = writer.write_blob(r.descriptor.media_type().clone(), &r.manifest)?;
         check_same(&r.descriptor, &written)?;
     }
+    let mut listed = Vec::with_capacity(tagged.len());
+    for t in tagged {
+        for (d, bytes) in &t.blobs {
+            let written = writer.write_blob(d.media_type().clone(), bytes)?;
+            check_same(d, &written)?;
+        }
+        let written = writer.write_blob(t.descriptor.media_type().clone(), &t.manifest)?;
+        check_same(&t.descriptor, &written)?;
+        let mut d = t.descriptor.clone();
+        let mut annotations = d.annotations().clone().unwrap_or_default();
+        annotations.insert(crate::source::store::REF_NAME.to_string(), t.tag.clone());
+        d.set_annotations(Some(annotations));
+        listed.push(d);
+    }
     writer.commit(|index| {
         merge_descriptors(index, referrers.iter().map(|r| r.descriptor.clone()));
+        let mut manifests: Vec<Descriptor> = index.manifests().iter().filter(|m| !listed.iter().any(|d| crate::source::store::tag_of(m) == crate::source::store::tag_of(d))).cloned().collect();
+        manifests.extend(listed);
+        index.set_manifests(manifests);
     })
 }
 
@@ -137,12 +180,12 @@ struct ArchiveTarget {
 }
 
 impl ReferrerTarget for ArchiveTarget {
-    fn add(&self, referrers: &[Referrer]) -> Result<()> {
+    fn add_with_tags(&self, referrers: &[Referrer], tagged: &[Tagged]) -> Result<()> {
         if !self.file.is_file() {
             return Err(Error::NotFound { what: "archive", message: format!("{} does not exist", self.file.display()) });
         }
         let tmp = super::archive::prepare(&self.file)?;
-        add_to_layout(&tmp.path().join("layout"), referrers)?;
+        add_to_layout(&tmp.path().join("layout"), referrers, tagged)?;
         super::archive::finish(tmp, &self.file)
     }
 }
@@ -153,21 +196,34 @@ struct RegistryTarget {
     repository: String,
 }
 
-impl ReferrerTarget for RegistryTarget {
-    fn add(&self, referrers: &[Referrer]) -> Result<()> {
+impl RegistryTarget {
+    /// Uploads the blobs the registry does not have yet.
+    fn upload_blobs(&self, blobs: &[(Descriptor, Vec<u8>)]) -> Result<()> {
         let (client, repository) = (&self.client, self.repository.as_str());
+        for (d, bytes) in blobs {
+            let digest = d.digest().to_string();
+            if client.blob_exists(repository, &digest)? {
+                continue;
+            }
+            let owned = bytes.clone();
+            let open = move || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(owned.clone())), owned.len() as u64)) };
+            client.upload(repository, &digest, bytes.len() as u64, &open, None)?;
+        }
+        Ok(())
+    }
+}
+
+impl ReferrerTarget for RegistryTarget {
+    fn add_with_tags(&self, referrers: &[Referrer], tagged: &[Tagged]) -> Result<()> {
+        let (client, repository) = (&self.client, self.repository.as_str());
+        for t in tagged {
+            self.upload_blobs(&t.blobs)?;
+            client.put_manifest(repository, &t.tag, &t.manifest, t.descriptor.media_type().as_ref())?;
+        }
         // Subject digest -> descriptors the fallback index must list.
         let mut fallback: BTreeMap<&str, Vec<Descriptor>> = BTreeMap::new();
         for r in referrers {
-            for (d, bytes) in &r.blobs {
-                let digest = d.digest().to_string();
-                if client.blob_exists(repository, &digest)? {
-                    continue;
-                }
-                let owned = bytes.clone();
-                let open = move || -> Result<(Box<dyn Read + Send>, u64)> { Ok((Box::new(std::io::Cursor::new(owned.clone())), owned.len() as u64)) };
-                client.upload(repository, &digest, bytes.len() as u64, &open, None)?;
-            }
+            self.upload_blobs(&r.blobs)?;
             let indexed = client.put_referrer(repository, r.descriptor.digest().as_ref(), &r.manifest, r.descriptor.media_type().as_ref())?;
             if !indexed {
                 fallback.entry(r.subject.as_str()).or_default().push(r.descriptor.clone());
@@ -337,7 +393,7 @@ mod tests {
     fn a_missing_layout_is_not_created_for_attachments() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("none");
-        let err = add_to_layout(&dir, &[]).unwrap_err();
+        let err = add_to_layout(&dir, &[], &[]).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::NotFound);
         assert!(!dir.exists());
     }
