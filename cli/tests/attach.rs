@@ -9,10 +9,10 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use support::registry::Registry;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use ocicompose::attest::attach::attach;
 use ocicompose::attest::referrers::{Document, IN_TOTO_JSON, SPDX_JSON};
@@ -174,44 +174,6 @@ fn an_archive_gets_the_referrer_inside() {
     check_statement(&statement, &r);
 }
 
-/// Debian's docker-registry on a free loopback port, storage in a temporary folder,
-/// as cli/tests/registry.rs starts it; stopped (its own child, by pid) when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let storage = dir.join("storage");
-        std::fs::create_dir_all(&storage).unwrap();
-        let config = dir.join("config.yml");
-        std::fs::write(&config, format!("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", path_text(&storage))).unwrap();
-        let log = dir.join("registry.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(out.try_clone().unwrap()).stderr(out).spawn().expect("start docker-registry");
-        let reg = Registry { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start: {}", std::fs::read_to_string(&reg.log).unwrap_or_default());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        reg
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn tools_present() -> bool {
     let found = |c: &str| Command::new("sh").args(["-c", &format!("command -v {c}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success());
@@ -235,7 +197,7 @@ fn a_registry_without_the_referrers_api_gets_the_fallback_tag() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_inputs(dir);
-    let registry = Registry::start(&dir.join("registry"));
+    let registry = Registry::plain(&dir.join("registry"));
     let repo = format!("{}/attach/app", registry.host());
     let r = run(&spec(dir, &format!("docker://{repo}:t"), json!({"tls_verify": false})));
     assert_eq!(r.attachments.len(), 1, "{:?}", r.attachments);

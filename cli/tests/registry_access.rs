@@ -9,8 +9,11 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+mod support;
+
+use support::registry::{Registry, Tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ocicompose");
 
@@ -37,60 +40,6 @@ fn make_certificates(dir: &Path) {
     );
 }
 
-/// A docker-registry process serving HTTPS; killed by its pid when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-impl Registry {
-    fn start(dir: &Path, certs: &Path, client_ca: bool, htpasswd: Option<&Path>) -> Registry {
-        Registry::serve(dir, Some(certs), client_ca, htpasswd)
-    }
-
-    /// A registry serving plain HTTP.
-    fn plain(dir: &Path) -> Registry {
-        Registry::serve(dir, None, false, None)
-    }
-
-    fn serve(dir: &Path, certs: Option<&Path>, client_ca: bool, htpasswd: Option<&Path>) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        std::fs::create_dir_all(dir.join("storage")).unwrap();
-        let text = |p: PathBuf| p.to_str().unwrap().to_string();
-        let tls = match certs {
-            Some(certs) => {
-                let clientcas = if client_ca { format!("    clientcas:\n      - {}\n", text(certs.join("ca.crt"))) } else { String::new() };
-                format!("  tls:\n    certificate: {}\n    key: {}\n{clientcas}", text(certs.join("server.crt")), text(certs.join("server.key")))
-            }
-            None => String::new(),
-        };
-        let auth = htpasswd.map(|f| format!("auth:\n  htpasswd:\n    realm: test-registry\n    path: {}\n", text(f.to_path_buf()))).unwrap_or_default();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
-            text(dir.join("storage")),
-        );
-        std::fs::write(dir.join("config.yml"), config).unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new("docker-registry").arg("serve").arg(dir.join("config.yml")).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("start docker-registry");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start: {}", std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry { child, port }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs the CLI in `dir` with a HOME and runtime folder of its own (no user certs.d or
 /// credentials) and without the trust variables, plus `env`.
@@ -137,7 +86,7 @@ fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refu
     let Some((tmp, certs)) = setup() else { return };
     let dir = tmp.path();
 
-    let registry = Registry::start(&dir.join("reg"), &certs, false, None);
+    let registry = Registry::serve(&dir.join("reg"), Some(Tls { certs: &certs, client_ca: false }), None);
     let target = format!("docker://{}/team/app:1", registry.host());
 
     // Without trust: refused, with what to do.
@@ -178,7 +127,7 @@ fn a_private_ca_registry_is_trusted_through_a_cert_dir_or_ssl_cert_file_and_refu
     assert!(err.contains("spec.json holds no PEM certificate"), "{err}");
 
     // A registry that wants a client certificate.
-    let mutual = Registry::start(&dir.join("reg-mtls"), &certs, true, None);
+    let mutual = Registry::serve(&dir.join("reg-mtls"), Some(Tls { certs: &certs, client_ca: true }), None);
     let target = format!("docker://{}/team/app:1", mutual.host());
     let (code, _, err) = text(&run(dir, &["compose", "spec.json", "--output", &target, "--cert-dir", "trust"], &[]));
     assert_eq!(code, 1, "{err}");
@@ -193,7 +142,7 @@ fn a_docker_credential_helper_on_path_logs_in() {
     let Some((tmp, certs)) = setup() else { return };
     let dir = tmp.path();
     sh(dir, "htpasswd -Bbn helped s3cret-pw > htpasswd");
-    let registry = Registry::start(&dir.join("reg"), &certs, false, Some(&dir.join("htpasswd")));
+    let registry = Registry::serve(&dir.join("reg"), Some(Tls { certs: &certs, client_ca: false }), Some(&dir.join("htpasswd")));
     let host = registry.host();
     let target = format!("docker://{host}/team/app:1");
     // Docker's config names the helper for this registry; the helper is a script on PATH.
@@ -298,7 +247,7 @@ fn tunnel(mut client: TcpStream, tunnels: &AtomicUsize, authorizations: &Mutex<V
 fn https_proxy_tunnels_with_connect_and_no_proxy_bypasses_it() {
     let Some((tmp, certs)) = setup() else { return };
     let dir = tmp.path();
-    let registry = Registry::start(&dir.join("reg"), &certs, false, None);
+    let registry = Registry::serve(&dir.join("reg"), Some(Tls { certs: &certs, client_ca: false }), None);
     let proxy = ConnectProxy::start();
     let target = format!("docker://{}/team/app:1", registry.host());
     let proxy_url = PathBuf::from(format!("http://tester:pr0xy-pw@127.0.0.1:{}", proxy.port));

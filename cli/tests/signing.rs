@@ -9,14 +9,14 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use support::registry::Registry;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use base64::Engine as _;
 use serde_json::Value;
-use support::{blob_path, path_text, read_json};
+use support::{blob_path, read_json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ocicompose");
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -189,38 +189,6 @@ print(doc["critical"]["image"]["docker-manifest-digest"])
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
 }
 
-/// Debian's docker-registry on a free loopback port, storage in a temporary folder,
-/// as cli/tests/attach.rs starts it; stopped (its own child, by pid) when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let storage = dir.join("storage");
-        std::fs::create_dir_all(&storage).unwrap();
-        let config = dir.join("config.yml");
-        std::fs::write(&config, format!("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", path_text(&storage))).unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new("docker-registry").arg("serve").arg(&config).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("start docker-registry");
-        let reg = Registry { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start: {}", std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        reg
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn a_signed_push_verifies_through_the_signature_tag_and_the_fallback_tag() {
@@ -232,7 +200,7 @@ fn a_signed_push_verifies_through_the_signature_tag_and_the_fallback_tag() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     setup(dir);
-    let registry = Registry::start(&dir.join("registry"));
+    let registry = Registry::plain(&dir.join("registry"));
     // The key through the spec's `sign`, relative to the spec's folder.
     let mut spec = read_json(&dir.join("spec.json"));
     spec["sign"] = serde_json::json!({"key": "cosign.key"});
