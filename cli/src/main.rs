@@ -194,6 +194,10 @@ struct ComposeArgs {
     /// `:LEVEL` for a level (gzip 0-9, zstd 1-19).
     #[arg(long, value_name = "FORMAT[:LEVEL]")]
     compression: Option<String>,
+    /// The SBOMs attached to the image, overriding the spec's `sbom`: formats
+    /// separated by commas (spdx, cyclonedx), or none.
+    #[arg(long, value_name = "FORMATS")]
+    sbom: Option<String>,
 }
 
 #[derive(Args)]
@@ -384,6 +388,9 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure
     }
     if let Some(compression) = &args.compression {
         spec.set_compression(compression)?;
+    }
+    if let Some(sbom) = &args.sbom {
+        spec.set_sbom(sbom)?;
     }
     Ok(spec.compile()?)
 }

@@ -228,6 +228,7 @@ def compose(
     tls_verify: Optional[bool] = ...,
     cert_dir: Optional[str] = ...,
     attach: Optional[bool] = ...,
+    sbom: Optional[Sequence[Literal["spdx", "cyclonedx"]]] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 
