@@ -415,3 +415,32 @@ fn corpus_base_as_an_artifact_is_the_origin_in_the_attached_sbom() {
         validate(&bin, std::str::from_utf8(&spdx[0]).unwrap(), std::str::from_utf8(&cdx[0]).unwrap());
     }
 }
+
+#[test]
+fn a_damaged_sbom_cache_entry_is_not_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base_ref = write(&base(), &tmp.path().join("base"));
+    let art_ref = write(&artifact(), &tmp.path().join("jq"));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, serde_json::to_string(&compose_spec(&base_ref, &art_ref, &["/usr/bin/jq"], &tmp.path().join("out"))).unwrap()).unwrap();
+    let cache = tmp.path().join("cache");
+    let compose_cli = || {
+        let out = run(Command::new(BIN).arg("compose").arg(&spec_file).env("SOURCE_DATE_EPOCH", "1700000000").env("OCICOMPOSE_CACHE_DIR", &cache));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    compose_cli();
+    let reference = format!("oci:{}:out", tmp.path().join("out").display());
+    let first = attached_of(&reference, "application/spdx+json");
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("sboms")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 2, "one cached document per format: {entries:?}");
+    for path in &entries {
+        let mut cached: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        cached["key"] = json!("0".repeat(64));
+        cached["document"] = json!("{\"forged\": true}");
+        std::fs::write(path, cached.to_string()).unwrap();
+    }
+    compose_cli();
+    // The same documents again: nothing new listed, the forged one never attached.
+    assert_eq!(attached_of(&reference, "application/spdx+json"), first);
+    assert_eq!(ocicompose::referrers(&reference, true).unwrap().len(), 3);
+}

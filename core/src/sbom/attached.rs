@@ -104,3 +104,39 @@ fn store(key: &str, document: &str) {
         write_quietly(&path, &Cached { format: FORMAT.to_string(), key: key.to_string(), document: document.to_string() });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::sha256_of;
+    use serde_json::json;
+
+    fn report(artifact_digest: &str, entries: serde_json::Value) -> ComposeReport {
+        serde_json::from_value(json!({
+            "manifest_digest": sha256_of(b"index"), "config_digest": sha256_of(b"config"), "output": "oci:out", "tag": "t", "tags": ["t"],
+            "inputs": [{"role": "base", "reference": "oci:base:1", "manifest_digest": sha256_of(b"base")}, {"role": "artifact", "reference": "oci:jq:1", "manifest_digest": artifact_digest}],
+            "layers": [], "platforms": [{"platform": "linux/amd64", "manifest_digest": sha256_of(b"amd64"), "config_digest": sha256_of(b"config")}],
+            "warnings": [], "entries": entries, "stats": {"entries": 0, "content_bytes": 0, "new_layer_bytes": 0, "base_layers": 0, "elapsed_ms": 5}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cache_key_changes_with_everything_a_document_depends_on() {
+        let entries = json!([{"path": "/usr/bin/jq", "artifact": 0, "replaced_base": false}]);
+        let r = report(&sha256_of(b"jq"), entries.clone());
+        let k = key(&r, 0, "oci:out:t", 5, SbomFormat::Spdx);
+        assert_eq!(k, key(&report(&sha256_of(b"jq"), entries.clone()), 0, "oci:out:t", 5, SbomFormat::Spdx), "the same inputs, the same key");
+        assert_eq!(k.len(), 64);
+        let others = [
+            key(&r, 0, "oci:out:t", 5, SbomFormat::CycloneDx),
+            key(&r, 0, "oci:out:t", 6, SbomFormat::Spdx),
+            key(&r, 0, "oci:other:t", 5, SbomFormat::Spdx),
+            key(&report(&sha256_of(b"jq2"), entries), 0, "oci:out:t", 5, SbomFormat::Spdx),
+            key(&report(&sha256_of(b"jq"), json!([{"path": "/usr/bin/jq2", "artifact": 0, "replaced_base": false}])), 0, "oci:out:t", 5, SbomFormat::Spdx),
+        ];
+        for (i, other) in others.iter().enumerate() {
+            assert_ne!(&k, other, "change {i} kept the key");
+        }
+    }
+}
