@@ -214,6 +214,10 @@ struct ComposeArgs {
     /// spec's `sign`: the signature under sha256-<hex>.sig, attestations as DSSE envelopes.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
+    /// The SBOMs attached to the image, overriding the spec's `sbom`: formats
+    /// separated by commas (spdx, cyclonedx), or none.
+    #[arg(long, value_name = "FORMATS")]
+    sbom: Option<String>,
 }
 
 #[derive(Args)]
@@ -410,6 +414,9 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure
         // Relative to where the command runs, not to the spec's folder.
         let key = std::path::absolute(key).map_err(|e| Failure::Other(format!("--sign-key {}: {e}", key.display())))?;
         spec.sign = Some(ocicompose::SignSpec { key: key.to_string_lossy().into_owned() });
+    }
+    if let Some(sbom) = &args.sbom {
+        spec.set_sbom(sbom)?;
     }
     Ok(spec.compile()?)
 }

@@ -288,3 +288,159 @@ fn corpus_base_as_an_artifact_gives_its_packages_as_origins() {
         validate(&bin, &ocicompose::sbom_of_compose(&report, SbomFormat::Spdx).unwrap(), &ocicompose::sbom_of_compose(&report, SbomFormat::CycloneDx).unwrap());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// SBOMs attached by compose
+// ---------------------------------------------------------------------------------------
+
+/// The documents attached to `reference` of `artifact_type`.
+fn attached_of(reference: &str, artifact_type: &str) -> Vec<Vec<u8>> {
+    let found = ocicompose::referrers(reference, true).unwrap();
+    found.iter().filter(|a| a.artifact_type == artifact_type).map(|a| ocicompose::attachment_document(reference, true, a).unwrap()).collect()
+}
+
+#[test]
+fn compose_attaches_both_sboms_by_default_and_none_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base_ref = write(&base(), &tmp.path().join("base"));
+    let art_ref = write(&artifact(), &tmp.path().join("jq"));
+    let out = tmp.path().join("out");
+    let report = compose(&compose_spec(&base_ref, &art_ref, &["/usr/bin/jq", "/usr/lib/**"], &out), &options()).unwrap();
+    let mut types: Vec<&str> = report.attachments.iter().map(|a| a.artifact_type.as_str()).collect();
+    types.sort();
+    assert_eq!(types, ["application/spdx+json", "application/vnd.cyclonedx+json", "application/vnd.in-toto+json"]);
+
+    // Listed by the command, and the documents are those of the composed image.
+    let reference = format!("oci:{}:out", out.display());
+    let printed = run(Command::new(BIN).arg("attachments").arg(&reference));
+    assert!(printed.status.success());
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(printed.as_array().unwrap().len(), 3, "{printed}");
+    let spdx = attached_of(&reference, "application/spdx+json");
+    let cdx = attached_of(&reference, "application/vnd.cyclonedx+json");
+    assert_eq!((spdx.len(), cdx.len()), (1, 1));
+    let (spdx, cdx) = (String::from_utf8(spdx[0].clone()).unwrap(), String::from_utf8(cdx[0].clone()).unwrap());
+    let doc: Value = serde_json::from_str(&spdx).unwrap();
+    assert_eq!(doc["creationInfo"]["created"], "2023-11-14T22:13:20Z", "the compose's timestamp, not the clock");
+    let names: Vec<&str> = doc["packages"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    for name in ["base-files", "zlib1g", "jq", "libjq1"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let cdx_doc: Value = serde_json::from_str(&cdx).unwrap();
+    let jq = cdx_doc["components"].as_array().unwrap().iter().find(|c| c["name"] == "jq").unwrap();
+    assert!(jq["properties"].as_array().unwrap().contains(&json!({"name": "ocicompose:origin", "value": art_ref})), "{jq}");
+    if let Some(bin) = venv() {
+        validate(&bin, &spdx, &cdx);
+    }
+
+    // `"sbom": []`: the provenance only, and the same image.
+    let none_out = tmp.path().join("none");
+    let mut spec = compose_spec(&base_ref, &art_ref, &["/usr/bin/jq", "/usr/lib/**"], &none_out);
+    spec.sbom = Some(vec![]);
+    let none = compose(&spec, &options()).unwrap();
+    assert_eq!(none.manifest_digest, report.manifest_digest);
+    assert_eq!(none.attachments.iter().map(|a| a.artifact_type.as_str()).collect::<Vec<_>>(), ["application/vnd.in-toto+json"]);
+
+    // `--sbom none` and `--sbom cyclonedx` on the command line override the spec.
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, serde_json::to_string(&compose_spec(&base_ref, &art_ref, &["/usr/bin/jq"], &tmp.path().join("cli"))).unwrap()).unwrap();
+    let out = run(Command::new(BIN).arg("compose").arg(&spec_file).args(["--sbom", "cyclonedx"]).env("SOURCE_DATE_EPOCH", "1700000000"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli_ref = format!("oci:{}:out", tmp.path().join("cli").display());
+    assert_eq!((attached_of(&cli_ref, "application/spdx+json").len(), attached_of(&cli_ref, "application/vnd.cyclonedx+json").len()), (0, 1));
+    let out = run(Command::new(BIN).arg("compose").arg(&spec_file).args(["--sbom", "swid"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sbom: `swid` is not an SBOM format"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A compose spec of the corpus: base, python and jq, as cli/tests/interop.rs composes.
+fn corpus_spec(images: &Path, artifacts: Value, out: &Path) -> ComposeSpec {
+    let text = json!({"base": format!("oci:{}:bookworm", images.join("debian-base").display()), "artifacts": artifacts, "output": format!("oci:{}", out.display()), "tag": "out"}).to_string();
+    ComposeSpec::from_json(&text, None).unwrap()
+}
+
+#[test]
+fn corpus_compose_attaches_an_sbom_of_every_installed_package_once() {
+    let Some(images) = support::corpus(&["debian-base", "python", "tools"]) else { return };
+    let files = read_from_layers(&images.join("debian-base"), &|p| p == "var/lib/dpkg/status");
+    let status = String::from_utf8_lossy(&files["var/lib/dpkg/status"]).into_owned();
+    let installed = status.split("\n\n").filter(|stanza| stanza.lines().any(|l| l == "Status: install ok installed")).count();
+    assert!(installed > 50, "the corpus base has {installed} installed packages?");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let artifacts = json!([
+        {"image": format!("oci:{}:latest", images.join("python").display()), "include": ["/usr/bin/python3*", "/usr/lib/python3.11/**"]},
+        {"image": format!("oci:{}:latest", images.join("tools").display()), "include": ["/usr/bin/jq"]}
+    ]);
+    let spec = corpus_spec(&images, artifacts, &out);
+    let report = compose(&spec, &options()).unwrap();
+    let reference = format!("oci:{}:out", out.display());
+    let spdx = attached_of(&reference, "application/spdx+json");
+    assert_eq!(spdx.len(), 1);
+    let doc: Value = serde_json::from_slice(&spdx[0]).unwrap();
+    let base_packages = doc["packages"].as_array().unwrap().iter().filter(|p| p["externalRefs"].is_array() && !p["comment"].as_str().unwrap_or("").contains("taken")).count();
+    assert_eq!(base_packages, installed, "the attached SPDX lists {base_packages} packages, the base's status file has {installed} installed");
+
+    // The same spec again: the same documents, nothing listed twice.
+    let again = compose(&spec, &options()).unwrap();
+    assert_eq!(again.manifest_digest, report.manifest_digest);
+    let found = ocicompose::referrers(&reference, true).unwrap();
+    assert_eq!(found.len(), 3, "{found:?}");
+    let mut first: Vec<&str> = report.attachments.iter().map(|a| a.digest.as_str()).collect();
+    let mut second: Vec<&str> = again.attachments.iter().map(|a| a.digest.as_str()).collect();
+    first.sort();
+    second.sort();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn corpus_base_as_an_artifact_is_the_origin_in_the_attached_sbom() {
+    let Some(images) = support::corpus(&["debian-base"]) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let base_ref = write(&base(), &tmp.path().join("base"));
+    let artifact = format!("oci:{}:bookworm", images.join("debian-base").display());
+    let out = tmp.path().join("out");
+    compose(&compose_spec(&base_ref, &artifact, &["/usr/bin/**"], &out), &options()).unwrap();
+    let reference = format!("oci:{}:out", out.display());
+    let cdx = attached_of(&reference, "application/vnd.cyclonedx+json");
+    assert_eq!(cdx.len(), 1);
+    let doc: Value = serde_json::from_slice(&cdx[0]).unwrap();
+    let from_artifact: Vec<&str> = doc["components"].as_array().unwrap().iter().filter(|c| c["properties"].as_array().is_some_and(|p| p.contains(&json!({"name": "ocicompose:origin", "value": artifact})) && p.iter().any(|x| x["name"] == "ocicompose:files-taken"))).filter_map(|c| c["name"].as_str()).collect();
+    for owner in ["coreutils", "dpkg", "tar"] {
+        assert!(from_artifact.contains(&owner), "{owner} not listed with the artifact as origin: {from_artifact:?}");
+    }
+    if let Some(bin) = venv() {
+        let spdx = attached_of(&reference, "application/spdx+json");
+        validate(&bin, std::str::from_utf8(&spdx[0]).unwrap(), std::str::from_utf8(&cdx[0]).unwrap());
+    }
+}
+
+#[test]
+fn a_damaged_sbom_cache_entry_is_not_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base_ref = write(&base(), &tmp.path().join("base"));
+    let art_ref = write(&artifact(), &tmp.path().join("jq"));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, serde_json::to_string(&compose_spec(&base_ref, &art_ref, &["/usr/bin/jq"], &tmp.path().join("out"))).unwrap()).unwrap();
+    let cache = tmp.path().join("cache");
+    let compose_cli = || {
+        let out = run(Command::new(BIN).arg("compose").arg(&spec_file).env("SOURCE_DATE_EPOCH", "1700000000").env("OCICOMPOSE_CACHE_DIR", &cache));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    compose_cli();
+    let reference = format!("oci:{}:out", tmp.path().join("out").display());
+    let first = attached_of(&reference, "application/spdx+json");
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("sboms")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 2, "one cached document per format: {entries:?}");
+    for path in &entries {
+        let mut cached: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        cached["key"] = json!("0".repeat(64));
+        cached["document"] = json!("{\"forged\": true}");
+        std::fs::write(path, cached.to_string()).unwrap();
+    }
+    compose_cli();
+    // The same documents again: nothing new listed, the forged one never attached.
+    assert_eq!(attached_of(&reference, "application/spdx+json"), first);
+    assert_eq!(ocicompose::referrers(&reference, true).unwrap().len(), 3);
+}

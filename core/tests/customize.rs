@@ -139,18 +139,17 @@ fn one_spec_with_every_field_gives_exactly_what_it_says_on_two_platforms() {
     let (tagged, referrers): (Vec<&Value>, Vec<&Value>) = index["manifests"].as_array().unwrap().iter().partition(|d| d["annotations"]["org.opencontainers.image.ref.name"].is_string());
     let tags: Vec<&str> = tagged.iter().map(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap()).collect();
     assert_eq!(tags, vec!["1.0_custom", "1.4.2", "production"]);
-    // The other entries: one provenance per platform's manifest.
+    // The other entries: per platform's manifest, the provenance and both SBOMs.
     let mut attached: Vec<(&str, &str)> = referrers.iter().map(|d| (d["artifactType"].as_str().unwrap(), d["digest"].as_str().unwrap())).collect();
     attached.sort();
     let mut reported: Vec<(&str, &str)> = report.attachments.iter().map(|a| (a.artifact_type.as_str(), a.digest.as_str())).collect();
     reported.sort();
     assert_eq!(attached, reported);
-    let mut subjects: Vec<&str> = report.attachments.iter().map(|a| a.subject.as_str()).collect();
-    subjects.sort();
-    let mut platform_manifests: Vec<&str> = report.platforms.iter().map(|p| p.manifest_digest.as_str()).collect();
-    platform_manifests.sort();
-    assert_eq!(subjects, platform_manifests);
-    assert!(report.attachments.iter().all(|a| a.artifact_type == "application/vnd.in-toto+json"));
+    let mut by_subject: Vec<(&str, &str)> = report.attachments.iter().map(|a| (a.subject.as_str(), a.artifact_type.as_str())).collect();
+    by_subject.sort();
+    let mut expected: Vec<(&str, &str)> = report.platforms.iter().flat_map(|p| ["application/spdx+json", "application/vnd.cyclonedx+json", "application/vnd.in-toto+json"].map(|t| (p.manifest_digest.as_str(), t))).collect();
+    expected.sort();
+    assert_eq!(by_subject, expected);
     for d in tagged {
         assert_eq!(d["digest"].as_str().unwrap(), report.manifest_digest);
         assert_eq!(d["mediaType"], "application/vnd.oci.image.index.v1+json");

@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::options::ComposeOptions;
 use crate::reference::{ImageRef, Selector};
 use crate::report::{Attachment, ComposeReport};
+use crate::sbom::SbomFormat;
 use crate::spec::{Composition, Output};
 use crate::store::referrers::{target, Referrer, Tagged};
 
@@ -67,10 +68,30 @@ fn given_epoch(options: &ComposeOptions) -> Option<i64> {
     options.source_date_epoch.or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<i64>().ok()))
 }
 
-/// The documents compose attaches to one platform's manifest.
+/// The documents compose attaches to one platform's manifest: the provenance, then
+/// the SBOMs the spec's `sbom` asks for (default SPDX and CycloneDX).
 fn documents(c: &Composition, report: &ComposeReport, platform: usize, epoch: Option<i64>) -> Result<Vec<Document>> {
     let statement = provenance::statement(c.spec(), report, &report.platforms[platform], epoch)?;
-    Ok(vec![Document::new(IN_TOTO_JSON, statement)])
+    let mut documents = vec![Document::new(IN_TOTO_JSON, statement)];
+    documents.extend(sbom_documents(c, report, platform, epoch)?);
+    Ok(documents)
+}
+
+/// The SBOMs of one platform's manifest, as documents of their formats' media types.
+fn sbom_documents(c: &Composition, report: &ComposeReport, platform: usize, epoch: Option<i64>) -> Result<Vec<Document>> {
+    let formats = c.spec().sbom.clone().unwrap_or_else(|| vec![SbomFormat::Spdx, SbomFormat::CycloneDx]);
+    let artifacts: Vec<ImageRef> = c.artifacts.iter().map(|a| a.reference.clone()).collect();
+    let rendered = crate::sbom::attached::documents(report, platform, &output_ref(c), &artifacts, &formats, epoch)?;
+    Ok(rendered.into_iter().map(|(format, text)| Document::new(format.media_type(), text.into_bytes())).collect())
+}
+
+/// Where the compose wrote, as a reference without a tag.
+fn output_ref(c: &Composition) -> ImageRef {
+    match &c.output {
+        Output::Layout { dir, .. } => ImageRef::Oci { path: dir.clone(), selector: Selector::Only },
+        Output::Archive { file, .. } => ImageRef::OciArchive { path: file.clone(), selector: Selector::Only },
+        Output::Registry { reference, .. } => reference.clone(),
+    }
 }
 
 /// The compose stage: unless the spec says `"attach": false`, attaches the documents

@@ -15,6 +15,7 @@
 //!   sorted, ids derive from names and digests, the document's id from the image's
 //!   digest, and `created` comes from `SOURCE_DATE_EPOCH` when it is set.
 
+pub(crate) mod attached;
 mod cyclonedx;
 mod spdx;
 
@@ -30,8 +31,9 @@ use crate::report::{ComposeReport, InputRole};
 
 pub use crate::pkgdb::License;
 
-/// Which document to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which document to write; in a spec, `"spdx"` or `"cyclonedx"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 #[non_exhaustive]
 pub enum SbomFormat {
     /// SPDX 2.3, JSON.
@@ -68,6 +70,20 @@ impl std::str::FromStr for SbomFormat {
             "cyclonedx" => Ok(SbomFormat::CycloneDx),
             _ => Err(Error::spec("sbom", format!("`{s}` is not an SBOM format: use spdx or cyclonedx"))),
         }
+    }
+}
+
+impl TryFrom<String> for SbomFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> std::result::Result<SbomFormat, String> {
+        value.parse::<SbomFormat>().map_err(|_| format!("`{value}` is not an SBOM format: use spdx or cyclonedx"))
+    }
+}
+
+impl From<SbomFormat> for &'static str {
+    fn from(format: SbomFormat) -> &'static str {
+        format.as_str()
     }
 }
 
@@ -199,25 +215,28 @@ impl Sbom {
     /// [`Error::InvalidImage`] when the output or an artifact now holds another image
     /// than the report says; else as [`Sbom::of_image`].
     pub fn of_compose(report: &ComposeReport, platform: Option<&str>) -> Result<Sbom> {
-        let chosen = match platform {
-            Some(p) => report.platforms.iter().find(|r| r.platform.as_deref() == Some(p)).ok_or_else(|| Error::NotFound { what: "platform", message: format!("{p} is not one the compose wrote ({})", report.platforms.iter().filter_map(|r| r.platform.clone()).collect::<Vec<_>>().join(", ")) })?,
-            None => report.platforms.first().ok_or_else(|| Error::invalid_image(&report.output, "the report lists no platform"))?,
+        let index = match platform {
+            Some(p) => report.platforms.iter().position(|r| r.platform.as_deref() == Some(p)).ok_or_else(|| Error::NotFound { what: "platform", message: format!("{p} is not one the compose wrote ({})", report.platforms.iter().filter_map(|r| r.platform.clone()).collect::<Vec<_>>().join(", ")) })?,
+            None => 0,
         };
-        let mut output: ImageRef = report.output.parse()?;
-        if !report.tag.is_empty() {
-            output = match output {
-                ImageRef::Oci { path, selector: Selector::Only } => ImageRef::Oci { path, selector: Selector::Tag(report.tag.clone()) },
-                ImageRef::OciArchive { path, selector: Selector::Only } => ImageRef::OciArchive { path, selector: Selector::Tag(report.tag.clone()) },
-                ImageRef::Docker { registry, repository, selector: Selector::Only, tls_verify, cert_dir } => ImageRef::Docker { registry, repository, selector: Selector::Tag(report.tag.clone()), tls_verify, cert_dir },
-                other => other,
-            };
-        }
-        let written = output.to_string();
-        let composed = image::open(&written, chosen.platform.as_deref())?;
-        if composed.manifest_digest.as_deref() != Some(chosen.manifest_digest.as_str()) {
-            return Err(Error::invalid_image(&written, format!("now holds manifest {}, not the {} the report names; compose again", composed.manifest_digest.as_deref().unwrap_or("(none)"), chosen.manifest_digest)));
-        }
-        let files = image::read_image_files(&composed, PATTERNS)?;
+        let output: ImageRef = report.output.parse()?;
+        let artifacts = report.inputs.iter().filter(|i| i.role == InputRole::Artifact).map(|i| i.reference.parse()).collect::<Result<Vec<ImageRef>>>()?;
+        Sbom::of_composed(report, index, output, &artifacts)
+    }
+
+    /// [`Sbom::of_compose`] for platform number `index` of the report, the output read
+    /// from `output` (as the compose resolved it, without a tag: the report's is used)
+    /// and the artifacts from `artifacts` (resolved, in the report's order).
+    pub(crate) fn of_composed(report: &ComposeReport, index: usize, output: ImageRef, artifacts: &[ImageRef]) -> Result<Sbom> {
+        let name = compose_name(report);
+        let composed = open_composed(report, index, &output)?;
+        Sbom::of_opened(report, index, &composed, name, artifacts)
+    }
+
+    /// [`Sbom::of_composed`] of the composed image already opened.
+    pub(crate) fn of_opened(report: &ComposeReport, index: usize, composed: &crate::source::Image, name: String, resolved_artifacts: &[ImageRef]) -> Result<Sbom> {
+        let chosen = report.platforms.get(index).ok_or_else(|| Error::invalid_image(&report.output, format!("the report lists no platform number {index}")))?;
+        let files = image::read_image_files(composed, PATTERNS)?;
         let db = PackageDb::read(&files);
 
         // Files taken from each artifact, and their digests from the new layers.
@@ -225,7 +244,7 @@ impl Sbom {
         let new_layers = report.layers.iter().filter(|l| l.new).count();
         let total = composed.layers.len();
         let paths: BTreeSet<String> = taken.keys().cloned().collect();
-        let digests = image::file_digests(&composed, total.saturating_sub(new_layers)..total, &paths)?;
+        let digests = image::file_digests(composed, total.saturating_sub(new_layers)..total, &paths)?;
 
         let mut packages: Vec<SbomPackage> = db
             .packages
@@ -249,13 +268,14 @@ impl Sbom {
                 })
                 .collect();
             if !files_of.is_empty() {
-                let (adb, afiles) = artifact_db(&input.reference, input.manifest_digest.as_deref(), chosen.platform.as_deref())?;
+                let resolved = resolved_artifacts.get(index).ok_or_else(|| Error::invalid_image(&input.reference, "the compose did not say where this artifact is"))?;
+                let (adb, afiles) = artifact_db(resolved, &input.reference, input.manifest_digest.as_deref(), chosen.platform.as_deref())?;
                 packages.extend(artifact_packages(&adb, &afiles, &files, &files_of, index));
                 notes.extend(adb.notes.iter().map(|n| format!("{}: {n}", input.reference)));
             }
             artifacts.push(SbomArtifact { reference: input.reference.clone(), digest: input.manifest_digest.clone(), files: files_of });
         }
-        let image = SbomImage { name: written, manifest_digest: composed.manifest_digest.clone(), platform: image::platform_of(&composed) };
+        let image = SbomImage { name, manifest_digest: composed.manifest_digest.clone(), platform: image::platform_of(composed) };
         let mut sbom = Sbom { image, packages, artifacts, distro: db.distro.as_ref().map(|d| SbomDistro { id: d.id.clone(), version_id: d.version_id.clone() }), notes };
         sbom.sort();
         Ok(sbom)
@@ -304,6 +324,38 @@ impl Sbom {
     }
 }
 
+/// Opens platform number `index` of the report in `output` (at the report's tag),
+/// which must still hold the manifest the report names.
+pub(crate) fn open_composed(report: &ComposeReport, index: usize, output: &ImageRef) -> Result<crate::source::Image> {
+    let chosen = report.platforms.get(index).ok_or_else(|| Error::invalid_image(&report.output, format!("the report lists no platform number {index}")))?;
+    let output = with_tag(output.clone(), &report.tag);
+    let written = output.to_string();
+    let composed = crate::source::open(&output, &written)?.resolve(&crate::platform::PlatformWanted::parse(chosen.platform.as_deref())?)?;
+    if composed.manifest_digest.as_deref() != Some(chosen.manifest_digest.as_str()) {
+        return Err(Error::invalid_image(&written, format!("now holds manifest {}, not the {} the report names; compose again", composed.manifest_digest.as_deref().unwrap_or("(none)"), chosen.manifest_digest)));
+    }
+    Ok(composed)
+}
+
+/// The name the documents of a compose give the image: its output as the spec wrote
+/// it (not where it resolved, so the documents name no machine path), at its tag.
+pub(crate) fn compose_name(report: &ComposeReport) -> String {
+    report.output.parse::<ImageRef>().map(|r| with_tag(r, &report.tag).to_string()).unwrap_or_else(|_| report.output.clone())
+}
+
+/// `reference` at `tag` when it names no tag or digest itself (an empty `tag`: as it is).
+fn with_tag(reference: ImageRef, tag: &str) -> ImageRef {
+    if tag.is_empty() {
+        return reference;
+    }
+    match reference {
+        ImageRef::Oci { path, selector: Selector::Only } => ImageRef::Oci { path, selector: Selector::Tag(tag.to_string()) },
+        ImageRef::OciArchive { path, selector: Selector::Only } => ImageRef::OciArchive { path, selector: Selector::Tag(tag.to_string()) },
+        ImageRef::Docker { registry, repository, selector: Selector::Only, tls_verify, cert_dir } => ImageRef::Docker { registry, repository, selector: Selector::Tag(tag.to_string()), tls_verify, cert_dir },
+        other => other,
+    }
+}
+
 /// A short stable id for `parts`: the first 12 hex digits of their sha256.
 pub(crate) fn short_id(parts: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -331,9 +383,8 @@ fn package(db: &PackageDb, p: &crate::pkgdb::Package, origin: Origin, files_take
 }
 
 /// The package database of an artifact, which must still name `digest`.
-fn artifact_db(reference: &str, digest: Option<&str>, platform: Option<&str>) -> Result<(PackageDb, ImageFiles)> {
-    let r: ImageRef = reference.parse()?;
-    let source = crate::source::open(&r, reference)?;
+fn artifact_db(r: &ImageRef, reference: &str, digest: Option<&str>, platform: Option<&str>) -> Result<(PackageDb, ImageFiles)> {
+    let source = crate::source::open(r, reference)?;
     let now = source.named_digest()?;
     if now.as_deref() != digest {
         return Err(Error::invalid_image(reference, format!("now names {}, not the {} the compose read; its packages cannot be told", now.as_deref().unwrap_or("(no digest)"), digest.unwrap_or("(no digest)"))));

@@ -127,6 +127,12 @@ pub struct ComposeSpec {
     /// envelopes. The key's password comes from `COSIGN_PASSWORD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign: Option<SignSpec>,
+    /// The SBOMs attached to each platform's image manifest (with `attach`): `spdx`
+    /// (SPDX 2.3 JSON) and `cyclonedx` (CycloneDX 1.6 JSON); default both, `[]` none.
+    /// They list the packages of the image's database and each artifact with the files
+    /// taken from it and the packages of its own database owning them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<Vec<crate::sbom::SbomFormat>>,
     /// The folder relative references resolve against: the spec file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -201,6 +207,27 @@ impl ComposeSpec {
         };
         self.layer_compression = Some(LayerCompressionSpec::try_from(format.to_string()).map_err(|m| Error::spec("layer_compression", m))?);
         self.compression_level = level;
+        Ok(())
+    }
+
+    /// Sets `sbom` from one text, as the front ends take it: formats separated by
+    /// commas (`spdx,cyclonedx`), or `none` for no SBOM.
+    ///
+    /// # Errors
+    /// [`Error::Spec`] on `sbom` for an unknown format.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut spec = ocicompose::ComposeSpec::default();
+    /// spec.set_sbom("none").unwrap();
+    /// assert_eq!(spec.sbom, Some(vec![]));
+    /// spec.set_sbom("cyclonedx").unwrap();
+    /// assert_eq!(spec.sbom, Some(vec![ocicompose::SbomFormat::CycloneDx]));
+    /// assert!(spec.set_sbom("xml").is_err());
+    /// ```
+    pub fn set_sbom(&mut self, text: &str) -> Result<()> {
+        let text = text.trim();
+        self.sbom = Some(if text == "none" { Vec::new() } else { text.split(',').map(|f| f.trim().parse()).collect::<Result<Vec<_>>>()? });
         Ok(())
     }
 }
@@ -549,6 +576,8 @@ mod tests {
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 11}"#, "compression_level"),
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 6, "layer_compression": "none"}"#, "compression_level"),
             (r#"{"base": "oci:b", "output": "oci:o", "layer_compression": "brotli"}"#, "layer_compression"),
+            (r#"{"base": "oci:b", "output": "oci:o", "sbom": ["spdx", "swid"]}"#, "sbom[1]"),
+            (r#"{"base": "oci:b", "output": "oci:o", "sbom": "spdx"}"#, "sbom"),
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 0, "layer_compression": "zstd"}"#, "compression_level"),
             (r#"{"base": "oci:b", "output": "oci:o", "compression_level": 20, "layer_compression": "zstd"}"#, "compression_level"),
             (r#"{"base": "oci:b", "output": "oci:o""#, "line 1"),
@@ -571,6 +600,16 @@ mod tests {
         assert!(err.to_string().contains("max_layer_byte"), "{err}");
         let err = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "limits": {"max_layer_entries": 0}}"#, None).unwrap_err();
         assert!(err.to_string().contains("limits.max_layer_entries"), "{err}");
+    }
+
+    #[test]
+    fn sbom_formats_read_by_name_and_none_is_an_empty_list() {
+        let spec = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "sbom": ["cyclonedx", "spdx"]}"#, None).unwrap();
+        assert_eq!(spec.sbom, Some(vec![crate::SbomFormat::CycloneDx, crate::SbomFormat::Spdx]));
+        assert!(serde_json::to_string(&spec).unwrap().contains(r#""sbom":["cyclonedx","spdx"]"#));
+        let spec = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "sbom": []}"#, None).unwrap();
+        assert_eq!(spec.sbom, Some(vec![]));
+        assert_eq!(ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o"}"#, None).unwrap().sbom, None);
     }
 
     #[test]

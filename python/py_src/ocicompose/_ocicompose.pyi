@@ -229,6 +229,7 @@ def compose(
     cert_dir: Optional[str] = ...,
     attach: Optional[bool] = ...,
     sign: Optional[Mapping[str, str]] = ...,
+    sbom: Optional[Sequence[Literal["spdx", "cyclonedx"]]] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 
