@@ -428,16 +428,11 @@ fn recorded_inputs(path: &std::path::Path) -> Result<Vec<ocicompose::InputReport
     Ok(report.inputs)
 }
 
-fn describe_change(c: &ocicompose::InputChange) -> String {
-    let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "(none)".into());
-    format!("{} {}: {} -> {}", c.role, c.reference, show(&c.recorded), show(&c.current))
-}
-
 fn run_outdated(args: &OutdatedArgs) -> Result<(), Failure> {
     let composition = Composition::from_path(&args.spec)?;
     let changes = composition.outdated(&recorded_inputs(&args.against)?)?;
     for c in &changes {
-        say!("{}", describe_change(c));
+        say!("{}", c);
     }
     if changes.is_empty() {
         eprintln!("every input names the digest {} recorded", args.against.display());
@@ -468,7 +463,7 @@ fn run_compose(args: ComposeArgs, m: &ArgMatches) -> Result<(), Failure> {
     if let Some(lock) = &args.locked {
         let changes = composition.outdated(&recorded_inputs(lock)?)?;
         if !changes.is_empty() {
-            let list: Vec<String> = changes.iter().map(describe_change).collect();
+            let list: Vec<String> = changes.iter().map(ToString::to_string).collect();
             return Err(Failure::Other(format!("--locked: {} input(s) differ from {}; nothing was written:\n  {}", changes.len(), lock.display(), list.join("\n  "))));
         }
     }

@@ -49,10 +49,7 @@ impl std::fmt::Display for RebuildReason {
         match self {
             RebuildReason::NoReport => f.write_str("no report yet"),
             RebuildReason::SpecChanged => f.write_str("the spec changed"),
-            RebuildReason::Input(c) => {
-                let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "(none)".into());
-                write!(f, "{} {}: {} -> {}", c.role, c.reference, show(&c.recorded), show(&c.current))
-            }
+            RebuildReason::Input(c) => c.fmt(f),
         }
     }
 }

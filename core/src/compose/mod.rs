@@ -132,6 +132,15 @@ pub struct InputChange {
     pub current: Option<String>,
 }
 
+impl std::fmt::Display for InputChange {
+    /// `ROLE REFERENCE: RECORDED -> CURRENT` (`(none)` for a missing digest), as
+    /// `outdated` and `rebuild` print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "(none)".into());
+        write!(f, "{} {}: {} -> {}", self.role, self.reference, show(&self.recorded), show(&self.current))
+    }
+}
+
 /// Progress reporting and cancellation shared by the worker threads.
 struct Progress {
     hook: Option<ProgressFn>,
