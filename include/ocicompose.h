@@ -107,6 +107,12 @@ enum ocicompose_status
      */
     OCICOMPOSE_STATUS_AUTH = 15,
     /**
+     * An OS package could not be resolved, verified or installed (bad repository
+     * signature, checksum mismatch, unsatisfiable dependency, conflict); the message
+     * names the package and prints the dependency chain where there is one.
+     */
+    OCICOMPOSE_STATUS_PACKAGE = 16,
+    /**
      * A required pointer argument was NULL; the message names it.
      */
     OCICOMPOSE_STATUS_NULL_ARGUMENT = 100,
@@ -273,6 +279,13 @@ typedef struct ocicompose_spec ocicompose_spec;
  *   executable file of the image.
  * - `mutable_reference` (info): an input was named by tag, not digest; the report
  *   records the digest it had.
+ * - `unsigned_repository` (warning): a package repository was used without a valid
+ *   signature because the spec marks it `trusted`.
+ * - `maintainer_script_skipped` (warning): a package's maintainer script does
+ *   something that was not done for it (scripts never run); the message names the
+ *   package and the commands.
+ * - `ld_cache_stale` (warning): `/etc/ld.so.cache` could not be refreshed for the
+ *   libraries packages added.
  */
 typedef struct ocicompose_warning ocicompose_warning;
 

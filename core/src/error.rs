@@ -138,6 +138,61 @@ pub enum Error {
         /// The whole sentence, naming the subject and what to fix.
         message: String,
     },
+    /// An OS package could not be resolved, verified or installed; [`Error::package_failure`]
+    /// says which.
+    #[error("{message}")]
+    Package {
+        /// The package (or repository) it is about.
+        package: String,
+        /// The reason, for callers that act on it.
+        failure: PackageFailure,
+        /// The whole sentence, naming the package and what to fix.
+        message: String,
+    },
+}
+
+/// Why adding OS packages failed, as [`Error::Package`] carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PackageFailure {
+    /// A repository's `InRelease`/`Release` (or `APKINDEX`) signature is missing or does
+    /// not verify with the keyring given, and the repository is not `trusted`.
+    BadSignature,
+    /// A downloaded index or package does not match the checksum that names it.
+    ChecksumMismatch,
+    /// No package, or no version, satisfies a request or a dependency; the message
+    /// prints the chain.
+    Unsatisfiable,
+    /// Two packages (or a package and the base) conflict or break each other.
+    Conflict,
+    /// A package's file is owned by another installed package that it does not
+    /// `Replaces`.
+    FileConflict,
+    /// A package file, index or signature is malformed.
+    Malformed,
+    /// A repository or package could not be fetched.
+    Fetch,
+}
+
+impl PackageFailure {
+    /// A stable snake_case name, for reports and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageFailure::BadSignature => "bad_signature",
+            PackageFailure::ChecksumMismatch => "checksum_mismatch",
+            PackageFailure::Unsatisfiable => "unsatisfiable",
+            PackageFailure::Conflict => "conflict",
+            PackageFailure::FileConflict => "file_conflict",
+            PackageFailure::Malformed => "malformed",
+            PackageFailure::Fetch => "fetch",
+        }
+    }
+}
+
+impl std::fmt::Display for PackageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why a key or a signature was refused, as [`Error::Signature`] carries it.
@@ -244,11 +299,14 @@ pub enum ErrorKind {
     Registry = 14,
     /// See [`Error::Auth`].
     Auth = 15,
+    // -- OS packages --
+    /// See [`Error::Package`].
+    Package = 16,
 }
 
 impl ErrorKind {
     /// Every kind, in number order.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::Spec,
         ErrorKind::Reference,
         ErrorKind::NotFound,
@@ -264,6 +322,7 @@ impl ErrorKind {
         ErrorKind::LimitExceeded,
         ErrorKind::Registry,
         ErrorKind::Auth,
+        ErrorKind::Package,
     ];
 
     /// The snake_case name used in reports, Python's `.code` and C's status names.
@@ -284,6 +343,7 @@ impl ErrorKind {
             ErrorKind::LimitExceeded => "limit_exceeded",
             ErrorKind::Registry => "registry",
             ErrorKind::Auth => "auth",
+            ErrorKind::Package => "package",
         }
     }
 }
@@ -318,7 +378,21 @@ impl Error {
             // invalid image (the signature objects belong to the image) and Rust
             // callers read the reason from `signature_failure`.
             Error::Signature { .. } => ErrorKind::InvalidImage,
+            Error::Package { .. } => ErrorKind::Package,
         }
+    }
+
+    /// Why adding a package failed, if this is [`Error::Package`].
+    pub fn package_failure(&self) -> Option<PackageFailure> {
+        match self {
+            Error::Package { failure, .. } => Some(*failure),
+            _ => None,
+        }
+    }
+
+    /// An [`Error::Package`].
+    pub(crate) fn package(package: impl Into<String>, failure: PackageFailure, message: impl Into<String>) -> Error {
+        Error::Package { package: package.into(), failure, message: message.into() }
     }
 
     /// Why a key or signature was refused, if this is [`Error::Signature`].

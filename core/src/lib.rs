@@ -54,6 +54,9 @@ mod rebuild;
 mod pkgdb;
 mod sbom;
 
+// OS packages installed into the new layer without running anything.
+mod packages;
+
 #[cfg(feature = "testkit")]
 pub mod build;
 #[cfg(feature = "testkit")]
@@ -66,17 +69,17 @@ pub use oci_spec;
 pub use compose::{compose, outdated, resolve_inputs, InputChange};
 pub use spec::Composition;
 pub use entry::{normalize_path, EntryKind, FileEntry, Metadata, Xattr};
-pub use error::{Error, ErrorKind, Result, SignatureFailure};
+pub use error::{Error, ErrorKind, PackageFailure, Result, SignatureFailure};
 pub use inspect::{inspect, list_files, ImageSummary, LayerSummary, RunConfigSummary};
 pub use options::{ComposeOptions, ProgressFn, Stage};
 pub use rebuild::{rebuild, report_path, RebuildOptions, RebuildReason, RebuildResult, RebuildStatus};
 pub use reference::{ImageRef, Selector};
 pub use attest::referrers::{attachment_document, referrers};
 pub use attest::verify::{verify, AttestationCheck, SignatureCheck, VerifyReport};
-pub use report::{Attachment, ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PlatformReport, PushStats, Stats};
+pub use report::{Attachment, ComposeReport, EntryReport, InputReport, InputRole, LayerReport, PackageReport, PlatformReport, PushStats, Stats};
 pub use sbom::{sbom, sbom_of_compose, License, Origin, Sbom, SbomArtifact, SbomDistro, SbomFormat, SbomImage, SbomPackage, TakenFile};
 
-pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, RequireSpec, RequireType, SignSpec, UserSpec};
+pub use spec::{ArtifactSpec, ComposeSpec, ConfigSpec, FileSpec, GroupSpec, LayerCompressionSpec, LimitsSpec, PackagesSpec, RepositorySpec, RequireSpec, RequireType, SignSpec, UserSpec};
 pub use warning::{Level, Warning, WarningCode};
 
 /// The library's version, as Cargo knows it.

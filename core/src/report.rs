@@ -45,6 +45,10 @@ pub struct ComposeReport {
     /// platform's manifest, unless the spec says `"attach": false`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// The OS packages the spec's `packages` installed, as resolved (of the first
+    /// platform; `--locked` refuses another version and `outdated` reports a newer one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageReport>,
 }
 
 /// A document attached to an image manifest as an OCI 1.1 referrer: an artifact
@@ -205,4 +209,20 @@ pub struct PushStats {
     pub copied_bytes: u64,
     /// Blobs the target repository had already.
     pub existing_blobs: u64,
+}
+
+/// One OS package a compose installed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PackageReport {
+    /// The package's name.
+    pub name: String,
+    /// Its version, exactly as the repository or package file gives it.
+    pub version: String,
+    /// Its architecture (`amd64`, `all`, `x86_64`, `noarch`).
+    pub architecture: String,
+    /// The repository URL it came from, or the package file as the spec names it.
+    pub repository: String,
+    /// The sha256 of the package file, hex.
+    pub sha256: String,
 }

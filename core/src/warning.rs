@@ -66,11 +66,19 @@ pub enum WarningCode {
     EntrypointMissing,
     /// An input was named by tag, not digest; the report records the digest it had.
     MutableReference,
+    /// A package repository is used without a valid signature because the spec marks
+    /// it `trusted`.
+    UnsignedRepository,
+    /// A package's maintainer script does something ocicompose does not do for it (it
+    /// never runs scripts); the message names the package and the commands.
+    MaintainerScriptSkipped,
+    /// `etc/ld.so.cache` could not be refreshed for the libraries packages added.
+    LdCacheStale,
 }
 
 impl WarningCode {
     /// Every code, in declaration order; front ends derive their tables from it.
-    pub const ALL: [WarningCode; 12] = [
+    pub const ALL: [WarningCode; 15] = [
         WarningCode::RuntimePathOverwritten,
         WarningCode::SymlinkShadowed,
         WarningCode::TypeChanged,
@@ -83,6 +91,9 @@ impl WarningCode {
         WarningCode::RootUser,
         WarningCode::EntrypointMissing,
         WarningCode::MutableReference,
+        WarningCode::UnsignedRepository,
+        WarningCode::MaintainerScriptSkipped,
+        WarningCode::LdCacheStale,
     ];
 
     /// The stable snake_case name.
@@ -100,6 +111,9 @@ impl WarningCode {
             WarningCode::RootUser => "root_user",
             WarningCode::EntrypointMissing => "entrypoint_missing",
             WarningCode::MutableReference => "mutable_reference",
+            WarningCode::UnsignedRepository => "unsigned_repository",
+            WarningCode::MaintainerScriptSkipped => "maintainer_script_skipped",
+            WarningCode::LdCacheStale => "ld_cache_stale",
         }
     }
 

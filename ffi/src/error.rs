@@ -62,6 +62,11 @@ pub enum ocicompose_status {
     /// A registry refused the credentials (or their absence); the message names the
     /// registry and where the credentials came from, never a secret.
     Auth = 15,
+    // -- OS packages --
+    /// An OS package could not be resolved, verified or installed (bad repository
+    /// signature, checksum mismatch, unsatisfiable dependency, conflict); the message
+    /// names the package and prints the dependency chain where there is one.
+    Package = 16,
     // -- the C boundary only --
     /// A required pointer argument was NULL; the message names it.
     NullArgument = 100,
@@ -77,7 +82,7 @@ pub enum ocicompose_status {
 impl ocicompose_status {
     /// Every status, in number order. A function rather than a constant, which cbindgen
     /// would try to export as a macro.
-    pub(crate) fn all() -> [ocicompose_status; 20] {
+    pub(crate) fn all() -> [ocicompose_status; 21] {
         [
             ocicompose_status::Ok,
             ocicompose_status::Spec,
@@ -95,6 +100,7 @@ impl ocicompose_status {
             ocicompose_status::LimitExceeded,
             ocicompose_status::Registry,
             ocicompose_status::Auth,
+            ocicompose_status::Package,
             ocicompose_status::NullArgument,
             ocicompose_status::InvalidUtf8,
             ocicompose_status::InvalidArgument,

@@ -43,6 +43,13 @@ use crate::handle::{self, c_string};
 ///   executable file of the image.
 /// - `mutable_reference` (info): an input was named by tag, not digest; the report
 ///   records the digest it had.
+/// - `unsigned_repository` (warning): a package repository was used without a valid
+///   signature because the spec marks it `trusted`.
+/// - `maintainer_script_skipped` (warning): a package's maintainer script does
+///   something that was not done for it (scripts never run); the message names the
+///   package and the commands.
+/// - `ld_cache_stale` (warning): `/etc/ld.so.cache` could not be refreshed for the
+///   libraries packages added.
 pub struct ocicompose_warning {
     code: CString,
     level: CString,

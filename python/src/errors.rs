@@ -125,6 +125,12 @@ fn class_spec(kind: ErrorKind) -> Option<ClassSpec> {
             "A registry refused the credentials (or their absence); the message names the \
              registry and where the credentials came from, never a secret.",
         ),
+        ErrorKind::Package => (
+            Builtin::None,
+            "An OS package could not be resolved, verified or installed (bad repository \
+             signature, checksum mismatch, unsatisfiable dependency, conflict); the message \
+             names the package and prints the dependency chain where there is one.",
+        ),
         // A kind added to the core later falls back to the base class, whose `code`
         // still carries the kind's name.
         _ => return None,

@@ -73,6 +73,9 @@ WARNING_CODES = {
     "root_user": "warning",
     "entrypoint_missing": "warning",
     "mutable_reference": "info",
+    "unsigned_repository": "warning",
+    "maintainer_script_skipped": "warning",
+    "ld_cache_stale": "warning",
 }
 
 

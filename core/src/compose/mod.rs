@@ -239,6 +239,7 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         push,
         spec_digest: Some(spec_digest),
         attachments: Vec::new(),
+        packages: Vec::new(),
     };
     report.attachments = crate::attest::attach::after_compose(c, options, &report, &subjects, sign_key.as_ref())?;
     Ok(report)

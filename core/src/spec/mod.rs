@@ -133,6 +133,16 @@ pub struct ComposeSpec {
     /// taken from it and the packages of its own database owning them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sbom: Option<Vec<crate::sbom::SbomFormat>>,
+    /// Write the packages that own files taken from an artifact (from the artifact's
+    /// own package database) into the image's `var/lib/dpkg/status.d/`, so scanners of
+    /// the image itself find them; default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub register_artifact_packages: bool,
+    /// OS packages to install into the new layer (Debian's `.deb` or Alpine's `.apk`,
+    /// as the base's package database says), resolved against signed repositories and
+    /// registered in the image's package database; no maintainer script is run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<PackagesSpec>,
     /// The folder relative references resolve against: the spec file's folder.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -153,6 +163,50 @@ pub struct ArtifactSpec {
     /// Overrides the spec-wide `resolve_base_symlinks` for this artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve_base_symlinks: Option<bool>,
+}
+
+/// The OS packages to add (the spec's `packages`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackagesSpec {
+    /// Where packages come from, searched in order.
+    #[serde(default)]
+    pub repositories: Vec<RepositorySpec>,
+    /// Package names to install with their dependencies; `name=version` pins a version.
+    #[serde(default)]
+    pub install: Vec<String>,
+    /// Package files (`.deb` or `.apk`) to install as they are, relative to the spec's
+    /// folder; their dependencies come from the repositories.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Also install `Recommends` (apt's default); `false` (the default) is apt's
+    /// `--no-install-recommends`.
+    #[serde(default)]
+    pub install_recommends: bool,
+}
+
+/// One package repository (the spec's `packages.repositories[i]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySpec {
+    /// `http://`, `https://` or `file:` (relative to the spec's folder). Debian: the
+    /// archive root holding `dists/` and `pool/`. Alpine: the folder holding
+    /// `ARCH/APKINDEX.tar.gz`.
+    pub url: String,
+    /// Debian's suite (`bookworm`, `stable`); not used for Alpine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Debian's components (`main`); default `["main"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+    /// The OpenPGP keyring (Debian) or RSA public key (Alpine) that signs the
+    /// repository, relative to the spec's folder, or `image:PATH` for a file of the
+    /// base. Alpine also trusts the base's `/etc/apk/keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
+    /// Accept the repository without a valid signature (warns `unsigned_repository`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted: bool,
 }
 
 /// How to sign the composed image (the spec's `sign`).

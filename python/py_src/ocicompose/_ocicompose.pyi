@@ -29,6 +29,7 @@ __all__ = [
     "LimitExceededError",
     "RegistryError",
     "AuthError",
+    "PackageError",
     "ERROR_CODES",
     "WARNING_CODES",
     "WARNING_LEVELS",
@@ -196,6 +197,7 @@ class LimitExceededError(Error): ...
 class RegistryError(Error): ...
 
 class AuthError(Error): ...
+class PackageError(Error): ...
 
 def compose(
     spec: Union[Mapping[str, Any], str, os.PathLike[str], None] = None,
