@@ -137,6 +137,12 @@ pub(crate) trait PackageManager: Send + Sync {
     fn newest(&self, request: &Request<'_>, recorded: &[PackageReport]) -> Result<Vec<Option<String>>>;
 }
 
+/// How a report's `inputs` name an installed package: `MANAGER:NAME:ARCH`
+/// (`dpkg:curl:amd64`).
+pub(crate) fn input_reference(manager: &str, package: &PackageReport) -> String {
+    format!("{manager}:{}:{}", package.name, package.architecture)
+}
+
 /// The manager for the image's package format: dpkg when it has `var/lib/dpkg/status`
 /// or `var/lib/dpkg/status.d/`, apk when it has `lib/apk/db/installed`.
 ///
