@@ -218,6 +218,14 @@ struct ComposeArgs {
     /// separated by commas (spdx, cyclonedx), or none.
     #[arg(long, value_name = "FORMATS")]
     sbom: Option<String>,
+    /// An OS package to install (NAME or NAME=VERSION), added to the spec's
+    /// `packages.install`; repeatable. Its repositories come from the spec.
+    #[arg(long = "package", value_name = "NAME[=VERSION]")]
+    packages: Vec<String>,
+    /// A package file (.deb or .apk) to install, added to the spec's `packages.files`;
+    /// repeatable.
+    #[arg(long = "package-file", value_name = "FILE")]
+    package_files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -417,6 +425,15 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure
     }
     if let Some(sbom) = &args.sbom {
         spec.set_sbom(sbom)?;
+    }
+    if !args.packages.is_empty() || !args.package_files.is_empty() {
+        let packages = spec.packages.get_or_insert_with(Default::default);
+        packages.install.extend(args.packages.iter().cloned());
+        for file in &args.package_files {
+            // Relative to where the command runs, not to the spec's folder.
+            let file = std::path::absolute(file).map_err(|e| Failure::Other(format!("--package-file {}: {e}", file.display())))?;
+            packages.files.push(file.to_string_lossy().into_owned());
+        }
     }
     Ok(spec.compile()?)
 }

@@ -21,7 +21,6 @@ use super::{manager_for, ImageView, Installation, NewEntry, Request, Resolved};
 use crate::compose::node_content;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
-use crate::layer::DataRef;
 use crate::limits::Limits;
 use crate::merge::{Merged, OutNode};
 use crate::pkgdb::image::read_image_files;
