@@ -83,6 +83,12 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
         artifact_trees.iter().zip(&c.artifacts).map(|(tree, a)| ArtifactTree { tree, selection: &a.selection, resolve_base_symlinks: a.resolve_base_symlinks }).collect();
     let (mut merged, mut warnings) = merge::merge(&base_tree, &pairs, generated_mtime)?;
     read::fetch_unspooled(&mut merged, &artifacts, &mut spools, &c.limits)?;
+    if spec.register_artifact_packages {
+        let image_db = crate::pkgdb::PackageDb::read(&crate::pkgdb::image::read_image_files(&base, crate::pkgdb::PATTERNS)?);
+        for e in packages::artifact::entries(&artifacts, &merged, &image_db, generated_mtime)? {
+            customize::put(&mut merged, e.key, e.meta, e.data, true);
+        }
+    }
     // OS packages go over the artifacts, and the spec's own files over both.
     let staged = packages::stage::run(spec, platform, &base, &base_tree, &mut merged, &spools, &c.limits, generated_mtime)?.unwrap_or_default();
     warnings.extend(staged.warnings.iter().cloned());

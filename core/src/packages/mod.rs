@@ -12,9 +12,12 @@
 //! - [`fetch`]: repository files over `http(s)://` (with the registries' trust and
 //!   proxy rules) or `file:`;
 //! - [`stage`]: the compose step that runs a manager between the artifacts and the
-//!   spec's `files`.
+//!   spec's `files`;
+//! - [`artifact`]: `register_artifact_packages`, the artifacts' own packages owning
+//!   taken files, registered in the image's `status.d/`.
 
 pub(crate) mod alpine;
+pub(crate) mod artifact;
 pub(crate) mod debian;
 pub(crate) mod fetch;
 pub(crate) mod stage;
