@@ -577,6 +577,12 @@ fn summary(report: &ComposeReport) -> String {
             kinds.dedup();
             format!("\nattached: {n} document{} ({}); list them with `ocicompose attachments`", s(n), kinds.join(", "))
         }
+    } + &match report.packages.len() {
+        0 => String::new(),
+        n => {
+            let names: Vec<String> = report.packages.iter().map(|p| format!("{} {}", p.name, p.version)).collect();
+            format!("\npackages: {n} installed ({})", names.join(", "))
+        }
     }
 }
 
