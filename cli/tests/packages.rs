@@ -111,7 +111,11 @@ fn curl_nano_and_ca_certificates_install_and_run_in_podman() {
     let server = Server::start(&repo);
     std::fs::copy(repo.join("keys/archive.gpg"), s.join("archive.gpg")).unwrap();
     let out = format!("oci:{}", s.text("out"));
-    let out_run = compose(&s.0, &spec(&images, &server.url(), "archive.gpg", &["curl", "nano", "ca-certificates"], &[], &out));
+    let mut wanted = spec(&images, &server.url(), "archive.gpg", &["curl", "nano", "ca-certificates"], &[], &out);
+    // The attached CycloneDX SBOM lists the installed packages as the compose's own.
+    wanted["attach"] = json!(true);
+    wanted["sbom"] = json!(["cyclonedx"]);
+    let out_run = compose(&s.0, &wanted);
     assert!(out_run.status.success(), "compose failed:\n{}", String::from_utf8_lossy(&out_run.stderr));
     let report = read_json(&s.join("report.json"));
     let mut f = Findings::default();
@@ -135,6 +139,15 @@ fn curl_nano_and_ca_certificates_install_and_run_in_podman() {
         warnings.iter().any(|w| w["code"] == "maintainer_script_skipped" && w["message"].as_str().is_some_and(|m| m.contains("ca-certificates"))),
         || format!("ca-certificates' postinst does what ocicompose does not (update-ca-certificates): it should be reported: {warnings:?}"),
     );
+
+    let attached = ocicompose::referrers(&format!("{out}:pkg"), true).unwrap();
+    let cdx = attached.iter().find(|a| a.artifact_type == "application/vnd.cyclonedx+json").map(|a| ocicompose::attachment_document(&format!("{out}:pkg"), true, a).unwrap());
+    let origin_of = |name: &str| -> Option<String> {
+        let doc: Value = serde_json::from_slice(cdx.as_ref()?).ok()?;
+        let c = doc["components"].as_array()?.iter().find(|c| c["name"] == name)?.clone();
+        c["properties"].as_array()?.iter().find(|p| p["name"] == "ocicompose:origin").and_then(|p| p["value"].as_str().map(str::to_string))
+    };
+    f.check(origin_of("curl").as_deref() == Some("packages") && origin_of("libc6").as_deref() == Some("base"), || format!("the SBOM should list curl as installed by the compose and libc6 as the base's: {:?} {:?}", origin_of("curl"), origin_of("libc6")));
 
     // `outdated` against the report: the repository has nothing newer.
     let outdated = run(Command::new(BIN).args(["outdated", "spec.json", "--against", "report.json"]).current_dir(&s.0));
