@@ -36,6 +36,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod deb;
 mod layer;
 
 use std::collections::BTreeMap;

@@ -1,10 +1,596 @@
-//! Unpacking `.deb` files onto the image and writing dpkg's database.
-//! (Skeleton: the signature the rest of the crate calls; being written.)
+//! Unpacking `.deb` files onto the image and writing dpkg's database, as `dpkg
+//! --unpack` followed by `dpkg --configure` would leave them, without running anything.
+//!
+//! - Files keep the package's own metadata, mtime included (dpkg does too). A
+//!   directory the image already has is left alone (dpkg never changes an existing
+//!   directory), and a path under a directory symlink of the base (`/bin` →
+//!   `usr/bin` on merged-/usr systems) is written where the symlink leads, as dpkg
+//!   writes through it.
+//! - A non-directory that another installed package owns is a
+//!   [`PackageFailure::FileConflict`] unless the new package `Replaces` it; then it is
+//!   taken over and dropped from the old package's file list, as dpkg does.
+//! - The database: `status` (or distroless' `status.d/`), and `info/PKG.*`: the file
+//!   list, `md5sums`, `conffiles` and the maintainer scripts, so that `dpkg -s`,
+//!   `dpkg -L`, `dpkg --verify` and `apt-get check` inside the image agree with what
+//!   was unpacked.
+//! - Then [`super::scripts`] does what the maintainer scripts would have, and
+//!   [`super::ldcache`] refreshes `etc/ld.so.cache`.
+//!
+//! A hardlink in [`Installation::files`] is a [`NewEntry`] of kind
+//! [`EntryKind::Hardlink`] whose `link_target` is the key of a file earlier in the
+//! list, carrying that file's metadata and content, as the layer reader's
+//! `Op::Add` gives a hardlink.
 
-use crate::error::{Error, Result};
-use crate::packages::{ImageView, Installation, Resolved};
+pub(crate) mod md5;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::deb::{self, Control, DataEntry};
+use crate::entry::{EntryKind, Metadata};
+use crate::error::{Error, PackageFailure, Result};
+use crate::layer::DataRef;
+use crate::packages::{ImageView, Installation, NewEntry, Resolved};
+use crate::pkgdb::{deb822, dpkg};
+
+pub(crate) const STATUS: &str = "var/lib/dpkg/status";
+pub(crate) const STATUS_D: &str = "var/lib/dpkg/status.d";
+pub(crate) const INFO: &str = "var/lib/dpkg/info";
+
+/// Control members that are programs (mode 0755 in `info/`).
+const SCRIPTS: &[&str] = &["preinst", "postinst", "prerm", "postrm", "config"];
+
+/// dpkg's own field order for the `status` file (lib/dpkg's field table); fields it
+/// does not know follow in the order the control file has them.
+const FIELD_ORDER: &[&str] = &[
+    "Package", "Essential", "Protected", "Status", "Priority", "Section", "Installed-Size", "Origin", "Maintainer", "Bugs", "Architecture", "Multi-Arch", "Source", "Version", "Config-Version", "Replaces", "Provides", "Depends", "Pre-Depends",
+    "Recommends", "Suggests", "Breaks", "Conflicts", "Enhances", "Conffiles", "Description", "Triggers-Pending", "Triggers-Awaited",
+];
+
+/// One package being installed, as the scripts and the cache refresh need it.
+#[derive(Debug)]
+pub(crate) struct Unpacked {
+    pub name: String,
+    pub arch: String,
+    /// The name of its `info/` files: `NAME`, or `NAME:ARCH` for `Multi-Arch: same`.
+    pub info_name: String,
+    pub control: Control,
+    /// Its data entries, keys as the package names them.
+    pub data: Vec<DataEntry>,
+    /// The keys its non-directory entries were written at (after directory symlinks).
+    pub placed: Vec<String>,
+}
+
+/// Who owns a path.
+#[derive(Debug, Clone)]
+struct Owner {
+    package: String,
+    /// Where the base lists it (`info/PKG.list` or `status.d/PKG.md5sums`); `None` for
+    /// a package of this installation.
+    list: Option<String>,
+}
 
 /// Installs the packages (see [`crate::packages::PackageManager::install`]).
-pub(crate) fn install(_packages: &[(Resolved, Vec<u8>)], _image: &ImageView<'_>, _mtime: u64, _distroless: bool) -> Result<Installation> {
-    Err(Error::Unsupported("Debian packages: installing is being written".into()))
+///
+/// # Errors
+/// [`PackageFailure::Malformed`] for a broken `.deb`; [`PackageFailure::FileConflict`]
+/// for a file another package owns without `Replaces`.
+pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, mtime: u64, distroless: bool) -> Result<Installation> {
+    let mut owners = base_owners(image, distroless)?;
+    let mut out = Installation::default();
+    let mut unpacked: Vec<Unpacked> = Vec::new();
+    let mut dirs_added: BTreeSet<String> = BTreeSet::new();
+    // Paths taken over through `Replaces` from base packages: list file → paths.
+    let mut taken: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (resolved, bytes) in packages {
+        let wanted = &resolved.report.name;
+        let deb = deb::read(bytes, wanted)?;
+        let parsed = deb822::parse(&deb.control.control, &[]);
+        let stanza = parsed.stanzas.first().ok_or_else(|| Error::package(wanted, PackageFailure::Malformed, format!("package {wanted}'s control file has no fields")))?;
+        let name = stanza.get("Package").unwrap_or_default().to_string();
+        if name != *wanted {
+            return Err(Error::package(wanted, PackageFailure::Malformed, format!("package {wanted}'s control file names it `{name}`: the file is not the package it was resolved as")));
+        }
+        let arch = stanza.get("Architecture").unwrap_or("all").to_string();
+        let same = stanza.get("Multi-Arch").is_some_and(|m| m.eq_ignore_ascii_case("same"));
+        let replaces = relation_names(stanza.get("Replaces").unwrap_or(""));
+        let info_name = if same { format!("{name}:{arch}") } else { name.clone() };
+        let mut placed = Vec::new();
+        let mut placed_of: HashMap<&str, String> = HashMap::new();
+        for entry in &deb.data {
+            if entry.key.is_empty() {
+                continue;
+            }
+            let key = place(image, &entry.key);
+            if entry.meta.is_dir() {
+                let exists = image.tree.resolve(&entry.key, true).and_then(|k| image.tree.nodes.get(&k)).is_some_and(|n| n.meta.is_dir());
+                if !exists && dirs_added.insert(key.clone()) {
+                    out.files.push(NewEntry { key: key.clone(), meta: entry.meta.clone(), data: DataRef::None });
+                }
+                placed_of.insert(&entry.key, key);
+                continue;
+            }
+            let abs = format!("/{}", entry.key);
+            let abs_placed = format!("/{key}");
+            for path in [&abs, &abs_placed] {
+                let Some(owner) = owners.get(path.as_str()) else { continue };
+                if owner.package == name {
+                    continue;
+                }
+                if !replaces.contains(&owner.package) {
+                    return Err(Error::package(
+                        &name,
+                        PackageFailure::FileConflict,
+                        format!("package {name} would overwrite {path}, which package {} owns; {name} does not declare `Replaces: {}`, so dpkg would refuse it too: leave one of them out", owner.package, owner.package),
+                    ));
+                }
+                if let Some(list) = &owner.list {
+                    taken.entry(list.clone()).or_default().insert(path.clone());
+                } else if let Some(earlier) = unpacked.iter_mut().find(|u| u.name == owner.package) {
+                    earlier.data.retain(|e| format!("/{}", e.key) != *path);
+                }
+            }
+            let (meta, data) = match entry.meta.kind {
+                EntryKind::Hardlink => {
+                    let target = entry.meta.link_target.as_deref().unwrap_or("");
+                    let first = deb.data.iter().find(|e| e.key == target && e.meta.kind == EntryKind::File).ok_or_else(|| {
+                        Error::package(&name, PackageFailure::Malformed, format!("package {name}'s hardlink {abs} points at /{target}, which is not a file before it in the package"))
+                    })?;
+                    let target_key = placed_of.get(target).cloned().unwrap_or_else(|| place(image, target));
+                    (Metadata { kind: EntryKind::Hardlink, link_target: Some(target_key), ..first.meta.clone() }, DataRef::Inline(first.content.clone()))
+                }
+                EntryKind::File => (entry.meta.clone(), DataRef::Inline(entry.content.clone())),
+                _ => (entry.meta.clone(), DataRef::None),
+            };
+            out.files.push(NewEntry { key: key.clone(), meta, data });
+            placed_of.insert(&entry.key, key.clone());
+            placed.push(key.clone());
+            for path in [abs, abs_placed] {
+                owners.insert(path, Owner { package: name.clone(), list: None });
+            }
+        }
+        drop(placed_of);
+        unpacked.retain(|u| !(u.name == name && u.arch == arch));
+        unpacked.push(Unpacked { name, arch, info_name, control: deb.control, data: deb.data, placed });
+    }
+    let db = |key: String, bytes: Vec<u8>, mode: u32| NewEntry { key, meta: Metadata { kind: EntryKind::File, mode, uid: 0, gid: 0, size: bytes.len() as u64, mtime, link_target: None, device: None, xattrs: Vec::new() }, data: DataRef::Inline(Arc::new(bytes)) };
+    if distroless {
+        for u in &unpacked {
+            out.database.push(db(format!("{STATUS_D}/{}", u.name), status_stanza(u).into_bytes(), 0o644));
+            out.database.push(db(format!("{STATUS_D}/{}.md5sums", u.name), md5sums(u).into_bytes(), 0o644));
+        }
+    } else {
+        let base = image_text(image, STATUS)?.unwrap_or_default();
+        out.database.push(db(STATUS.to_string(), status_file(&base, &unpacked).into_bytes(), 0o644));
+        for u in &unpacked {
+            out.database.push(db(format!("{INFO}/{}.list", u.info_name), list(u).into_bytes(), 0o644));
+            out.database.push(db(format!("{INFO}/{}.md5sums", u.info_name), md5sums(u).into_bytes(), 0o644));
+            for (member, (bytes, _)) in &u.control.members {
+                if member == "md5sums" {
+                    continue;
+                }
+                let mode = if SCRIPTS.contains(&member.as_str()) { 0o755 } else { 0o644 };
+                out.database.push(db(format!("{INFO}/{}.{member}", u.info_name), bytes.clone(), mode));
+            }
+        }
+    }
+    // The base packages that lost files to `Replaces`: their lists without them.
+    for (list_key, paths) in &taken {
+        let Some(text) = image_text(image, list_key)? else { continue };
+        let is_md5 = list_key.ends_with(".md5sums");
+        let kept: String = text.lines().filter(|l| !paths.contains(&line_path(l, is_md5))).map(|l| format!("{l}\n")).collect();
+        out.database.push(db(list_key.clone(), kept.into_bytes(), 0o644));
+        if !is_md5 {
+            let md5_key = format!("{}.md5sums", list_key.trim_end_matches(".list"));
+            if let Some(text) = image_text(image, &md5_key)? {
+                let kept: String = text.lines().filter(|l| !paths.contains(&line_path(l, true))).map(|l| format!("{l}\n")).collect();
+                out.database.push(db(md5_key, kept.into_bytes(), 0o644));
+            }
+        }
+    }
+    let effects = super::scripts::apply(&unpacked, image, mtime, &mut out)?;
+    super::ldcache::refresh_into(&unpacked, image, mtime, effects.ldconfig, &mut out)?;
+    Ok(out)
+}
+
+/// The absolute path a `.list` line (or an `md5sums` line) names.
+fn line_path(line: &str, md5sums: bool) -> String {
+    dpkg::parse_list(line, md5sums).into_iter().next().unwrap_or_default()
+}
+
+/// A regular file of the image as text (lossy: dpkg's files are text).
+pub(crate) fn image_text(image: &ImageView<'_>, key: &str) -> Result<Option<String>> {
+    Ok((image.read)(key)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Where dpkg would write `key`: through the base's directory symlinks in its parents.
+fn place(image: &ImageView<'_>, key: &str) -> String {
+    match key.rsplit_once('/') {
+        Some((parent, name)) => match image.tree.resolve(parent, true) {
+            Some(p) if p.is_empty() => name.to_string(),
+            Some(p) => format!("{p}/{name}"),
+            None => key.to_string(),
+        },
+        None => key.to_string(),
+    }
+}
+
+/// The package names of a relation field (`Replaces: a (<< 1), b:any`).
+fn relation_names(field: &str) -> BTreeSet<String> {
+    field
+        .split([',', '|'])
+        .filter_map(|part| {
+            let name = part.trim().split(|c: char| c.is_whitespace() || c == '(').next()?;
+            let name = name.split(':').next()?;
+            (!name.is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// Who owns each path of the base, by absolute path: from `info/*.list` (only the
+/// packages `status` has installed), or from distroless' `status.d/*.md5sums`.
+fn base_owners(image: &ImageView<'_>, distroless: bool) -> Result<HashMap<String, Owner>> {
+    let mut owners = HashMap::new();
+    let (dir, suffix) = if distroless { (STATUS_D, ".md5sums") } else { (INFO, ".list") };
+    let lo = format!("{dir}/");
+    let hi = format!("{dir}0");
+    let lists: Vec<String> = image.tree.nodes.range(lo.clone()..hi).filter(|(k, n)| k.ends_with(suffix) && !k[lo.len()..].contains('/') && !n.meta.is_dir()).map(|(k, _)| k.clone()).collect();
+    let installed: Option<BTreeSet<String>> = if distroless {
+        None
+    } else {
+        image_text(image, STATUS)?.map(|t| dpkg::parse_status(&t, STATUS, false).0.into_iter().map(|p| p.name).collect())
+    };
+    for key in lists {
+        let stem = &key[lo.len()..key.len() - suffix.len()];
+        let package = if distroless {
+            // status.d files are named freely; the stanza beside the list says whose it is.
+            let stanza = image_text(image, &format!("{dir}/{stem}"))?.unwrap_or_default();
+            dpkg::parse_status(&stanza, &key, true).0.into_iter().next().map(|p| p.name).unwrap_or_else(|| stem.to_string())
+        } else {
+            stem.split(':').next().unwrap_or(stem).to_string()
+        };
+        if installed.as_ref().is_some_and(|i| !i.contains(&package)) {
+            continue;
+        }
+        let Some(text) = image_text(image, &key)? else { continue };
+        for path in dpkg::parse_list(&text, distroless) {
+            owners.insert(path, Owner { package: package.clone(), list: Some(key.clone()) });
+        }
+    }
+    Ok(owners)
+}
+
+/// The fields of a control stanza, each with its continuation lines, in file order.
+fn fields(control: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in control.lines() {
+        if line.trim().is_empty() {
+            if out.is_empty() {
+                continue;
+            }
+            break; // one stanza
+        }
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if let Some((_, text)) = out.last_mut() {
+                text.push_str(line);
+                text.push('\n');
+            }
+            continue;
+        }
+        let name = line.split(':').next().unwrap_or("").to_string();
+        out.push((name, format!("{line}\n")));
+    }
+    out
+}
+
+/// The package's stanza as dpkg records it once installed: `Status` and `Conffiles`
+/// added, the fields in dpkg's order.
+fn status_stanza(u: &Unpacked) -> String {
+    let mut fields = fields(&u.control.control);
+    fields.retain(|(n, _)| !n.eq_ignore_ascii_case("Status") && !n.eq_ignore_ascii_case("Conffiles"));
+    fields.push(("Status".into(), "Status: install ok installed\n".into()));
+    let conffiles = conffiles(u);
+    if !conffiles.is_empty() {
+        let mut text = "Conffiles:\n".to_string();
+        for (path, md5) in conffiles {
+            text.push_str(&format!(" {path} {md5}\n"));
+        }
+        fields.push(("Conffiles".into(), text));
+    }
+    let rank = |n: &str| FIELD_ORDER.iter().position(|f| f.eq_ignore_ascii_case(n)).unwrap_or(FIELD_ORDER.len());
+    fields.sort_by_key(|(n, _)| rank(n)); // stable: unknown fields keep their order
+    fields.into_iter().map(|(_, t)| t).collect()
+}
+
+/// The conffiles of a package with the md5 of the content it ships.
+fn conffiles(u: &Unpacked) -> Vec<(String, String)> {
+    let Some(text) = u.control.text("conffiles") else { return Vec::new() };
+    text.lines()
+        .filter_map(|line| {
+            let path = line.split_whitespace().last()?;
+            let key = path.trim_start_matches('/');
+            let entry = u.data.iter().find(|e| e.key == key && e.meta.kind == EntryKind::File)?;
+            Some((path.to_string(), md5::hex(&entry.content)))
+        })
+        .collect()
+}
+
+/// `info/PKG.md5sums`: the package's own, or computed for its regular files (its
+/// conffiles left out, as `dh_md5sums` leaves them out).
+fn md5sums(u: &Unpacked) -> String {
+    if let Some(text) = u.control.text("md5sums") {
+        return text.to_string();
+    }
+    let conf: BTreeSet<String> = conffiles(u).into_iter().map(|(p, _)| p.trim_start_matches('/').to_string()).collect();
+    let files: HashMap<&str, &DataEntry> = u.data.iter().filter(|e| e.meta.kind == EntryKind::File).map(|e| (e.key.as_str(), e)).collect();
+    let mut out = String::new();
+    for e in u.data.iter().filter(|e| !conf.contains(&e.key)) {
+        // A hardlink is a regular file too, with its target's content.
+        let content = match e.meta.kind {
+            EntryKind::File => &e.content,
+            EntryKind::Hardlink => match e.meta.link_target.as_deref().and_then(|t| files.get(t)) {
+                Some(target) => &target.content,
+                None => continue,
+            },
+            _ => continue,
+        };
+        out.push_str(&format!("{}  {}\n", md5::hex(content), e.key));
+    }
+    out
+}
+
+/// `info/PKG.list`: `/.` and every path of the package, directories included, in
+/// archive order.
+fn list(u: &Unpacked) -> String {
+    let mut out = String::from("/.\n");
+    for e in u.data.iter().filter(|e| !e.key.is_empty()) {
+        out.push('/');
+        out.push_str(&e.key);
+        out.push('\n');
+    }
+    out
+}
+
+/// The new `status`: the base's stanzas verbatim, an upgraded package's replaced by its
+/// new one, all sorted by name and architecture as dpkg writes them.
+fn status_file(base: &str, unpacked: &[Unpacked]) -> String {
+    let mut stanzas: Vec<(String, String, String)> = Vec::new();
+    let mut current = String::new();
+    let push = |text: &mut String, stanzas: &mut Vec<(String, String, String)>| {
+        if text.trim().is_empty() {
+            text.clear();
+            return;
+        }
+        let parsed = deb822::parse(text, &[]);
+        let (name, arch) = parsed.stanzas.first().map(|s| (s.get("Package").unwrap_or("").to_string(), s.get("Architecture").unwrap_or("").to_string())).unwrap_or_default();
+        stanzas.push((name, arch, std::mem::take(text)));
+    };
+    for line in base.lines() {
+        if line.trim().is_empty() {
+            push(&mut current, &mut stanzas);
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    push(&mut current, &mut stanzas);
+    for u in unpacked {
+        let same = u.info_name.contains(':');
+        stanzas.retain(|(n, a, _)| !(n == &u.name && (!same || a == &u.arch)));
+        stanzas.push((u.name.clone(), u.arch.clone(), status_stanza(u)));
+    }
+    stanzas.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    stanzas.into_iter().map(|(_, _, t)| t + "\n").collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::build::deb::DebBuilder;
+    use crate::layer::Op;
+    use crate::report::PackageReport;
+    use crate::tree::{Strictness, Tree};
+
+    pub(crate) fn meta(kind: EntryKind, size: u64) -> Metadata {
+        Metadata { kind, mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 }, uid: 0, gid: 0, size, mtime: 1, link_target: None, device: None, xattrs: Vec::new() }
+    }
+
+    /// A base image: directories are implied; `files` are regular files, `links`
+    /// symlinks.
+    pub(crate) fn base(files: &[(&str, &str)], links: &[(&str, &str)]) -> Tree {
+        let mut tree = Tree::new(0);
+        let mut ops = Vec::new();
+        for (k, t) in links {
+            ops.push(Op::Add { path: k.to_string(), meta: Metadata { link_target: Some(t.to_string()), ..meta(EntryKind::Symlink, 0) }, data: DataRef::None, ordinal: 0 });
+        }
+        for (k, c) in files {
+            ops.push(Op::Add { path: k.to_string(), meta: meta(EntryKind::File, c.len() as u64), data: DataRef::Inline(Arc::new(c.as_bytes().to_vec())), ordinal: 0 });
+        }
+        tree.apply(ops, "base", Strictness::Fail).unwrap();
+        tree
+    }
+
+    /// Reads a regular file of the tree, following symlinks.
+    pub(crate) fn reader(tree: &Tree) -> impl Fn(&str) -> Result<Option<Vec<u8>>> + Sync + '_ {
+        move |key: &str| {
+            let Some(k) = tree.resolve(key, true) else { return Ok(None) };
+            Ok(tree.nodes.get(&k).and_then(|n| match &n.data {
+                DataRef::Inline(b) if n.meta.kind == EntryKind::File => Some(b.to_vec()),
+                _ if n.meta.kind == EntryKind::File => Some(Vec::new()),
+                _ => None,
+            }))
+        }
+    }
+
+    pub(crate) fn resolved(name: &str) -> Resolved {
+        Resolved {
+            report: PackageReport { name: name.into(), version: "1.0".into(), architecture: "amd64".into(), repository: "test".into(), sha256: String::new() },
+            location: format!("{name}.deb"),
+            size: None,
+            fields: String::new(),
+        }
+    }
+
+    pub(crate) fn control(name: &str, extra: &str) -> String {
+        format!("Package: {name}\nVersion: 1.0\nArchitecture: amd64\nMaintainer: M <m@example.org>\n{extra}Description: {name} for tests\n more text\n .\n end\nHomepage: https://example.org/{name}\n")
+    }
+
+    pub(crate) fn text(entries: &[NewEntry], key: &str) -> String {
+        let e = entries.iter().rev().find(|e| e.key == key).unwrap_or_else(|| panic!("no {key} in {:?}", entries.iter().map(|e| &e.key).collect::<Vec<_>>()));
+        match &e.data {
+            DataRef::Inline(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const BASE_STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13\nDescription: z\n compression\n\nPackage: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4\nDescription: base\n";
+
+    fn debian_base() -> Tree {
+        base(
+            &[
+                (STATUS, BASE_STATUS),
+                ("var/lib/dpkg/info/base-files.list", "/.\n/etc\n/etc/issue\n/usr/bin/owned\n"),
+                ("var/lib/dpkg/info/base-files.md5sums", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  etc/issue\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb  usr/bin/owned\n"),
+                ("var/lib/dpkg/info/zlib1g:amd64.list", "/.\n/usr/lib/x86_64-linux-gnu/libz.so.1\n"),
+                ("etc/issue", "Debian\n"),
+                ("usr/bin/owned", "base\n"),
+                ("usr/bin/unowned", "base\n"),
+            ],
+            &[("bin", "usr/bin")],
+        )
+    }
+
+    fn hello() -> Vec<u8> {
+        let mut b = DebBuilder::new(&control("hello", "Multi-Arch: foreign\nDepends: libc6\n"));
+        b.dir("/etc").file("/etc/hello.conf", "greeting=hi\n", 0o644).member("conffiles", "/etc/hello.conf\n", 0o644).member("postinst", "#!/bin/sh\nset -e\nexit 0\n", 0o755);
+        b.dir("/usr").dir("/usr/bin").file("/usr/bin/hello", "#!/bin/sh\necho hi\n", 0o755).hardlink("/usr/bin/hi", "/usr/bin/hello").dir("/bin").file("/bin/hello-compat", "x", 0o755).file("/usr/bin/unowned", "mine\n", 0o755);
+        b.build()
+    }
+
+    #[test]
+    fn unpacks_and_registers_like_dpkg() {
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let out = install(&[(resolved("hello"), hello())], &image, 1_700_000_000, false).unwrap();
+        let keys: Vec<&str> = out.files.iter().map(|e| e.key.as_str()).collect();
+        // Existing directories are left alone; /bin/x goes through the base's symlink.
+        assert_eq!(keys, ["etc/hello.conf", "usr/bin/hello", "usr/bin/hi", "usr/bin/hello-compat", "usr/bin/unowned"]);
+        let hello = &out.files[1];
+        assert_eq!((hello.meta.mode, hello.meta.mtime, hello.meta.size), (0o755, crate::build::DEFAULT_MTIME, 18));
+        let hi = &out.files[2];
+        assert_eq!((hi.meta.kind, hi.meta.link_target.as_deref()), (EntryKind::Hardlink, Some("usr/bin/hello")));
+        assert_eq!(hi.data, hello.data);
+
+        let status = text(&out.database, STATUS);
+        let want_hello = "Package: hello\nStatus: install ok installed\nMaintainer: M <m@example.org>\nArchitecture: amd64\nMulti-Arch: foreign\nVersion: 1.0\nDepends: libc6\nConffiles:\n /etc/hello.conf 6a6ad4d6a7bc7a0a2d3e9ba9b8a6c8cc\nDescription: hello for tests\n more text\n .\n end\nHomepage: https://example.org/hello\n";
+        let want_hello = want_hello.replace("6a6ad4d6a7bc7a0a2d3e9ba9b8a6c8cc", &md5::hex(b"greeting=hi\n"));
+        assert_eq!(status, format!("Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4\nDescription: base\n\n{want_hello}\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:1.2.13\nDescription: z\n compression\n\n"));
+        // What pkgdb reads back: three installed packages.
+        let (pkgs, notes) = dpkg::parse_status(&status, STATUS, false);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(pkgs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["base-files", "hello", "zlib1g"]);
+
+        assert_eq!(text(&out.database, "var/lib/dpkg/info/hello.list"), "/.\n/etc\n/etc/hello.conf\n/usr\n/usr/bin\n/usr/bin/hello\n/usr/bin/hi\n/bin\n/bin/hello-compat\n/usr/bin/unowned\n");
+        assert_eq!(text(&out.database, "var/lib/dpkg/info/hello.conffiles"), "/etc/hello.conf\n");
+        assert_eq!(text(&out.database, "var/lib/dpkg/info/hello.postinst"), "#!/bin/sh\nset -e\nexit 0\n");
+        let postinst = out.database.iter().find(|e| e.key == "var/lib/dpkg/info/hello.postinst").unwrap();
+        assert_eq!((postinst.meta.mode, postinst.meta.mtime, postinst.meta.uid), (0o755, 1_700_000_000, 0));
+        // md5sums computed (the package has none), conffiles left out, every digest right.
+        let md5sums = text(&out.database, "var/lib/dpkg/info/hello.md5sums");
+        assert!(!md5sums.contains("hello.conf"), "{md5sums}");
+        for line in md5sums.lines() {
+            let (sum, path) = line.split_once("  ").unwrap();
+            let placed = place(&image, path);
+            let entry = out.files.iter().find(|e| e.key == placed).unwrap();
+            let DataRef::Inline(b) = &entry.data else { panic!() };
+            assert_eq!(sum, md5::hex(b), "{path}");
+        }
+        assert_eq!(md5sums.lines().count(), 4);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    }
+
+    #[test]
+    fn file_conflicts_need_replaces() {
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let thief = |extra: &str| {
+            let mut b = DebBuilder::new(&control("thief", extra));
+            b.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "mine\n", 0o755);
+            b.build()
+        };
+        let err = install(&[(resolved("thief"), thief(""))], &image, 0, false).unwrap_err();
+        assert_eq!(err.package_failure(), Some(PackageFailure::FileConflict), "{err}");
+        assert!(err.to_string().contains("/usr/bin/owned") && err.to_string().contains("base-files") && err.to_string().contains("thief"), "{err}");
+
+        // With Replaces the file is taken over, and base-files' lists lose it.
+        let out = install(&[(resolved("thief"), thief("Replaces: base-files (<< 13)\n"))], &image, 0, false).unwrap();
+        assert_eq!(text(&out.database, "var/lib/dpkg/info/base-files.list"), "/.\n/etc\n/etc/issue\n");
+        assert_eq!(text(&out.database, "var/lib/dpkg/info/base-files.md5sums"), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  etc/issue\n");
+
+        // Between two new packages, through the /bin symlink too.
+        let mut one = DebBuilder::new(&control("one", ""));
+        one.dir("/usr").dir("/usr/bin").file("/usr/bin/tool", "1", 0o755);
+        let mut two = DebBuilder::new(&control("two", ""));
+        two.dir("/bin").file("/bin/tool", "2", 0o755);
+        let err = install(&[(resolved("one"), one.build()), (resolved("two"), two.build())], &image, 0, false).unwrap_err();
+        assert_eq!(err.package_failure(), Some(PackageFailure::FileConflict), "{err}");
+        assert!(err.to_string().contains("package one owns"), "{err}");
+        let mut two = DebBuilder::new(&control("two", "Replaces: one\n"));
+        two.dir("/bin").file("/bin/tool", "2", 0o755);
+        let out = install(&[(resolved("one"), one.build()), (resolved("two"), two.build())], &image, 0, false).unwrap();
+        assert_eq!(text(&out.database, "var/lib/dpkg/info/one.list"), "/.\n/usr\n/usr/bin\n");
+        assert_eq!(out.files.iter().rev().find(|e| e.key == "usr/bin/tool").map(|e| e.data.clone()), Some(DataRef::Inline(Arc::new(b"2".to_vec()))));
+
+        // An upgrade of an installed package replaces its stanza, no conflict.
+        let mut zlib = DebBuilder::new(&control("zlib1g", "Multi-Arch: same\n").replace("Version: 1.0", "Version: 1:1.3"));
+        zlib.dir("/usr").dir("/usr/lib").dir("/usr/lib/x86_64-linux-gnu").file("/usr/lib/x86_64-linux-gnu/libz.so.1", "new", 0o644);
+        let out = install(&[(resolved("zlib1g"), zlib.build())], &image, 0, false).unwrap();
+        let status = text(&out.database, STATUS);
+        assert!(status.contains("Version: 1:1.3") && !status.contains("1:1.2.13"), "{status}");
+        assert!(out.database.iter().any(|e| e.key == "var/lib/dpkg/info/zlib1g:amd64.list"));
+    }
+
+    #[test]
+    fn distroless_bases_get_status_d_files() {
+        let tree = base(
+            &[
+                ("var/lib/dpkg/status.d/base", "Package: base-files\nVersion: 12.4\nArchitecture: amd64\n"),
+                ("var/lib/dpkg/status.d/base.md5sums", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  usr/bin/owned\n"),
+                ("usr/bin/owned", "x"),
+            ],
+            &[],
+        );
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let out = install(&[(resolved("hello"), hello())], &image, 5, true).unwrap();
+        let stanza = text(&out.database, "var/lib/dpkg/status.d/hello");
+        assert!(stanza.starts_with("Package: hello\nStatus: install ok installed\n"), "{stanza}");
+        let md5sums = text(&out.database, "var/lib/dpkg/status.d/hello.md5sums");
+        assert!(md5sums.contains(&format!("{}  usr/bin/hello\n", md5::hex(b"#!/bin/sh\necho hi\n"))), "{md5sums}");
+        assert!(!out.database.iter().any(|e| e.key.starts_with("var/lib/dpkg/info/") || e.key == STATUS));
+        // base-files (named `base` in status.d) owns /usr/bin/owned.
+        let mut thief = DebBuilder::new(&control("thief", ""));
+        thief.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "mine\n", 0o755);
+        let err = install(&[(resolved("thief"), thief.build())], &image, 0, true).unwrap_err();
+        assert!(err.to_string().contains("package base-files owns"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_the_resolved_package_is_refused() {
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let err = install(&[(resolved("other"), hello())], &image, 0, false).unwrap_err();
+        assert_eq!(err.package_failure(), Some(PackageFailure::Malformed), "{err}");
+        let err = install(&[(resolved("hello"), hello()[..100].to_vec())], &image, 0, false).unwrap_err();
+        assert_eq!(err.package_failure(), Some(PackageFailure::Malformed), "{err}");
+    }
+
+    #[test]
+    fn relation_names_drop_versions_and_arches() {
+        assert_eq!(relation_names("a (<< 1.0), b:any, c|d").into_iter().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        assert!(relation_names("").is_empty());
+    }
 }
