@@ -114,7 +114,9 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
 
     let runtime = RuntimePaths::new(&base_tree, base_config.config().as_ref(), &spec.runtime_paths)?;
     let (analysis, replaced) = warn::analyse(&base_tree, &merged, &runtime);
-    warnings.extend(analysis);
+    // The package database files the package step rewrote (`etc/ld.so.cache` among them)
+    // are refreshed on purpose, as dpkg and ldconfig would.
+    warnings.extend(analysis.into_iter().filter(|w| !(w.code == WarningCode::RuntimePathOverwritten && staged.database.iter().any(|k| w.path.trim_start_matches('/') == k))));
     warnings.extend(removal_warnings(c, &base_tree, &whiteouts, &runtime));
 
     let mut config = base.config_raw.clone();

@@ -67,6 +67,9 @@ pub(crate) struct Staged {
     pub groups: Vec<GroupSpec>,
     pub users: Vec<UserSpec>,
     pub warnings: Vec<Warning>,
+    /// The database files written (status, lists, alternatives, `etc/ld.so.cache`), as
+    /// tree keys: rewriting those is the point, not a runtime path overwritten by chance.
+    pub database: Vec<String>,
 }
 
 /// Resolves, downloads and installs the spec's `packages` onto `merged` (the artifacts'
@@ -113,7 +116,8 @@ pub(crate) fn run(spec: &ComposeSpec, platform: Option<&str>, base: &Image, base
     let installation = manager.install(&downloaded, &image, mtime)?;
     let Installation { files, database, groups, users, warnings } = installation;
 
-    let mut staged = Staged { manager: Some(manager.name()), packages: resolution.packages.iter().map(|p| p.report.clone()).collect(), groups, users, warnings: resolution.warnings };
+    let database_keys = database.iter().map(|e| e.key.trim_start_matches('/').to_string()).collect();
+    let mut staged = Staged { manager: Some(manager.name()), packages: resolution.packages.iter().map(|p| p.report.clone()).collect(), groups, users, warnings: resolution.warnings, database: database_keys };
     staged.warnings.extend(warnings);
     apply(&view, merged, files.into_iter().chain(database))?;
     Ok(Some(staged))
