@@ -72,11 +72,6 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// The first value of `key`.
-    pub(crate) fn get(&self, key: char) -> Option<&str> {
-        self.lines.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
-    }
-
     /// The package-level lines (everything before the first `F:`/`R:`), as the record's
     /// text: what a `Resolved` carries and `installed` repeats.
     pub(crate) fn header_text(&self) -> String {
@@ -175,7 +170,7 @@ mod tests {
         assert_eq!(curl.checksum.as_deref(), Some("Q1abc="));
         assert_eq!(curl.depends.iter().map(Dep::to_string).collect::<Vec<_>>(), ["ca-certificates-bundle", "libcurl=8.5.0-r0", "so:libc.musl-x86_64.so.1", "!curl-old"]);
         assert!(curl.depends[3].conflict);
-        assert_eq!(curl.get('T'), Some("URL retrieval utility"));
+        assert!(curl.lines.contains(&('T', "URL retrieval utility".to_string())));
         assert!(curl.header_text().starts_with("C:Q1abc=\nP:curl\n"));
         let lib = &records[1];
         assert!(lib.satisfies(&Dep::parse("so:libcurl.so.4").unwrap()));
