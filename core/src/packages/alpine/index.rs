@@ -112,6 +112,10 @@ pub(crate) fn parse(text: &str, what: &str) -> Result<Vec<Record>> {
                 if record.name.is_empty() {
                     return Err(malformed(start, "the record has no P: (name) line".into()));
                 }
+                // Names become file names and URL paths (`NAME-VERSION.apk`).
+                if record.name.starts_with(['.', '-']) || !record.name.chars().all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c)) {
+                    return Err(malformed(start, format!("`{}` is not a package name", record.name.escape_debug())));
+                }
                 if !version::is_valid(&record.version) {
                     return Err(malformed(start, format!("package {} has no valid V: (version) line", record.name)));
                 }
@@ -183,7 +187,7 @@ mod tests {
 
     #[test]
     fn malformed_records_name_their_line() {
-        for (text, needle) in [("P:a\nV:1\nnonsense\n", "line 3"), ("V:1\nA:x\n", "no P:"), ("P:a\nV:x.y\n", "no valid V:"), ("P:a\nV:1\nS:big\n", "not a size"), ("P:a\nV:1\nD:b>=zz\n", "`b>=zz`")] {
+        for (text, needle) in [("P:a\nV:1\nnonsense\n", "line 3"), ("V:1\nA:x\n", "no P:"), ("P:a\nV:x.y\n", "no valid V:"), ("P:a\nV:1\nS:big\n", "not a size"), ("P:a\nV:1\nD:b>=zz\n", "`b>=zz`"), ("P:../../etc/x\nV:1\n", "not a package name")] {
             let err = parse(text, "APKINDEX").unwrap_err();
             assert_eq!(err.package_failure(), Some(PackageFailure::Malformed));
             assert!(err.to_string().contains(needle), "{needle}: {err}");
