@@ -72,11 +72,6 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// The first value of `key`.
-    pub(crate) fn get(&self, key: char) -> Option<&str> {
-        self.lines.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
-    }
-
     /// The package-level lines (everything before the first `F:`/`R:`), as the record's
     /// text: what a `Resolved` carries and `installed` repeats.
     pub(crate) fn header_text(&self) -> String {
@@ -116,6 +111,10 @@ pub(crate) fn parse(text: &str, what: &str) -> Result<Vec<Record>> {
             if !record.lines.is_empty() {
                 if record.name.is_empty() {
                     return Err(malformed(start, "the record has no P: (name) line".into()));
+                }
+                // Names become file names and URL paths (`NAME-VERSION.apk`).
+                if record.name.starts_with(['.', '-']) || !record.name.chars().all(|c| c.is_ascii_alphanumeric() || "+._-".contains(c)) {
+                    return Err(malformed(start, format!("`{}` is not a package name", record.name.escape_debug())));
                 }
                 if !version::is_valid(&record.version) {
                     return Err(malformed(start, format!("package {} has no valid V: (version) line", record.name)));
@@ -175,7 +174,7 @@ mod tests {
         assert_eq!(curl.checksum.as_deref(), Some("Q1abc="));
         assert_eq!(curl.depends.iter().map(Dep::to_string).collect::<Vec<_>>(), ["ca-certificates-bundle", "libcurl=8.5.0-r0", "so:libc.musl-x86_64.so.1", "!curl-old"]);
         assert!(curl.depends[3].conflict);
-        assert_eq!(curl.get('T'), Some("URL retrieval utility"));
+        assert!(curl.lines.contains(&('T', "URL retrieval utility".to_string())));
         assert!(curl.header_text().starts_with("C:Q1abc=\nP:curl\n"));
         let lib = &records[1];
         assert!(lib.satisfies(&Dep::parse("so:libcurl.so.4").unwrap()));
@@ -188,7 +187,7 @@ mod tests {
 
     #[test]
     fn malformed_records_name_their_line() {
-        for (text, needle) in [("P:a\nV:1\nnonsense\n", "line 3"), ("V:1\nA:x\n", "no P:"), ("P:a\nV:x.y\n", "no valid V:"), ("P:a\nV:1\nS:big\n", "not a size"), ("P:a\nV:1\nD:b>=zz\n", "`b>=zz`")] {
+        for (text, needle) in [("P:a\nV:1\nnonsense\n", "line 3"), ("V:1\nA:x\n", "no P:"), ("P:a\nV:x.y\n", "no valid V:"), ("P:a\nV:1\nS:big\n", "not a size"), ("P:a\nV:1\nD:b>=zz\n", "`b>=zz`"), ("P:../../etc/x\nV:1\n", "not a package name")] {
             let err = parse(text, "APKINDEX").unwrap_err();
             assert_eq!(err.package_failure(), Some(PackageFailure::Malformed));
             assert!(err.to_string().contains(needle), "{needle}: {err}");

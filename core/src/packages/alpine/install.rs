@@ -94,7 +94,7 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
 
 /// Whether `owner` (`NAME-VERSION`) is a version of package `name`.
 fn owner_is(owner: &str, name: &str) -> bool {
-    owner.strip_prefix(name).and_then(|r| r.strip_prefix('-')).is_some_and(|v| super::version::is_valid(v))
+    owner.strip_prefix(name).and_then(|r| r.strip_prefix('-')).is_some_and(super::version::is_valid)
 }
 
 /// The packages no other new package depends on: what was asked for, as far as the
@@ -236,7 +236,7 @@ fn unpack(apk: &ApkFile<'_>, what: &str, name: &str, owner: &mut BTreeMap<String
 /// Hex digits as bytes.
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()

@@ -63,11 +63,6 @@ impl Keyring {
         Ok(())
     }
 
-    /// How many keys it holds.
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
-    }
-
     /// Checks that one of `signatures` is a valid signature of `signed` by a key of
     /// the keyring. `what` names the signed file for messages.
     ///
@@ -187,7 +182,7 @@ mod tests {
             assert_eq!(err.package_failure(), Some(PackageFailure::Malformed), "{err}");
             assert!(err.to_string().contains("keys/k.rsa.pub"), "{err}");
         }
-        assert_eq!(ring.len(), 0);
+        assert!(ring.keys.is_empty());
     }
 
     #[test]
