@@ -269,6 +269,10 @@ struct DemoArgs {
     /// Write the demo images, spec and output into DIR and keep them (default: a temporary folder, removed at exit).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The packages demo instead: OS packages from a repository (built in code) installed
+    /// onto a base with a dpkg database, nothing run inside the image.
+    #[arg(long)]
+    packages: bool,
 }
 
 /// Why a run failed, and so which exit status it gets.
@@ -301,6 +305,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => run_ls(&args),
         Command::Inspect(args) => run_inspect(&args),
         Command::Sbom(args) => run_sbom(&args),
+        Command::Demo(args) if args.packages => demo::run_packages(args.dir.as_deref()),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
         Command::Rebuild(args) => run_rebuild(args),

@@ -313,7 +313,7 @@ fn demo_debs() -> Vec<(String, Vec<u8>)> {
     use crate::build::deb::DebBuilder;
     let control = |name: &str, version: &str, extra: &str| format!("Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Demo <demo@example.invalid>\n{extra}Description: demo package {name}\n");
     let mut out = Vec::new();
-    let mut lib = DebBuilder::new(&control("libgreet1", "1.2-1", "Multi-Arch: same\nDepends: libc6 (>= 2.34)\n"));
+    let mut lib = DebBuilder::new(&control("libgreet1", "1.2-1", "Depends: libc6 (>= 2.34)\n"));
     lib.dir("/usr").dir("/usr/lib").dir("/usr/lib/x86_64-linux-gnu").file("/usr/lib/x86_64-linux-gnu/libgreet.so.1.2", elf("libgreet 1.2"), 0o644).symlink("/usr/lib/x86_64-linux-gnu/libgreet.so.1", "libgreet.so.1.2").with_md5sums();
     out.push(("libgreet1_1.2-1_all.deb".to_string(), lib.build()));
     for (version, note) in [("2.0-1", "hello 2.0"), ("2.1-1", "hello 2.1")] {
