@@ -855,4 +855,31 @@ mod tests {
             assert!(gpg_fprs.contains(&f.as_str()), "{f} is not among gpg's {gpg_fprs:?}");
         }
     }
+
+    #[test]
+    fn verifies_the_hosts_apt_lists() {
+        // A Debian host keeps the InRelease files apt fetched: real archive signatures
+        // (RSA 4096 subkeys and the Ed25519 release keys) to check against.
+        let (Ok(keys), Ok(dir)) = (std::fs::read("/usr/share/keyrings/debian-archive-keyring.gpg"), std::fs::read_dir("/var/lib/apt/lists")) else {
+            eprintln!("skipped: no Debian keyring or apt lists on this host");
+            return;
+        };
+        let keyring = Keyring::parse(&keys).unwrap();
+        let mut checked = 0;
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with("_InRelease") || !name.contains("debian") {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let (text, signer) = verify_cleartext(&bytes, &keyring).unwrap_or_else(|e| panic!("{name}: {}", e.1));
+            assert!(text.contains("\nSHA256:\n"), "{name}");
+            assert!(keyring.fingerprints().contains(&signer.key));
+            // One changed byte in the signed text fails.
+            let tampered = String::from_utf8(bytes).unwrap().replacen("Origin: Debian", "Origin: Debiam", 1);
+            assert_eq!(verify_cleartext(tampered.as_bytes(), &keyring).map(|_| ()).unwrap_err().0, PackageFailure::BadSignature, "{name}");
+            checked += 1;
+        }
+        eprintln!("verified {checked} InRelease files of this host");
+    }
 }

@@ -132,7 +132,7 @@ impl Solver<'_> {
         self.u
             .providing(&dep.name)
             .iter()
-            .filter(|(i, v)| installable(*i) && dep.version_matches(v.as_deref()) && !self.state.chosen.get(&self.cand(*i).name).is_some_and(|&c| c != *i))
+            .filter(|(i, v)| installable(*i) && dep.version_matches(v.as_deref()) && self.state.chosen.get(&self.cand(*i).name).is_none_or(|&c| c == *i))
             .map(|(i, _)| *i)
             .max_by(|&a, &b| self.cand(b).name.cmp(&self.cand(a).name).then_with(|| self.rank(a, b)))
     }
