@@ -137,6 +137,9 @@ pub(crate) fn read_indexes(request: &Request<'_>, repo: &RepositorySpec, suite: 
         for stanza in stanzas(&text) {
             let c = Candidate::from_stanza(stanza, |s| {
                 let filename = s.get("Filename").ok_or("it has no Filename")?;
+                if filename.starts_with('/') || filename.split('/').any(|p| p == "..") {
+                    return Err(format!("its Filename {filename} leaves the repository"));
+                }
                 let sha256 = s.get("SHA256").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())).ok_or("it has no SHA256")?;
                 Ok(Origin::Repository { url: url.clone(), location: format!("{}/{filename}", base(url)), sha256: sha256.to_ascii_lowercase(), size: s.get("Size").and_then(|v| v.parse().ok()) })
             });

@@ -294,12 +294,15 @@ fn pins_and_the_highest_version_across_repositories() {
 #[test]
 fn unsatisfiable_names_the_chain() {
     let site = Site::new();
-    site.repo("debian", &["Package: curl\nVersion: 7.88\nArchitecture: amd64\nDepends: libcurl4 (>= 7.88)", "Package: libcurl4\nVersion: 7.88.1\nArchitecture: amd64\nDepends: libssl3"], &[], Signing::Unsigned);
+    site.repo("debian", &["Package: curl\nVersion: 7.88\nArchitecture: amd64\nDepends: libcurl4 (>= 7.88)", "Package: libcurl4\nVersion: 7.88.1\nArchitecture: amd64\nDepends: libssl3", "Package: evil\nVersion: 1\nArchitecture: amd64\nFilename: ../../etc/passwd"], &[], Signing::Unsigned);
     let err = site.resolve(&spec(vec![trusted("file:debian")], &["curl"])).unwrap_err();
     assert_eq!(err.package_failure(), Some(PackageFailure::Unsatisfiable));
     assert_eq!(err.to_string(), "curl -> libcurl4 (>= 7.88) -> libssl3: not in any repository");
     let err = site.resolve(&spec(vec![trusted("file:debian")], &["wget"])).unwrap_err();
     assert_eq!(err.to_string(), "wget: not in any repository");
+    // A stanza whose Filename leaves the repository is skipped.
+    let err = site.resolve(&spec(vec![trusted("file:debian")], &["evil"])).unwrap_err();
+    assert_eq!(err.to_string(), "evil: not in any repository");
     let err = site.resolve(&spec(vec![trusted("file:debian")], &["bad name!"])).unwrap_err();
     assert!(matches!(err, Error::Spec { .. }), "{err}");
 }
@@ -464,4 +467,34 @@ fn architectures() {
     assert!(err.to_string().contains("main/binary-arm64/Packages"), "{err}");
     std::fs::remove_file(site.base().join("var/lib/dpkg/arch")).unwrap();
     assert_eq!(names(&site.resolve_for(&spec(vec![trusted("file:debian")], &["libc6"]), None, true).unwrap()), ["libc6=2.36-9+deb12u4"]);
+}
+
+#[test]
+fn base_packages_are_upgraded_along_when_a_choice_breaks_them() {
+    let site = Site::new();
+    let libc_bin = "Package: libc-bin\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\nDepends: libc6 (= 2.36-9+deb12u4)";
+    let new_user = "Package: new-user\nVersion: 1\nArchitecture: amd64\nDepends: libc6 (>= 2.36-9+deb12u4)";
+    let newlib = "Package: newlib\nVersion: 2\nArchitecture: amd64\nBreaks: oldapp (<< 2)";
+    site.repo("debian", &[LIBC, libc_bin, new_user, newlib, "Package: oldapp\nVersion: 2\nArchitecture: amd64"], &[], Signing::Unsigned);
+    site.repo("partial", &[LIBC, new_user], &[], Signing::Unsigned);
+    site.status(&format!("{STATUS_LIBC}\nPackage: libc-bin\nStatus: install ok installed\nVersion: 2.36-9+deb12u3\nArchitecture: amd64\nDepends: libc6 (= 2.36-9+deb12u3)\n\nPackage: oldapp\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n"));
+    // libc6 is upgraded for new-user; the base's libc-bin, pinned to the old libc6, follows.
+    assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["new-user"])).unwrap()), ["libc6=2.36-9+deb12u4", "new-user=1", "libc-bin=2.36-9+deb12u4"]);
+    // Without a newer libc-bin, the upgrade cannot be made.
+    let err = site.resolve(&spec(vec![trusted("file:partial")], &["new-user"])).unwrap_err();
+    assert_eq!(err.package_failure(), Some(PackageFailure::Unsatisfiable));
+    assert!(err.to_string().starts_with("libc-bin 2.36-9+deb12u3 (installed in the base: its Depends `libc6 (= 2.36-9+deb12u3)` no longer holds)"), "{err}");
+    // A package of the base that a new one breaks is upgraded past the Breaks.
+    assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["newlib"])).unwrap()), ["newlib=2", "oldapp=2"]);
+}
+
+#[test]
+fn distroless_status_d_satisfies() {
+    let site = Site::new();
+    site.repo("debian", &[LIBC, "Package: user\nVersion: 1\nArchitecture: amd64\nDepends: libc6 (>= 2.36)"], &[], Signing::Unsigned);
+    let dir = site.base().join("var/lib/dpkg/status.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("libc6"), "Package: libc6\nVersion: 2.36-9+deb12u3\nArchitecture: amd64\n").unwrap();
+    std::fs::write(dir.join("libc6.md5sums"), "0123  usr/lib/x\n").unwrap();
+    assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["user"])).unwrap()), ["user=1"]);
 }
