@@ -114,11 +114,6 @@ impl Candidate {
         parse_relationships(&value, arch).map_err(|e| format!("package {} {}: its {field} field: {e}", self.name, self.version))
     }
 
-    /// A field's first line.
-    pub(crate) fn get(&self, field: &str) -> Option<&str> {
-        Raw(&self.fields).get(field)
-    }
-
     /// `name version (arch)` for messages.
     pub(crate) fn label(&self) -> String {
         format!("{} {}", self.name, self.version)
