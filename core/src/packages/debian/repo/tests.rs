@@ -498,3 +498,35 @@ fn distroless_status_d_satisfies() {
     std::fs::write(dir.join("libc6.md5sums"), "0123  usr/lib/x\n").unwrap();
     assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["user"])).unwrap()), ["user=1"]);
 }
+
+#[test]
+fn the_hosts_dpkg_database_as_a_base() {
+    // A real status file: hundreds of packages with real Depends, Provides, Breaks and
+    // Multi-Arch, all consistent, so resolving against it must change nothing of it.
+    let Ok(status) = std::fs::read_to_string("/var/lib/dpkg/status") else {
+        eprintln!("skipped: this host has no dpkg database");
+        return;
+    };
+    let installed = index::installed(&status, false);
+    let mut u = Universe::new("amd64");
+    for c in installed.iter().cloned() {
+        for field in ["Depends", "Pre-Depends", "Recommends", "Conflicts", "Breaks"] {
+            c.relationships(field, "amd64").unwrap();
+        }
+        u.add(c).unwrap();
+    }
+    let Some(libc) = installed.iter().find(|c| c.name == "libc6") else {
+        eprintln!("skipped: no libc6 on this host");
+        return;
+    };
+    let arch = libc.arch.clone();
+    let site = Site::new();
+    site.status(&status);
+    site.repo("debian", &[&format!("Package: tool\nVersion: 1\nArchitecture: {arch}\nDepends: libc6 (>= 2.17), dpkg | apt\nConflicts: nothing-installed")], &[], Signing::Unsigned);
+    if arch != "amd64" {
+        eprintln!("skipped the resolution: the host is {arch}");
+        return;
+    }
+    let r = site.resolve(&spec(vec![trusted("file:debian")], &["tool"])).unwrap();
+    assert_eq!(names(&r), ["tool=1"]);
+}
