@@ -184,6 +184,13 @@ fn detached_release_gpg_verifies() {
     std::fs::write(&release, text.replace("Origin: Test", "Origin: Evil")).unwrap();
     let err = site.resolve(&spec(vec![repo_spec("file:debian", Some("keys/archive.gpg"), false)], &["libc6"])).unwrap_err();
     assert_eq!(err.package_failure(), Some(PackageFailure::BadSignature), "{err}");
+    // Well signed, but past its Valid-Until.
+    let stale = text.replace("Components: main\n", "Components: main\nValid-Until: Sat, 05 Dec 2020 02:53:00 UTC\n");
+    let signed = key().unwrap().lock().unwrap().clearsign(stale.as_bytes());
+    std::fs::write(site.path().join("debian/dists/bookworm/InRelease"), signed).unwrap();
+    let err = site.resolve(&spec(vec![repo_spec("file:debian", Some("keys/archive.gpg"), false)], &["libc6"])).unwrap_err();
+    assert_eq!(err.package_failure(), Some(PackageFailure::BadSignature), "{err}");
+    assert!(err.to_string().contains("expired on Sat, 05 Dec 2020"), "{err}");
 }
 
 #[test]
@@ -266,6 +273,13 @@ fn unsigned_repositories_need_trusted_and_then_warn() {
     let r = site.resolve(&spec(vec![trusted("file:debian")], &["libc6"])).unwrap();
     assert_eq!(names(&r), ["libc6=2.36-9+deb12u4"]);
     assert_eq!(r.warnings.iter().map(|w| (w.code, w.path.as_str())).collect::<Vec<_>>(), [(WarningCode::UnsignedRepository, "file:debian")]);
+    // A Release past its Valid-Until: refused unless trusted.
+    let release = site.path().join("debian/dists/bookworm/Release");
+    let fresh = std::fs::read_to_string(&release).unwrap();
+    std::fs::write(&release, fresh.replace("Components: main\n", "Components: main\nValid-Until: Sat, 05 Dec 2020 02:53:00 UTC\n")).unwrap();
+    let r = site.resolve(&spec(vec![trusted("file:debian")], &["libc6"])).unwrap();
+    assert!(r.warnings.iter().any(|w| w.message.contains("expired on Sat, 05 Dec 2020")), "{:?}", r.warnings);
+    std::fs::write(&release, &fresh).unwrap();
     // A Release of another suite under dists/bookworm is refused.
     let release = site.path().join("debian/dists/bookworm/Release");
     let text = std::fs::read_to_string(&release).unwrap();
