@@ -35,6 +35,9 @@ impl Wanted {
     }
 }
 
+/// The deepest dependency chain followed.
+const MAX_DEPTH: usize = 500;
+
 #[derive(Debug, Clone, Default)]
 struct State {
     /// Name → the candidate chosen for it.
@@ -213,6 +216,10 @@ impl Solver<'_> {
 
     /// Chooses candidate `i` and, depth first, what it depends on.
     fn install(&mut self, i: usize, chain: &mut Vec<String>) -> Result<()> {
+        // Real chains are a few dozen deep; a hostile index must not exhaust the stack.
+        if chain.len() > MAX_DEPTH {
+            return Err(self.unsatisfiable(&chain[..3], format!("… the dependency chain is deeper than {MAX_DEPTH}: the index is malformed")));
+        }
         let c = self.cand(i);
         match self.state.chosen.get(&c.name) {
             Some(&k) if k == i => return Ok(()), // done, or in a cycle being done

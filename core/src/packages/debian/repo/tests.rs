@@ -544,3 +544,15 @@ fn the_hosts_dpkg_database_as_a_base() {
     let r = site.resolve(&spec(vec![trusted("file:debian")], &["tool"])).unwrap();
     assert_eq!(names(&r), ["tool=1"]);
 }
+
+#[test]
+fn a_hostile_dependency_chain_is_bounded() {
+    let mut u = Universe::new("amd64");
+    for i in 0..2000 {
+        let stanza = format!("Package: p{i}\nVersion: 1\nArchitecture: amd64\nDepends: p{}", i + 1);
+        u.add(Candidate::from_stanza(&stanza, |_| Ok(Origin::Repository { url: "r".into(), location: "r/x".into(), sha256: "0".repeat(64), size: None })).unwrap()).unwrap();
+    }
+    let err = solve(&u, &[], &[Wanted::parse("p0").unwrap()], false).unwrap_err();
+    assert_eq!(err.package_failure(), Some(PackageFailure::Unsatisfiable));
+    assert!(err.to_string().contains("deeper than 500"), "{err}");
+}
