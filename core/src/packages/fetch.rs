@@ -5,8 +5,10 @@
 //! the repository's signature (or the repository is marked `trusted`). `tls_verify:
 //! false` also stops checking `https://` certificates, as it does for registries.
 
+use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::error::{Error, PackageFailure, Result};
@@ -60,27 +62,10 @@ fn http(request: &Request<'_>, url: &str, rest: &str, https: bool, max: u64) -> 
     if authority.is_empty() {
         return Err(fetch_error(format!("{url} names no host")));
     }
-    let default_port = if https { 443 } else { 80 };
-    let (host, port) = split_host_port(authority, default_port);
-    let trust = if https && request.tls_verify { Trust::read(authority, &TrustSources::for_registry(authority, request.cert_dir))? } else { Trust::default() };
-    let scheme = if https { "https" } else { "http" };
-    let proxy = match proxy::proxy_for(scheme, host, port, &|k| std::env::var(k).ok()) {
-        Some(p) => Some(ureq::Proxy::new(&p).map_err(|e| fetch_error(format!("the proxy for {scheme}:// is not a proxy URL such as http://[user:password@]host:port: {e}")))?),
-        None => None,
-    };
-    let mut tls = trust.config();
-    if !request.tls_verify {
-        tls = ureq::tls::TlsConfig::builder().disable_verification(true).build();
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(proxy)
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_response(Some(Duration::from_secs(300)))
-        .user_agent(format!("ocicompose/{}", crate::VERSION))
-        .tls_config(tls)
-        .build()
-        .into();
+    let agent = agent(request, authority, https).map_err(|e| match e {
+        Error::Package { message, .. } => fetch_error(format!("{url}: {message}")),
+        e => e,
+    })?;
     let mut resp = agent.get(url).call().map_err(|e| fetch_error(format!("{url}: {e}: check the URL, the network and the proxy settings (and cert_dir or tls_verify for https)")))?;
     let status = resp.status().as_u16();
     if status == 404 || status == 410 {
@@ -93,6 +78,36 @@ fn http(request: &Request<'_>, url: &str, rest: &str, https: bool, max: u64) -> 
         ureq::Error::BodyExceedsLimit(_) => Error::LimitExceeded(format!("{url} is larger than {max} bytes")),
         e => fetch_error(format!("{url}: reading the response: {e}")),
     })
+}
+
+/// The agent for one host, built once per process and settings: reading the trust
+/// store for every package fetched would dominate, and the agent keeps connections.
+fn agent(request: &Request<'_>, authority: &str, https: bool) -> Result<ureq::Agent> {
+    static AGENTS: OnceLock<Mutex<HashMap<String, ureq::Agent>>> = OnceLock::new();
+    let key = format!("{https} {authority} {} {:?}", request.tls_verify, request.cert_dir);
+    if let Some(a) = crate::sync::lock(AGENTS.get_or_init(Default::default)).get(&key) {
+        return Ok(a.clone());
+    }
+    let default_port = if https { 443 } else { 80 };
+    let (host, port) = split_host_port(authority, default_port);
+    let trust = if https && request.tls_verify { Trust::read(authority, &TrustSources::for_registry(authority, request.cert_dir))? } else { Trust::default() };
+    let scheme = if https { "https" } else { "http" };
+    let proxy = match proxy::proxy_for(scheme, host, port, &|k| std::env::var(k).ok()) {
+        Some(p) => Some(ureq::Proxy::new(&p).map_err(|e| Error::package(authority, PackageFailure::Fetch, format!("the proxy for {scheme}:// is not a proxy URL such as http://[user:password@]host:port: {e}")))?),
+        None => None,
+    };
+    let tls = if request.tls_verify { trust.config() } else { ureq::tls::TlsConfig::builder().disable_verification(true).build() };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(proxy)
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(300)))
+        .user_agent(format!("ocicompose/{}", crate::VERSION))
+        .tls_config(tls)
+        .build()
+        .into();
+    crate::sync::lock(AGENTS.get_or_init(Default::default)).insert(key, agent.clone());
+    Ok(agent)
 }
 
 /// `HOST[:PORT]` (or `[v6]:PORT`) split.

@@ -333,6 +333,12 @@ struct Signature {
     mpis: Vec<Vec<u8>>,
     issuer_id: Option<[u8; 8]>,
     issuer_fingerprint: Option<[u8; 20]>,
+    /// Creation time and validity (seconds after creation; 0 = forever), hashed.
+    created: u32,
+    expires_after: u32,
+    /// A hashed subpacket marked critical that we do not know: §5.2.3.1 says such a
+    /// signature must be treated as invalid.
+    unknown_critical: Option<u8>,
 }
 
 fn parse_signature(body: &[u8]) -> Result<Signature, String> {
@@ -358,10 +364,17 @@ fn parse_signature(body: &[u8]) -> Result<Signature, String> {
         mpis.push(m.to_vec());
         rest = r;
     }
-    let mut sig = Signature { kind, algorithm, hash, hashed: body[..hend].to_vec(), left16, mpis, issuer_id: None, issuer_fingerprint: None };
-    for area in [hashed_area, unhashed_area] {
+    let mut sig = Signature { kind, algorithm, hash, hashed: body[..hend].to_vec(), left16, mpis, issuer_id: None, issuer_fingerprint: None, created: 0, expires_after: 0, unknown_critical: None };
+    for (area, hashed) in [(hashed_area, true), (unhashed_area, false)] {
         for (t, data) in subpackets(area)? {
+            let be32 = |d: &[u8]| <[u8; 4]>::try_from(d).ok().map(u32::from_be_bytes);
             match t & 0x7f {
+                2 if hashed => sig.created = be32(data).ok_or("a signature creation time is malformed")?,
+                3 if hashed => sig.expires_after = be32(data).ok_or("a signature expiration time is malformed")?,
+                // Known, and without bearing on a document signature: key expiry, flags,
+                // preferences, features, notations, embedded signatures, revocation keys.
+                4..=12 | 20..=32 | 34 if hashed => {}
+                other if hashed && t & 0x80 != 0 && !matches!(other, 16 | 33) => sig.unknown_critical = sig.unknown_critical.or(Some(other)),
                 16 if data.len() == 8 => sig.issuer_id = sig.issuer_id.or(data.try_into().ok()),
                 33 if data.len() == 21 && data[0] == 4 => sig.issuer_fingerprint = sig.issuer_fingerprint.or(data[1..].try_into().ok()),
                 _ => {}
@@ -408,6 +421,16 @@ fn hash_name(id: u8) -> Option<&'static str> {
 /// Verifies `sig` by `key` over `data` (then the v4 trailer).
 fn check(key: &Key, sig: &Signature, data: &[u8]) -> Result<(), Failure> {
     let who = hex_upper(&key.fingerprint);
+    if let Some(t) = sig.unknown_critical {
+        return Err(bad(format!("the signature by {who} carries critical subpacket {t}, which is not understood, so it is not accepted")));
+    }
+    if sig.expires_after != 0 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let end = u64::from(sig.created) + u64::from(sig.expires_after);
+        if now > end {
+            return Err(bad(format!("the signature by {who} expired {} days ago: the repository must be re-signed (or is a stale copy)", (now - end) / 86400)));
+        }
+    }
     if sig.hash == 2 {
         return Err(bad(format!("the signature by {who} uses SHA-1, which is refused as apt refuses it: the repository must sign with SHA-256 or stronger")));
     }
@@ -809,6 +832,20 @@ mod tests {
     }
 
     #[test]
+    fn expired_signatures_are_refused() {
+        let Some(gpg) = Gpg::new("ed25519") else { return };
+        let keyring = Keyring::parse(&gpg.export(false)).unwrap();
+        // Made "in 2020", valid for a day.
+        let old = gpg.detach_sign(TEXT.as_bytes(), false, &["--faked-system-time", "20200101T000000", "--ignore-time-conflict", "--default-sig-expire", "1d"]);
+        let err = verify_detached(TEXT.as_bytes(), &old, &keyring).unwrap_err();
+        assert_eq!(err.0, PackageFailure::BadSignature);
+        assert!(err.1.contains("expired"), "{}", err.1);
+        // Valid for a year from now: accepted (the expiration subpacket is critical).
+        let fresh = gpg.detach_sign(TEXT.as_bytes(), false, &["--default-sig-expire", "1y"]);
+        assert!(verify_detached(TEXT.as_bytes(), &fresh, &keyring).is_ok());
+    }
+
+    #[test]
     fn sha1_signatures_are_refused() {
         let Some(gpg) = Gpg::new("rsa3072") else { return };
         let keyring = Keyring::parse(&gpg.export(false)).unwrap();
@@ -854,5 +891,32 @@ mod tests {
         for f in keyring.fingerprints() {
             assert!(gpg_fprs.contains(&f.as_str()), "{f} is not among gpg's {gpg_fprs:?}");
         }
+    }
+
+    #[test]
+    fn verifies_the_hosts_apt_lists() {
+        // A Debian host keeps the InRelease files apt fetched: real archive signatures
+        // (RSA 4096 subkeys and the Ed25519 release keys) to check against.
+        let (Ok(keys), Ok(dir)) = (std::fs::read("/usr/share/keyrings/debian-archive-keyring.gpg"), std::fs::read_dir("/var/lib/apt/lists")) else {
+            eprintln!("skipped: no Debian keyring or apt lists on this host");
+            return;
+        };
+        let keyring = Keyring::parse(&keys).unwrap();
+        let mut checked = 0;
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with("_InRelease") || !name.contains("debian") {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let (text, signer) = verify_cleartext(&bytes, &keyring).unwrap_or_else(|e| panic!("{name}: {}", e.1));
+            assert!(text.contains("\nSHA256:\n"), "{name}");
+            assert!(keyring.fingerprints().contains(&signer.key));
+            // One changed byte in the signed text fails.
+            let tampered = String::from_utf8(bytes).unwrap().replacen("Origin: Debian", "Origin: Debiam", 1);
+            assert_eq!(verify_cleartext(tampered.as_bytes(), &keyring).map(|_| ()).unwrap_err().0, PackageFailure::BadSignature, "{name}");
+            checked += 1;
+        }
+        eprintln!("verified {checked} InRelease files of this host");
     }
 }

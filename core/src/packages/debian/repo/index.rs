@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::packages::debian::version::{self, parse_relationships, Relationships};
-use crate::pkgdb::deb822::{self, Stanza};
+use crate::pkgdb::deb822;
 
 /// Where a package comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,51 +37,81 @@ pub(crate) struct Candidate {
     pub arch: String,
     pub multi_arch: MultiArch,
     pub origin: Origin,
-    /// The stanza, verbatim.
+    /// The stanza, verbatim; other fields are read from it when needed (an index has
+    /// tens of thousands of stanzas, of which a few are chosen).
     pub fields: String,
-    stanza: Stanza,
 }
 
-/// The relationship fields read, with the continuation lines they may fold onto.
-const RELATIONSHIP_FIELDS: [&str; 6] = ["Depends", "Pre-Depends", "Recommends", "Conflicts", "Breaks", "Provides"];
+/// A stanza's text, its fields looked up on demand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Raw<'a>(pub &'a str);
+
+impl<'a> Raw<'a> {
+    /// The first line of field `name` (trimmed), if present; names compare
+    /// case-insensitively.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
+        self.lines(name).map(|(first, _)| first)
+    }
+
+    /// The whole value of field `name`, continuation lines joined with spaces.
+    pub(crate) fn full(&self, name: &str) -> Option<String> {
+        self.lines(name).map(|(first, rest)| {
+            let mut v = first.to_string();
+            for l in rest.lines() {
+                if !(l.starts_with(' ') || l.starts_with('\t')) {
+                    break;
+                }
+                v.push(' ');
+                v.push_str(l.trim());
+            }
+            v
+        })
+    }
+
+    /// The first line of the field and the text after it.
+    fn lines(&self, name: &str) -> Option<(&'a str, &'a str)> {
+        let text = self.0;
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            let next = offset + line.len();
+            if let Some((field, value)) = line.split_once(':') {
+                if !line.starts_with([' ', '\t']) && field.eq_ignore_ascii_case(name) {
+                    return Some((value.trim(), &text[next..]));
+                }
+            }
+            offset = next;
+        }
+        None
+    }
+}
 
 impl Candidate {
     /// The candidate of one stanza; `Err` with the reason when it lacks `Package`,
     /// `Version` or `Architecture`, or they are malformed.
-    pub(crate) fn from_stanza(text: &str, origin: impl FnOnce(&Stanza) -> Result<Origin, String>) -> Result<Candidate, String> {
-        let parsed = deb822::parse(text, &RELATIONSHIP_FIELDS);
-        let stanza = parsed.stanzas.into_iter().next().ok_or("the stanza is empty")?;
-        let name = stanza.get("Package").filter(|n| !n.is_empty()).ok_or("it has no Package field")?.to_ascii_lowercase();
-        let version = stanza.get("Version").ok_or_else(|| format!("package {name} has no Version field"))?.to_string();
+    pub(crate) fn from_stanza(text: &str, origin: impl FnOnce(&Raw<'_>) -> Result<Origin, String>) -> Result<Candidate, String> {
+        let raw = Raw(text);
+        let name = raw.get("Package").filter(|n| !n.is_empty()).ok_or("it has no Package field")?.to_ascii_lowercase();
+        let version = raw.get("Version").ok_or_else(|| format!("package {name} has no Version field"))?.to_string();
         if version::Version::parse(&version).is_none() {
             return Err(format!("package {name}'s version `{}` is not a Debian version", deb822::clip(&version)));
         }
-        let arch = stanza.get("Architecture").filter(|a| !a.is_empty()).ok_or_else(|| format!("package {name} has no Architecture field"))?.to_string();
-        let multi_arch = match stanza.get("Multi-Arch").unwrap_or("no") {
+        let arch = raw.get("Architecture").filter(|a| !a.is_empty()).ok_or_else(|| format!("package {name} has no Architecture field"))?.to_string();
+        let multi_arch = match raw.get("Multi-Arch").unwrap_or("no") {
             "same" => MultiArch::Same,
             "foreign" => MultiArch::Foreign,
             "allowed" => MultiArch::Allowed,
             _ => MultiArch::No,
         };
-        let origin = origin(&stanza)?;
-        Ok(Candidate { name, version, arch, multi_arch, origin, fields: text.trim_end_matches(['\n', '\r']).to_string() + "\n", stanza })
+        let origin = origin(&raw)?;
+        Ok(Candidate { name, version, arch, multi_arch, origin, fields: text.trim_end_matches(['\n', '\r']).to_string() + "\n" })
     }
 
     /// A relationship field parsed for this package's architecture (`native` when it
     /// is `all`); a malformed field is an error naming the package.
     pub(crate) fn relationships(&self, field: &str, native: &str) -> Result<Relationships, String> {
-        let mut value = self.stanza.get(field).unwrap_or("").to_string();
-        if let Some(body) = self.stanza.body(field) {
-            value.push(' ');
-            value.push_str(&body.replace('\n', " "));
-        }
+        let value = Raw(&self.fields).full(field).unwrap_or_default();
         let arch = if self.arch == "all" { native } else { &self.arch };
         parse_relationships(&value, arch).map_err(|e| format!("package {} {}: its {field} field: {e}", self.name, self.version))
-    }
-
-    /// A field's first line.
-    pub(crate) fn get(&self, field: &str) -> Option<&str> {
-        self.stanza.get(field)
     }
 
     /// `name version (arch)` for messages.

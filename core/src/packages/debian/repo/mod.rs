@@ -41,7 +41,8 @@ pub(crate) fn resolve(request: &Request<'_>, image: &ImageView<'_>) -> Result<Re
     }
     let mut local = Vec::new();
     for file in &request.spec.files {
-        let path = fetch::local_path(request, file);
+        // Absolute, so that downloading does not resolve it against the spec's folder again.
+        let path = std::path::absolute(fetch::local_path(request, file)).map_err(|e| Error::package(file.as_str(), PackageFailure::Fetch, format!("{file}: {e}")))?;
         let bytes = fetch::get(request, file, MAX_PACKAGE_BYTES)?;
         let control = crate::packages::debian::deb::control(&bytes, file)?;
         let c = local_candidate(&control, file, &path.display().to_string(), &bytes)?;

@@ -99,12 +99,49 @@ pub(crate) fn fetch_release(request: &Request<'_>, repo: &RepositorySpec, suite:
         ));
     }
     let release = parse_release(&text);
+    // A signed Release past its Valid-Until is a stale copy (a freeze attack, or a
+    // mirror that stopped): apt refuses it, and so do we unless the spec trusts it.
+    if let Some(until) = deb822::parse(&text, &[]).stanzas.first().and_then(|s| s.get("Valid-Until").map(str::to_string)) {
+        let end = release_date(&until).ok_or_else(|| Error::package(url.as_str(), PackageFailure::Malformed, format!("repository {url}: Valid-Until `{until}` is not a date such as `Sat, 05 Dec 2026 02:53:00 UTC`")))?;
+        if jiff::Timestamp::now().as_second() > end {
+            let message = format!("repository {url}: its Release expired on {until} (Valid-Until): the mirror is stale or the copy replayed; use an up-to-date mirror");
+            if !repo.trusted {
+                return Err(Error::package(url.as_str(), PackageFailure::BadSignature, message));
+            }
+            warnings.push(Warning::new(WarningCode::UnsignedRepository, url.as_str(), None, format!("{message} (used anyway: the spec marks it trusted)")));
+        }
+    }
     // A signed Release of another suite (an old one replayed) must not stand in.
     let names: Vec<&str> = [release.suite.as_deref(), release.codename.as_deref()].into_iter().flatten().collect();
     if !names.is_empty() && !names.contains(&suite) {
         return Err(Error::package(url.as_str(), PackageFailure::BadSignature, format!("repository {url}: dists/{suite}/ holds the Release of suite {}, not {suite}: check `suite`", names.join(" / "))));
     }
     Ok(text)
+}
+
+/// A Release date (`Sat, 05 Dec 2026 02:53:00 UTC`, RFC 2822 with `UTC`, `GMT` or a
+/// numeric offset) as Unix seconds.
+pub(crate) fn release_date(text: &str) -> Option<i64> {
+    let rest = text.split_once(',').map_or(text, |(_, r)| r);
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    let [day, month, year, time, zone] = parts.as_slice() else { return None };
+    let month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"].iter().position(|m| month.eq_ignore_ascii_case(m))? as i8 + 1;
+    let hms: Vec<i8> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let (h, m, sec) = match hms.as_slice() {
+        [h, m] => (*h, *m, 0),
+        [h, m, s] => (*h, *m, *s),
+        _ => return None,
+    };
+    let offset = match *zone {
+        "UTC" | "GMT" | "UT" | "Z" => 0,
+        z => {
+            let (sign, digits) = (if z.starts_with('-') { -1 } else { 1 }, z.strip_prefix(['+', '-'])?);
+            let n: i32 = digits.parse().ok().filter(|_| digits.len() == 4)?;
+            sign * ((n / 100) * 3600 + (n % 100) * 60)
+        }
+    };
+    let civil = jiff::civil::DateTime::new(year.parse().ok()?, month, day.parse().ok()?, h, m, sec, 0).ok()?;
+    jiff::tz::Offset::UTC.to_timestamp(civil).ok().map(|t| t.as_second() - i64::from(offset))
 }
 
 /// The candidates of `component`'s indexes for `arch` (and `all` when the Release
@@ -137,6 +174,9 @@ pub(crate) fn read_indexes(request: &Request<'_>, repo: &RepositorySpec, suite: 
         for stanza in stanzas(&text) {
             let c = Candidate::from_stanza(stanza, |s| {
                 let filename = s.get("Filename").ok_or("it has no Filename")?;
+                if filename.starts_with('/') || filename.split('/').any(|p| p == "..") {
+                    return Err(format!("its Filename {filename} leaves the repository"));
+                }
                 let sha256 = s.get("SHA256").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())).ok_or("it has no SHA256")?;
                 Ok(Origin::Repository { url: url.clone(), location: format!("{}/{filename}", base(url)), sha256: sha256.to_ascii_lowercase(), size: s.get("Size").and_then(|v| v.parse().ok()) })
             });
@@ -168,4 +208,27 @@ fn decompress(bytes: &[u8], path: &str) -> std::result::Result<String, String> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_release_dates() {
+        assert_eq!(release_date("Sat, 05 Dec 2026 02:53:00 UTC"), Some(1_796_439_180));
+        assert_eq!(release_date("Sat, 05 Dec 2026 03:53:00 +0100"), Some(1_796_439_180));
+        assert_eq!(release_date("5 Dec 2026 02:53 GMT"), Some(1_796_439_180));
+        for bad in ["", "Sat, 05 Foo 2026 02:53:00 UTC", "Sat, 32 Dec 2026 02:53:00 UTC", "Sat, 05 Dec 2026 02:53:00 CEST", "tomorrow"] {
+            assert_eq!(release_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_the_sha256_list() {
+        let r = parse_release("Suite: stable\nCodename: bookworm\nMD5Sum:\n 00 1 main/x\nSHA256:\n AB 12 main/binary-amd64/Packages.xz\n cd 3 main/binary-all/Packages\n bad line\n");
+        assert_eq!(r.files.get("main/binary-amd64/Packages.xz"), Some(&("ab".to_string(), 12)));
+        assert_eq!(r.files.len(), 2);
+        assert_eq!((r.suite.as_deref(), r.codename.as_deref()), (Some("stable"), Some("bookworm")));
+    }
 }

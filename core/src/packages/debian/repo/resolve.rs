@@ -35,6 +35,9 @@ impl Wanted {
     }
 }
 
+/// The deepest dependency chain followed.
+const MAX_DEPTH: usize = 500;
+
 #[derive(Debug, Clone, Default)]
 struct State {
     /// Name → the candidate chosen for it.
@@ -75,6 +78,7 @@ pub(crate) fn solve(u: &Universe, local: &[usize], wanted: &[Wanted], recommends
     for w in pinned.into_iter().chain(plain) {
         s.request(w)?;
     }
+    s.settle()?;
     s.check_conflicts()?;
     Ok(s.state.order)
 }
@@ -132,7 +136,7 @@ impl Solver<'_> {
         self.u
             .providing(&dep.name)
             .iter()
-            .filter(|(i, v)| installable(*i) && dep.version_matches(v.as_deref()) && !self.state.chosen.get(&self.cand(*i).name).is_some_and(|&c| c != *i))
+            .filter(|(i, v)| installable(*i) && dep.version_matches(v.as_deref()) && self.state.chosen.get(&self.cand(*i).name).is_none_or(|&c| c == *i))
             .map(|(i, _)| *i)
             .max_by(|&a, &b| self.cand(b).name.cmp(&self.cand(a).name).then_with(|| self.rank(a, b)))
     }
@@ -212,6 +216,10 @@ impl Solver<'_> {
 
     /// Chooses candidate `i` and, depth first, what it depends on.
     fn install(&mut self, i: usize, chain: &mut Vec<String>) -> Result<()> {
+        // Real chains are a few dozen deep; a hostile index must not exhaust the stack.
+        if chain.len() > MAX_DEPTH {
+            return Err(self.unsatisfiable(&chain[..3], format!("… the dependency chain is deeper than {MAX_DEPTH}: the index is malformed")));
+        }
         let c = self.cand(i);
         match self.state.chosen.get(&c.name) {
             Some(&k) if k == i => return Ok(()), // done, or in a cycle being done
@@ -268,6 +276,50 @@ impl Solver<'_> {
         let mut full = chain.clone();
         full.push(text);
         Err(self.unsatisfiable(&full, why))
+    }
+
+    /// Upgrades the base's packages that what was chosen leaves unsatisfied (a library
+    /// upgraded past an installed package's `Depends`) or breaks (a versioned `Breaks`
+    /// or `Conflicts`), as apt upgrades them along; until nothing changes.
+    fn settle(&mut self) -> Result<()> {
+        let native = self.u.native.clone();
+        loop {
+            let mut upgrade = None;
+            'scan: for i in 0..self.u.candidates.len() {
+                let c = self.cand(i);
+                if c.origin != Origin::Installed || !self.present(i) {
+                    continue;
+                }
+                // Relationship fields of the base that do not parse are not ours to judge.
+                let deps = [c.relationships("Pre-Depends", &native), c.relationships("Depends", &native)].into_iter().flatten().flatten();
+                for group in deps {
+                    if !group.iter().any(|d| self.satisfied(d)) {
+                        upgrade = Some((i, format!("its Depends `{}` no longer holds", group.iter().map(Dependency::to_string).collect::<Vec<_>>().join(" | "))));
+                        break 'scan;
+                    }
+                }
+                for &a in self.state.chosen.values() {
+                    let ca = self.cand(a);
+                    for field in ["Breaks", "Conflicts"] {
+                        let rels = ca.relationships(field, &native).unwrap_or_default();
+                        if rels.iter().flatten().any(|d| d.name == c.name && d.version.is_some() && d.version_matches(Some(&c.version))) {
+                            upgrade = Some((i, format!("{} {} it", ca.label(), field.to_ascii_lowercase())));
+                            break 'scan;
+                        }
+                    }
+                }
+            }
+            let Some((i, why)) = upgrade else { return Ok(()) };
+            let c = self.cand(i);
+            let dep = Dependency { name: c.name.clone(), arch: None, version: Some((version::Relation::Later, c.version.clone())) };
+            let mut chain = vec![format!("{} (installed in the base: {why})", c.label())];
+            match self.best(&dep) {
+                Some(k) if self.cand(k).name == c.name => self.install(k, &mut chain)?,
+                // No newer version: the conflict check or this error says why.
+                _ if why.starts_with("its Depends") => return Err(self.unsatisfiable(&chain, "no newer version of it is in the repositories".into())),
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// No chosen package conflicts with or breaks another present one, nor the other way.

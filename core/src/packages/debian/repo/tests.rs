@@ -184,6 +184,13 @@ fn detached_release_gpg_verifies() {
     std::fs::write(&release, text.replace("Origin: Test", "Origin: Evil")).unwrap();
     let err = site.resolve(&spec(vec![repo_spec("file:debian", Some("keys/archive.gpg"), false)], &["libc6"])).unwrap_err();
     assert_eq!(err.package_failure(), Some(PackageFailure::BadSignature), "{err}");
+    // Well signed, but past its Valid-Until.
+    let stale = text.replace("Components: main\n", "Components: main\nValid-Until: Sat, 05 Dec 2020 02:53:00 UTC\n");
+    let signed = key().unwrap().lock().unwrap().clearsign(stale.as_bytes());
+    std::fs::write(site.path().join("debian/dists/bookworm/InRelease"), signed).unwrap();
+    let err = site.resolve(&spec(vec![repo_spec("file:debian", Some("keys/archive.gpg"), false)], &["libc6"])).unwrap_err();
+    assert_eq!(err.package_failure(), Some(PackageFailure::BadSignature), "{err}");
+    assert!(err.to_string().contains("expired on Sat, 05 Dec 2020"), "{err}");
 }
 
 #[test]
@@ -266,6 +273,13 @@ fn unsigned_repositories_need_trusted_and_then_warn() {
     let r = site.resolve(&spec(vec![trusted("file:debian")], &["libc6"])).unwrap();
     assert_eq!(names(&r), ["libc6=2.36-9+deb12u4"]);
     assert_eq!(r.warnings.iter().map(|w| (w.code, w.path.as_str())).collect::<Vec<_>>(), [(WarningCode::UnsignedRepository, "file:debian")]);
+    // A Release past its Valid-Until: refused unless trusted.
+    let release = site.path().join("debian/dists/bookworm/Release");
+    let fresh = std::fs::read_to_string(&release).unwrap();
+    std::fs::write(&release, fresh.replace("Components: main\n", "Components: main\nValid-Until: Sat, 05 Dec 2020 02:53:00 UTC\n")).unwrap();
+    let r = site.resolve(&spec(vec![trusted("file:debian")], &["libc6"])).unwrap();
+    assert!(r.warnings.iter().any(|w| w.message.contains("expired on Sat, 05 Dec 2020")), "{:?}", r.warnings);
+    std::fs::write(&release, &fresh).unwrap();
     // A Release of another suite under dists/bookworm is refused.
     let release = site.path().join("debian/dists/bookworm/Release");
     let text = std::fs::read_to_string(&release).unwrap();
@@ -294,12 +308,15 @@ fn pins_and_the_highest_version_across_repositories() {
 #[test]
 fn unsatisfiable_names_the_chain() {
     let site = Site::new();
-    site.repo("debian", &["Package: curl\nVersion: 7.88\nArchitecture: amd64\nDepends: libcurl4 (>= 7.88)", "Package: libcurl4\nVersion: 7.88.1\nArchitecture: amd64\nDepends: libssl3"], &[], Signing::Unsigned);
+    site.repo("debian", &["Package: curl\nVersion: 7.88\nArchitecture: amd64\nDepends: libcurl4 (>= 7.88)", "Package: libcurl4\nVersion: 7.88.1\nArchitecture: amd64\nDepends: libssl3", "Package: evil\nVersion: 1\nArchitecture: amd64\nFilename: ../../etc/passwd"], &[], Signing::Unsigned);
     let err = site.resolve(&spec(vec![trusted("file:debian")], &["curl"])).unwrap_err();
     assert_eq!(err.package_failure(), Some(PackageFailure::Unsatisfiable));
     assert_eq!(err.to_string(), "curl -> libcurl4 (>= 7.88) -> libssl3: not in any repository");
     let err = site.resolve(&spec(vec![trusted("file:debian")], &["wget"])).unwrap_err();
     assert_eq!(err.to_string(), "wget: not in any repository");
+    // A stanza whose Filename leaves the repository is skipped.
+    let err = site.resolve(&spec(vec![trusted("file:debian")], &["evil"])).unwrap_err();
+    assert_eq!(err.to_string(), "evil: not in any repository");
     let err = site.resolve(&spec(vec![trusted("file:debian")], &["bad name!"])).unwrap_err();
     assert!(matches!(err, Error::Spec { .. }), "{err}");
 }
@@ -464,4 +481,78 @@ fn architectures() {
     assert!(err.to_string().contains("main/binary-arm64/Packages"), "{err}");
     std::fs::remove_file(site.base().join("var/lib/dpkg/arch")).unwrap();
     assert_eq!(names(&site.resolve_for(&spec(vec![trusted("file:debian")], &["libc6"]), None, true).unwrap()), ["libc6=2.36-9+deb12u4"]);
+}
+
+#[test]
+fn base_packages_are_upgraded_along_when_a_choice_breaks_them() {
+    let site = Site::new();
+    let libc_bin = "Package: libc-bin\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\nDepends: libc6 (= 2.36-9+deb12u4)";
+    let new_user = "Package: new-user\nVersion: 1\nArchitecture: amd64\nDepends: libc6 (>= 2.36-9+deb12u4)";
+    let newlib = "Package: newlib\nVersion: 2\nArchitecture: amd64\nBreaks: oldapp (<< 2)";
+    site.repo("debian", &[LIBC, libc_bin, new_user, newlib, "Package: oldapp\nVersion: 2\nArchitecture: amd64"], &[], Signing::Unsigned);
+    site.repo("partial", &[LIBC, new_user], &[], Signing::Unsigned);
+    site.status(&format!("{STATUS_LIBC}\nPackage: libc-bin\nStatus: install ok installed\nVersion: 2.36-9+deb12u3\nArchitecture: amd64\nDepends: libc6 (= 2.36-9+deb12u3)\n\nPackage: oldapp\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n"));
+    // libc6 is upgraded for new-user; the base's libc-bin, pinned to the old libc6, follows.
+    assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["new-user"])).unwrap()), ["libc6=2.36-9+deb12u4", "new-user=1", "libc-bin=2.36-9+deb12u4"]);
+    // Without a newer libc-bin, the upgrade cannot be made.
+    let err = site.resolve(&spec(vec![trusted("file:partial")], &["new-user"])).unwrap_err();
+    assert_eq!(err.package_failure(), Some(PackageFailure::Unsatisfiable));
+    assert!(err.to_string().starts_with("libc-bin 2.36-9+deb12u3 (installed in the base: its Depends `libc6 (= 2.36-9+deb12u3)` no longer holds)"), "{err}");
+    // A package of the base that a new one breaks is upgraded past the Breaks.
+    assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["newlib"])).unwrap()), ["newlib=2", "oldapp=2"]);
+}
+
+#[test]
+fn distroless_status_d_satisfies() {
+    let site = Site::new();
+    site.repo("debian", &[LIBC, "Package: user\nVersion: 1\nArchitecture: amd64\nDepends: libc6 (>= 2.36)"], &[], Signing::Unsigned);
+    let dir = site.base().join("var/lib/dpkg/status.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("libc6"), "Package: libc6\nVersion: 2.36-9+deb12u3\nArchitecture: amd64\n").unwrap();
+    std::fs::write(dir.join("libc6.md5sums"), "0123  usr/lib/x\n").unwrap();
+    assert_eq!(names(&site.resolve(&spec(vec![trusted("file:debian")], &["user"])).unwrap()), ["user=1"]);
+}
+
+#[test]
+fn the_hosts_dpkg_database_as_a_base() {
+    // A real status file: hundreds of packages with real Depends, Provides, Breaks and
+    // Multi-Arch, all consistent, so resolving against it must change nothing of it.
+    let Ok(status) = std::fs::read_to_string("/var/lib/dpkg/status") else {
+        eprintln!("skipped: this host has no dpkg database");
+        return;
+    };
+    let installed = index::installed(&status, false);
+    let mut u = Universe::new("amd64");
+    for c in installed.iter().cloned() {
+        for field in ["Depends", "Pre-Depends", "Recommends", "Conflicts", "Breaks"] {
+            c.relationships(field, "amd64").unwrap();
+        }
+        u.add(c).unwrap();
+    }
+    let Some(libc) = installed.iter().find(|c| c.name == "libc6") else {
+        eprintln!("skipped: no libc6 on this host");
+        return;
+    };
+    let arch = libc.arch.clone();
+    let site = Site::new();
+    site.status(&status);
+    site.repo("debian", &[&format!("Package: tool\nVersion: 1\nArchitecture: {arch}\nDepends: libc6 (>= 2.17), dpkg | apt\nConflicts: nothing-installed")], &[], Signing::Unsigned);
+    if arch != "amd64" {
+        eprintln!("skipped the resolution: the host is {arch}");
+        return;
+    }
+    let r = site.resolve(&spec(vec![trusted("file:debian")], &["tool"])).unwrap();
+    assert_eq!(names(&r), ["tool=1"]);
+}
+
+#[test]
+fn a_hostile_dependency_chain_is_bounded() {
+    let mut u = Universe::new("amd64");
+    for i in 0..2000 {
+        let stanza = format!("Package: p{i}\nVersion: 1\nArchitecture: amd64\nDepends: p{}", i + 1);
+        u.add(Candidate::from_stanza(&stanza, |_| Ok(Origin::Repository { url: "r".into(), location: "r/x".into(), sha256: "0".repeat(64), size: None })).unwrap()).unwrap();
+    }
+    let err = solve(&u, &[], &[Wanted::parse("p0").unwrap()], false).unwrap_err();
+    assert_eq!(err.package_failure(), Some(PackageFailure::Unsatisfiable));
+    assert!(err.to_string().contains("deeper than 500"), "{err}");
 }
