@@ -324,6 +324,4 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().expect("writing to a Vec succeeds")
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::digest::hex;

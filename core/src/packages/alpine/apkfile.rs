@@ -164,10 +164,7 @@ pub(crate) fn q1(bytes: &[u8]) -> String {
     format!("Q1{}", base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(bytes)))
 }
 
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::digest::hex;
 
 #[cfg(test)]
 mod tests {

@@ -206,9 +206,7 @@ fn decompress(bytes: &[u8], path: &str) -> std::result::Result<String, String> {
     String::from_utf8(out).map_err(|_| "is not UTF-8 text".to_string())
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::digest::hex;
 
 #[cfg(test)]
 mod tests {
