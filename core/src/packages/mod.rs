@@ -68,6 +68,9 @@ pub(crate) struct Resolved {
     /// Its control record as the index (or the package file) gives it: a deb822 stanza
     /// for dpkg, an `APKINDEX` record for apk.
     pub fields: String,
+    /// Asked for by the spec (named in `install`, or one of `files`), not pulled in as a
+    /// dependency: apk's `world` lists these.
+    pub requested: bool,
 }
 
 /// The outcome of resolving.

@@ -83,7 +83,10 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
         installed.push('\n');
     }
     out.database.push(file_entry(INSTALLED, installed.into_bytes(), mtime));
-    let world = database::world((image.read)(WORLD)?.as_deref(), &roots(&records));
+    // What the spec asked for, as apk records `apk add NAME`; a package file that names
+    // no request (an older resolution) falls back to the packages nothing else needs.
+    let asked: Vec<String> = packages.iter().filter(|(r, _)| r.requested).map(|(r, _)| r.report.name.clone()).collect();
+    let world = database::world((image.read)(WORLD)?.as_deref(), if asked.is_empty() { roots(&records) } else { asked }.as_slice());
     out.database.push(file_entry(WORLD, world, mtime));
     if !scripts.is_empty() {
         let tar = database::scripts_tar((image.read)(SCRIPTS)?.as_deref(), &scripts, mtime)?;

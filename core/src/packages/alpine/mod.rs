@@ -116,12 +116,14 @@ fn resolve_packages(request: &Request<'_>, image: &ImageView<'_>) -> Result<Reso
 
     for i in resolve::solve(&requests, &available, &installed)? {
         let record = &available[i];
+        let requested = requests.iter().any(|d| d.name == record.name);
         let resolved = match &origins[i] {
             Origin::File { spec_path, host_path, sha256, size } => Resolved {
                 report: PackageReport { name: record.name.clone(), version: record.version.clone(), architecture: record.arch.clone(), repository: spec_path.clone(), sha256: sha256.clone() },
                 location: host_path.clone(),
                 size: Some(*size),
                 fields: record.header_text(),
+                requested,
             },
             Origin::Repo(n) => {
                 let index = &indexes[*n];
@@ -133,6 +135,7 @@ fn resolve_packages(request: &Request<'_>, image: &ImageView<'_>) -> Result<Reso
                     location,
                     size: Some(bytes.len() as u64),
                     fields: record.header_text(),
+                    requested,
                 }
             }
         };

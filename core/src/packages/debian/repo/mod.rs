@@ -53,7 +53,14 @@ pub(crate) fn resolve(request: &Request<'_>, image: &ImageView<'_>) -> Result<Re
         wanted.push(Wanted::parse(w).ok_or_else(|| Error::spec("packages.install", format!("`{w}` is not a package name or `name=version`")))?);
     }
     let order = resolve::solve(&u, &local, &wanted, request.spec.install_recommends)?;
-    Ok(Resolution { packages: order.into_iter().map(|i| resolved(&u.candidates[i])).collect(), warnings })
+    let packages = order
+        .into_iter()
+        .map(|i| {
+            let c = &u.candidates[i];
+            Resolved { requested: local.contains(&i) || wanted.iter().any(|w| w.name == c.name), ..resolved(c) }
+        })
+        .collect();
+    Ok(Resolution { packages, warnings })
 }
 
 /// A local package file's candidate, from its `control` stanza: `written` is the path
@@ -75,7 +82,7 @@ fn resolved(c: &Candidate) -> Resolved {
         Origin::File { written, path, sha256, size } => (written.clone(), path.clone(), sha256.clone(), Some(*size)),
         Origin::Installed => (String::new(), String::new(), String::new(), None),
     };
-    Resolved { report: PackageReport { name: c.name.clone(), version: c.version.clone(), architecture: c.arch.clone(), repository, sha256 }, location, size, fields: c.fields.clone() }
+    Resolved { report: PackageReport { name: c.name.clone(), version: c.version.clone(), architecture: c.arch.clone(), repository, sha256 }, location, size, fields: c.fields.clone(), requested: false }
 }
 
 /// Fetches a resolved `.deb` and checks its sha256.
