@@ -130,6 +130,36 @@ fn packages_demo_installs_hello_and_registers_it() {
 }
 
 #[test]
+fn a_package_version_change_in_the_repository_is_outdated_and_refused_when_locked() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("pkgdemo");
+    assert_eq!(code(&run_in(dir.path(), &["demo", "--packages", "--dir", "pkgdemo"])), 0);
+    let first = run_in(&demo, &["compose", "packages-spec.json", "--report", "r.json", "--output", "oci:first"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let same = run_in(&demo, &["outdated", "packages-spec.json", "--against", "r.json"]);
+    assert_eq!(code(&same), 0, "nothing changed yet: {}{}", stdout(&same), stderr(&same));
+
+    // The repository withdraws hello 2.1-1: its index and Release are rewritten.
+    let index_path = demo.join("repo/dists/demo/main/binary-amd64/Packages");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    let kept: Vec<&str> = index.split("\n\n").filter(|s| !s.contains("Version: 2.1-1")).collect();
+    let index = kept.join("\n\n");
+    std::fs::write(&index_path, &index).unwrap();
+    let sha = sha2::Sha256::digest(index.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let release = format!("Suite: demo\nCodename: demo\nArchitectures: amd64\nComponents: main\nSHA256:\n {sha} {} main/binary-amd64/Packages\n", index.len());
+    std::fs::write(demo.join("repo/dists/demo/Release"), release).unwrap();
+
+    let changed = run_in(&demo, &["outdated", "packages-spec.json", "--against", "r.json"]);
+    assert_eq!(code(&changed), 1, "{}", stderr(&changed));
+    assert!(stdout(&changed).contains("package dpkg:hello:all: 2.1-1 -> 2.0-1"), "{}", stdout(&changed));
+    let locked = run_in(&demo, &["compose", "packages-spec.json", "--locked", "r.json", "--output", "oci:locked"]);
+    assert_ne!(code(&locked), 0);
+    assert!(stderr(&locked).contains("--locked") && stderr(&locked).contains("dpkg:hello:all"), "{}", stderr(&locked));
+    assert!(!demo.join("locked").exists(), "nothing is written");
+}
+
+#[test]
 fn demo_with_dir_keeps_the_images_and_the_output() {
     let demo = Demo::new();
     for p in ["spec.json", "images/base/index.json", "images/certs/index.json", "images/tools/index.json", "out/index.json"] {
