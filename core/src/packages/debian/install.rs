@@ -57,8 +57,6 @@ pub(crate) struct Unpacked {
     pub control: Control,
     /// Its data entries, keys as the package names them.
     pub data: Vec<DataEntry>,
-    /// The keys its non-directory entries were written at (after directory symlinks).
-    pub placed: Vec<String>,
 }
 
 /// Who owns a path.
@@ -95,7 +93,6 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
         let same = stanza.get("Multi-Arch").is_some_and(|m| m.eq_ignore_ascii_case("same"));
         let replaces = relation_names(stanza.get("Replaces").unwrap_or(""));
         let info_name = if same { format!("{name}:{arch}") } else { name.clone() };
-        let mut placed = Vec::new();
         let mut placed_of: HashMap<&str, String> = HashMap::new();
         for entry in &deb.data {
             if entry.key.is_empty() {
@@ -144,14 +141,13 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             };
             out.files.push(NewEntry { key: key.clone(), meta, data });
             placed_of.insert(&entry.key, key.clone());
-            placed.push(key.clone());
             for path in [abs, abs_placed] {
                 owners.insert(path, Owner { package: name.clone(), list: None });
             }
         }
         drop(placed_of);
         unpacked.retain(|u| !(u.name == name && u.arch == arch));
-        unpacked.push(Unpacked { name, arch, info_name, control: deb.control, data: deb.data, placed });
+        unpacked.push(Unpacked { name, arch, info_name, control: deb.control, data: deb.data });
     }
     let db = |key: String, bytes: Vec<u8>, mode: u32| NewEntry { key, meta: Metadata { kind: EntryKind::File, mode, uid: 0, gid: 0, size: bytes.len() as u64, mtime, link_target: None, device: None, xattrs: Vec::new() }, data: DataRef::Inline(Arc::new(bytes)) };
     if distroless {
@@ -586,6 +582,95 @@ pub(crate) mod tests {
         assert_eq!(err.package_failure(), Some(PackageFailure::Malformed), "{err}");
         let err = install(&[(resolved("hello"), hello()[..100].to_vec())], &image, 0, false).unwrap_err();
         assert_eq!(err.package_failure(), Some(PackageFailure::Malformed), "{err}");
+    }
+
+    /// Writes the base tree, then the installation, under `root` as a container
+    /// runtime would lay them out.
+    fn materialize(tree: &Tree, out: &Installation, root: &std::path::Path) {
+        let base: Vec<NewEntry> = tree.nodes.iter().map(|(k, n)| NewEntry { key: k.clone(), meta: n.meta.clone(), data: n.data.clone() }).collect();
+        for e in base.iter().chain(&out.files).chain(&out.database) {
+            let path = root.join(&e.key);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            let _ = std::fs::remove_file(&path);
+            match (e.meta.kind, &e.data) {
+                (EntryKind::Dir, _) => std::fs::create_dir_all(&path).unwrap(),
+                (EntryKind::Symlink, _) => std::os::unix::fs::symlink(e.meta.link_target.as_deref().unwrap(), &path).unwrap(),
+                (_, DataRef::Inline(b)) => std::fs::write(&path, b.as_slice()).unwrap(),
+                _ => std::fs::write(&path, b"").unwrap(),
+            }
+        }
+        std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    }
+
+    #[test]
+    fn dpkg_itself_agrees_with_the_database() {
+        if std::process::Command::new("dpkg-query").arg("--version").output().is_err() {
+            eprintln!("skipped: dpkg is not installed");
+            return;
+        }
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let out = install(&[(resolved("hello"), hello())], &image, 1_700_000_000, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        materialize(&tree, &out, root);
+        let admin = root.join("var/lib/dpkg");
+        let run = |args: &[&str]| {
+            let o = std::process::Command::new(args[0]).args(&args[1..]).output().unwrap();
+            (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        };
+        let admin_arg = format!("--admindir={}", admin.display());
+        let (ok, status, err) = run(&["dpkg-query", &admin_arg, "-s", "hello"]);
+        assert!(ok && status.contains("Status: install ok installed") && status.contains("Version: 1.0"), "{status}{err}");
+        let (ok, files, err) = run(&["dpkg-query", &admin_arg, "-L", "hello"]);
+        assert!(ok && files.lines().any(|l| l == "/usr/bin/hello") && files.lines().any(|l| l == "/bin/hello-compat"), "{files}{err}");
+        let root_arg = format!("--root={}", root.display());
+        let (ok, verify, err) = run(&["dpkg", &root_arg, "--verify", "hello"]);
+        assert!(ok && verify.is_empty(), "dpkg --verify: {verify}{err}");
+        // And it notices a change, so the check above is a real one.
+        std::fs::write(root.join("usr/bin/hello"), b"tampered").unwrap();
+        std::fs::write(root.join("etc/hello.conf"), b"edited").unwrap();
+        let (_, verify, err) = run(&["dpkg", &root_arg, "--verify", "hello"]);
+        assert!(verify.contains("??5?????? ") && verify.contains("/usr/bin/hello") && verify.contains(" c /etc/hello.conf"), "{verify}{err}");
+    }
+
+    /// A real package from the host's apt sources (`apt-get download`), or `None` with
+    /// a message when that does not work here.
+    pub(crate) fn real_deb(name: &str) -> Option<Vec<u8>> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("apt-get").args(["download", name]).current_dir(dir.path()).output().is_ok_and(|o| o.status.success());
+        let file = std::fs::read_dir(dir.path()).ok().and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name().to_string_lossy().ends_with(".deb"))));
+        match (ok, file) {
+            (true, Some(file)) => std::fs::read(file.path()).ok(),
+            _ => {
+                eprintln!("skipped: `apt-get download {name}` did not work here");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_real_package_installs_and_dpkg_verifies_it() {
+        let Some(bytes) = real_deb("libcap2-bin") else { return };
+        if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+            eprintln!("skipped: dpkg is not installed");
+            return;
+        }
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let out = install(&[(resolved("libcap2-bin"), bytes)], &image, 1_700_000_000, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        materialize(&tree, &out, dir.path());
+        let o = std::process::Command::new("dpkg").arg(format!("--root={}", dir.path().display())).args(["--verify", "libcap2-bin"]).output().unwrap();
+        assert!(o.status.success() && o.stdout.is_empty(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        let o = std::process::Command::new("dpkg-query").arg(format!("--admindir={}/var/lib/dpkg", dir.path().display())).args(["-W", "-f", "${Package} ${Status}\n", "libcap2-bin"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "libcap2-bin install ok installed\n", "{}", String::from_utf8_lossy(&o.stderr));
+        let list = text(&out.database, "var/lib/dpkg/info/libcap2-bin.list");
+        assert!(list.starts_with("/.\n/") && list.contains("/sbin/setcap\n"), "{list}");
     }
 
     #[test]

@@ -477,7 +477,7 @@ impl Accounts {
                     Some(65534) // adduser --system without --group: nogroup
                 };
                 let (Some(gid), Some(uid)) = (gid, number(&["--uid", "-u"]).filter(|u| !self.users.values().any(|(x, _)| x == u)).or_else(|| self.free_uid())) else { return false };
-                let home = get(&["--home", "-d", "--home-dir"]).map(str::to_string).unwrap_or_else(|| if gnu { format!("/home/{name}") } else { format!("/home/{name}") });
+                let home = get(&["--home", "-d", "--home-dir"]).map(str::to_string).unwrap_or_else(|| format!("/home/{name}"));
                 let shell = get(&["--shell", "-s"]).map(str::to_string).unwrap_or_else(|| if gnu { "/bin/sh".into() } else { "/usr/sbin/nologin".into() });
                 let gecos = get(&["--gecos", "--comment", "-c"]).map(str::to_string);
                 self.users.insert(name.to_string(), (uid, gid));
