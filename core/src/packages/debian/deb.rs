@@ -201,7 +201,8 @@ fn content<R: Read>(entry: &mut tar::Entry<'_, R>, budget: &mut u64, what: &str,
     if size > *budget {
         return Err(malformed(package, format!("{what} is {size} bytes, more than the {} bytes a package may unpack to", *budget)));
     }
-    let mut buf = Vec::with_capacity(size as usize);
+    // Grown as bytes arrive: a header may claim more than the stream holds.
+    let mut buf = Vec::with_capacity(size.min(1 << 20) as usize);
     entry.take(size).read_to_end(&mut buf).map_err(|e| malformed(package, format!("{what}: {e}")))?;
     if buf.len() as u64 != size {
         return Err(malformed(package, format!("{what} is truncated ({} of {size} bytes)", buf.len())));

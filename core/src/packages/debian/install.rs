@@ -94,6 +94,7 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
         let replaces = relation_names(stanza.get("Replaces").unwrap_or(""));
         let info_name = if same { format!("{name}:{arch}") } else { name.clone() };
         let mut placed_of: HashMap<&str, String> = HashMap::new();
+        let regular: HashMap<&str, &DataEntry> = deb.data.iter().filter(|e| e.meta.kind == EntryKind::File).map(|e| (e.key.as_str(), e)).collect();
         for entry in &deb.data {
             if entry.key.is_empty() {
                 continue;
@@ -130,7 +131,7 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             let (meta, data) = match entry.meta.kind {
                 EntryKind::Hardlink => {
                     let target = entry.meta.link_target.as_deref().unwrap_or("");
-                    let first = deb.data.iter().find(|e| e.key == target && e.meta.kind == EntryKind::File).ok_or_else(|| {
+                    let first = regular.get(target).ok_or_else(|| {
                         Error::package(&name, PackageFailure::Malformed, format!("package {name}'s hardlink {abs} points at /{target}, which is not a file before it in the package"))
                     })?;
                     let target_key = placed_of.get(target).cloned().unwrap_or_else(|| place(image, target));
@@ -146,6 +147,7 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             }
         }
         drop(placed_of);
+        drop(regular);
         unpacked.retain(|u| !(u.name == name && u.arch == arch));
         unpacked.push(Unpacked { name, arch, info_name, control: deb.control, data: deb.data });
     }
@@ -635,6 +637,42 @@ pub(crate) mod tests {
         std::fs::write(root.join("etc/hello.conf"), b"edited").unwrap();
         let (_, verify, err) = run(&["dpkg", &root_arg, "--verify", "hello"]);
         assert!(verify.contains("??5?????? ") && verify.contains("/usr/bin/hello") && verify.contains(" c /etc/hello.conf"), "{verify}{err}");
+    }
+
+    #[test]
+    fn apt_get_check_sees_the_dependencies_installed() {
+        if std::process::Command::new("apt-get").arg("--version").output().is_err() {
+            eprintln!("skipped: apt-get is not installed");
+            return;
+        }
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let check = |packages: &[(Resolved, Vec<u8>)]| {
+            let out = install(packages, &image, 0, false).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            materialize(&tree, &out, root);
+            for sub in ["cache", "lists/partial"] {
+                std::fs::create_dir_all(root.join(sub)).unwrap();
+            }
+            let opt = |k: &str, v: &std::path::Path| ["-o".to_string(), format!("{k}={}", v.display())];
+            let o = std::process::Command::new("apt-get")
+                .args(opt("Dir::State::status", &root.join(STATUS)))
+                .args(opt("Dir::Etc::SourceList", std::path::Path::new("/dev/null")))
+                .args(opt("Dir::Etc::SourceParts", std::path::Path::new("/dev/null")))
+                .args(opt("Dir::Cache", &root.join("cache")))
+                .args(opt("Dir::State::Lists", &root.join("lists")))
+                .args(["-o", "Debug::NoLocking=1", "-o", "APT::Architecture=amd64", "-o", "APT::Architectures::=amd64", "check"])
+                .output()
+                .unwrap();
+            (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        };
+        let (ok, text) = check(&[(resolved("hello"), hello())]);
+        assert!(!ok && text.contains("hello : Depends: libc6"), "{text}");
+        let libc6 = DebBuilder::new(&control("libc6", "Multi-Arch: same\n")).build();
+        let (ok, text) = check(&[(resolved("libc6"), libc6), (resolved("hello"), hello())]);
+        assert!(ok, "{text}");
     }
 
     /// A real package from the host's apt sources (`apt-get download`), or `None` with
