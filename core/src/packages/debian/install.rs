@@ -711,6 +711,87 @@ pub(crate) mod tests {
         assert!(list.starts_with("/.\n/") && list.contains("/sbin/setcap\n"), "{list}");
     }
 
+    /// Debian's base from the real corpus, `None` with a message when it is not there.
+    fn corpus_debian_base() -> Option<std::path::PathBuf> {
+        let root = match std::env::var_os("OCICOMPOSE_CORPUS") {
+            Some(v) if !v.is_empty() => std::path::PathBuf::from(v),
+            _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.corpus"),
+        };
+        let dir = root.join("images/debian-base");
+        if !dir.join("index.json").is_file() {
+            eprintln!("skipped: the real corpus is not at {} (set OCICOMPOSE_CORPUS)", root.display());
+            return None;
+        }
+        Some(dir)
+    }
+
+    /// jq and its libraries installed onto Debian's real base twice: by real dpkg (as
+    /// root, into an unpacked copy) and by `install`; the database and the loader cache
+    /// must come out the same.
+    #[test]
+    fn the_real_debian_base_gets_what_real_dpkg_gives_it() {
+        let Some(image_dir) = corpus_debian_base() else { return };
+        let root_user = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if !root_user || std::process::Command::new("dpkg").arg("--version").output().is_err() {
+            eprintln!("skipped: comparing with real dpkg needs root and dpkg");
+            return;
+        }
+        let names = ["libonig5", "libjq1", "jq"];
+        let mut packages = Vec::new();
+        for name in names {
+            let Some(bytes) = real_deb(name) else { return };
+            packages.push((resolved(name), bytes));
+        }
+        // Ours.
+        let patterns = ["var/lib/dpkg/status", "var/lib/dpkg/info/*.list", "var/lib/dpkg/info/*.md5sums", "var/lib/dpkg/alternatives/*", "etc/ld.so.cache", "etc/ld.so.conf", "etc/ld.so.conf.d/*", "etc/passwd", "etc/group"];
+        let files = crate::pkgdb::image::read_files(&format!("oci:{}:bookworm", image_dir.display()), None, &patterns).unwrap();
+        let read = |key: &str| -> Result<Option<Vec<u8>>> { Ok(files.files.get(key).cloned()) };
+        let image = ImageView { tree: &files.tree, read: &read };
+        let out = install(&packages, &image, 0, false).unwrap();
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        // Real dpkg's, in an unpacked copy of the same image.
+        let tmp = tempfile::tempdir().unwrap();
+        let golden = tmp.path().join("root");
+        std::fs::create_dir_all(&golden).unwrap();
+        let blob = |digest: &str| image_dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(image_dir.join("index.json")).unwrap()).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap()).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let st = std::process::Command::new("tar").arg("xzf").arg(blob(layer["digest"].as_str().unwrap())).arg("-C").arg(&golden).status().unwrap();
+            assert!(st.success());
+        }
+        let mut debs = Vec::new();
+        for (r, bytes) in &packages {
+            let path = tmp.path().join(format!("{}.deb", r.report.name));
+            std::fs::write(&path, bytes).unwrap();
+            debs.push(path);
+        }
+        let o = std::process::Command::new("dpkg").arg(format!("--root={}", golden.display())).arg("-i").args(&debs).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let theirs = |key: &str| std::fs::read_to_string(golden.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(text(&out.database, STATUS), theirs(STATUS));
+        for e in &out.database {
+            if e.key.starts_with(INFO) {
+                assert_eq!(text(&out.database, &e.key), theirs(&e.key), "{}", e.key);
+            }
+        }
+        let mut info: Vec<String> = std::fs::read_dir(golden.join(INFO)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| names.iter().any(|p| n.starts_with(&format!("{p}.")) || n.starts_with(&format!("{p}:")))).collect();
+        info.sort();
+        let mut ours: Vec<String> = out.database.iter().filter_map(|e| e.key.strip_prefix("var/lib/dpkg/info/").map(str::to_string)).collect();
+        ours.sort();
+        assert_eq!(ours, info);
+        // The loader cache: the same entries in the same order.
+        let DataRef::Inline(cache) = &out.database.iter().find(|e| e.key == super::super::ldcache::LD_SO_CACHE).expect("a refreshed ld.so.cache").data else { panic!() };
+        let ours = super::super::ldcache::parse(cache).unwrap().entries;
+        let theirs = super::super::ldcache::parse(&std::fs::read(golden.join("etc/ld.so.cache")).unwrap()).unwrap().entries;
+        assert_eq!(ours, theirs);
+        // And dpkg verifies our files in our tree.
+        for e in out.files.iter().filter(|e| e.meta.kind == EntryKind::File) {
+            let DataRef::Inline(b) = &e.data else { panic!() };
+            assert_eq!(b.as_slice(), std::fs::read(golden.join(&e.key)).unwrap().as_slice(), "{}", e.key);
+        }
+    }
+
     #[test]
     fn relation_names_drop_versions_and_arches() {
         assert_eq!(relation_names("a (<< 1.0), b:any, c|d").into_iter().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
