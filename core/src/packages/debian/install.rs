@@ -725,22 +725,19 @@ pub(crate) mod tests {
         Some(dir)
     }
 
-    /// jq and its libraries installed onto Debian's real base twice: by real dpkg (as
-    /// root, into an unpacked copy) and by `install`; the database and the loader cache
-    /// must come out the same.
-    #[test]
-    fn the_real_debian_base_gets_what_real_dpkg_gives_it() {
-        let Some(image_dir) = corpus_debian_base() else { return };
+    /// `names` installed onto Debian's real base twice: by real dpkg (as root, into an
+    /// unpacked copy) and by `install`. The status, the packages' info files, their
+    /// files and the loader cache must come out the same. Returns ours and dpkg's root.
+    fn against_real_dpkg(names: &[&str]) -> Option<(Installation, tempfile::TempDir)> {
+        let image_dir = corpus_debian_base()?;
         let root_user = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         if !root_user || std::process::Command::new("dpkg").arg("--version").output().is_err() {
             eprintln!("skipped: comparing with real dpkg needs root and dpkg");
-            return;
+            return None;
         }
-        let names = ["libonig5", "libjq1", "jq"];
         let mut packages = Vec::new();
         for name in names {
-            let Some(bytes) = real_deb(name) else { return };
-            packages.push((resolved(name), bytes));
+            packages.push((resolved(name), real_deb(name)?));
         }
         // Ours.
         let patterns = ["var/lib/dpkg/status", "var/lib/dpkg/info/*.list", "var/lib/dpkg/info/*.md5sums", "var/lib/dpkg/alternatives/*", "etc/ld.so.cache", "etc/ld.so.conf", "etc/ld.so.conf.d/*", "etc/passwd", "etc/group"];
@@ -780,16 +777,42 @@ pub(crate) mod tests {
         let mut ours: Vec<String> = out.database.iter().filter_map(|e| e.key.strip_prefix("var/lib/dpkg/info/").map(str::to_string)).collect();
         ours.sort();
         assert_eq!(ours, info);
-        // The loader cache: the same entries in the same order.
-        let DataRef::Inline(cache) = &out.database.iter().find(|e| e.key == super::super::ldcache::LD_SO_CACHE).expect("a refreshed ld.so.cache").data else { panic!() };
-        let ours = super::super::ldcache::parse(cache).unwrap().entries;
-        let theirs = super::super::ldcache::parse(&std::fs::read(golden.join("etc/ld.so.cache")).unwrap()).unwrap().entries;
-        assert_eq!(ours, theirs);
-        // And dpkg verifies our files in our tree.
-        for e in out.files.iter().filter(|e| e.meta.kind == EntryKind::File) {
-            let DataRef::Inline(b) = &e.data else { panic!() };
-            assert_eq!(b.as_slice(), std::fs::read(golden.join(&e.key)).unwrap().as_slice(), "{}", e.key);
+        if let Some(cache) = out.database.iter().find(|e| e.key == super::super::ldcache::LD_SO_CACHE) {
+            let DataRef::Inline(cache) = &cache.data else { panic!() };
+            let ours = super::super::ldcache::parse(cache).unwrap().entries;
+            let theirs = super::super::ldcache::parse(&std::fs::read(golden.join("etc/ld.so.cache")).unwrap()).unwrap().entries;
+            assert_eq!(ours, theirs);
         }
+        for e in &out.files {
+            let path = golden.join(&e.key);
+            match e.meta.kind {
+                EntryKind::File => {
+                    let DataRef::Inline(b) = &e.data else { panic!() };
+                    assert_eq!(b.as_slice(), std::fs::read(&path).unwrap().as_slice(), "{}", e.key);
+                }
+                EntryKind::Symlink => assert_eq!(std::fs::read_link(&path).unwrap().to_str(), e.meta.link_target.as_deref(), "{}", e.key),
+                _ => {}
+            }
+        }
+        drop(files);
+        Some((out, tmp))
+    }
+
+    #[test]
+    fn jq_onto_the_real_debian_base_matches_real_dpkg() {
+        let Some((out, _golden)) = against_real_dpkg(&["libonig5", "libjq1", "jq"]) else { return };
+        assert!(out.database.iter().any(|e| e.key == super::super::ldcache::LD_SO_CACHE), "the libraries' trigger refreshes the cache");
+    }
+
+    #[test]
+    fn nanos_alternatives_match_update_alternatives() {
+        let Some((out, golden)) = against_real_dpkg(&["libncursesw6", "nano"]) else { return };
+        for name in ["editor", "pico"] {
+            let key = format!("var/lib/dpkg/alternatives/{name}");
+            let theirs = std::fs::read_to_string(golden.path().join("root").join(&key)).unwrap();
+            assert_eq!(text(&out.database, &key), theirs, "{key}");
+        }
+        assert!(out.files.iter().any(|e| e.key == "etc/alternatives/editor" && e.meta.link_target.as_deref() == Some("/bin/nano")));
     }
 
     #[test]

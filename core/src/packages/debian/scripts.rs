@@ -77,9 +77,11 @@ pub(crate) fn apply(packages: &[Unpacked], image: &ImageView<'_>, mtime: u64, ou
     let mut effects = Effects::default();
     let mut accounts = Accounts::of(image)?;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    // Through the base's directory symlinks, as the packages' files were placed.
     let exists = |path: &str, out: &Installation| {
         let key = path.trim_start_matches('/');
-        out.files.iter().any(|e| e.key == key) || image.tree.resolve(key, true).is_some_and(|k| image.tree.nodes.contains_key(&k))
+        let resolved = image.tree.resolve(key, true).unwrap_or_else(|| key.to_string());
+        out.files.iter().any(|e| e.key == key || e.key == resolved) || image.tree.nodes.contains_key(&resolved)
     };
     for u in packages {
         if let Some(triggers) = u.control.text("triggers") {
