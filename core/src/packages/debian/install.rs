@@ -153,9 +153,12 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
     }
     let db = |key: String, bytes: Vec<u8>, mode: u32| NewEntry { key, meta: Metadata { kind: EntryKind::File, mode, uid: 0, gid: 0, size: bytes.len() as u64, mtime, link_target: None, device: None, xattrs: Vec::new() }, data: DataRef::Inline(Arc::new(bytes)) };
     if distroless {
+        // An upgrade replaces the package's own file, whatever the base named it.
+        let names = status_d_names(image)?;
         for u in &unpacked {
-            out.database.push(db(format!("{STATUS_D}/{}", u.name), status_stanza(u).into_bytes(), 0o644));
-            out.database.push(db(format!("{STATUS_D}/{}.md5sums", u.name), md5sums(u).into_bytes(), 0o644));
+            let file = names.get(&u.name).cloned().unwrap_or_else(|| u.name.clone());
+            out.database.push(db(format!("{STATUS_D}/{file}"), status_stanza(u).into_bytes(), 0o644));
+            out.database.push(db(format!("{STATUS_D}/{file}.md5sums"), md5sums(u).into_bytes(), 0o644));
         }
     } else {
         let base = image_text(image, STATUS)?.unwrap_or_default();
@@ -256,6 +259,22 @@ fn base_owners(image: &ImageView<'_>, distroless: bool) -> Result<HashMap<String
         }
     }
     Ok(owners)
+}
+
+/// The file names in distroless' `status.d/` by the package each describes (they are
+/// named freely: `base` for base-files in some images).
+fn status_d_names(image: &ImageView<'_>) -> Result<HashMap<String, String>> {
+    let lo = format!("{STATUS_D}/");
+    let hi = format!("{STATUS_D}0");
+    let mut names = HashMap::new();
+    let keys: Vec<String> = image.tree.nodes.range(lo.clone()..hi).filter(|(k, n)| !k.ends_with(".md5sums") && !k[lo.len()..].contains('/') && !n.meta.is_dir()).map(|(k, _)| k.clone()).collect();
+    for key in keys {
+        let text = image_text(image, &key)?.unwrap_or_default();
+        if let Some(p) = dpkg::parse_status(&text, &key, true).0.into_iter().next() {
+            names.insert(p.name, key[lo.len()..].to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// The fields of a control stanza, each with its continuation lines, in file order.
@@ -573,6 +592,13 @@ pub(crate) mod tests {
         thief.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "mine\n", 0o755);
         let err = install(&[(resolved("thief"), thief.build())], &image, 0, true).unwrap_err();
         assert!(err.to_string().contains("package base-files owns"), "{err}");
+        // An upgrade of base-files replaces the file the base has for it.
+        let mut upgrade = DebBuilder::new(&control("base-files", "").replace("Version: 1.0", "Version: 13"));
+        upgrade.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "new\n", 0o755);
+        let out = install(&[(resolved("base-files"), upgrade.build())], &image, 0, true).unwrap();
+        let keys: Vec<&str> = out.database.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["var/lib/dpkg/status.d/base", "var/lib/dpkg/status.d/base.md5sums"]);
+        assert!(text(&out.database, "var/lib/dpkg/status.d/base").contains("Version: 13\n"));
     }
 
     #[test]
