@@ -634,6 +634,58 @@ ocicompose_status ocicompose_options_set_compression(struct ocicompose_options *
                                                      struct ocicompose_error **err_out);
 
 /**
+ * Signs the composed image with this cosign private key, as the CLI's `--sign-key`
+ * and the spec's `sign` (the password comes from `COSIGN_PASSWORD`). A relative path is
+ * taken from the current directory now. NULL removes it: the spec decides again.
+ *
+ * `key` is copied; the caller keeps ownership of it.
+ *
+ * # Errors
+ * `NULL_ARGUMENT` for a NULL `opts`; `INVALID_UTF8`; `INVALID_ARGUMENT` for an empty
+ * path. A key that cannot be read fails `ocicompose_compose` before anything is written.
+ *
+ * # Safety
+ * As `ocicompose_options_set_jobs`; `key` is NULL or a NUL-terminated string.
+ */
+ocicompose_status ocicompose_options_set_sign_key(struct ocicompose_options *opts,
+                                                  const char *key,
+                                                  struct ocicompose_error **err_out);
+
+/**
+ * Adds an OS package to install (`NAME` or `NAME=VERSION`) to the spec's
+ * `packages.install`, as the CLI's `--package`; its repositories come from the spec.
+ *
+ * `name` is copied; the caller keeps ownership of it.
+ *
+ * # Errors
+ * `NULL_ARGUMENT` for a NULL `opts` or `name`; `INVALID_UTF8`. A name the spec would
+ * refuse fails `ocicompose_compose` with `OCICOMPOSE_STATUS_SPEC`.
+ *
+ * # Safety
+ * As `ocicompose_options_set_jobs`; `name` is a NUL-terminated string.
+ */
+ocicompose_status ocicompose_options_add_package(struct ocicompose_options *opts,
+                                                 const char *name,
+                                                 struct ocicompose_error **err_out);
+
+/**
+ * Adds a package file (`.deb` or `.apk`) to install to the spec's `packages.files`, as
+ * the CLI's `--package-file`. A relative path is taken from the current directory now.
+ *
+ * `path` is copied; the caller keeps ownership of it.
+ *
+ * # Errors
+ * `NULL_ARGUMENT` for a NULL `opts` or `path`; `INVALID_UTF8`; `INVALID_ARGUMENT` for an
+ * empty path.
+ *
+ * # Safety
+ * As `ocicompose_options_set_jobs`; `path` is a NUL-terminated string.
+ */
+ocicompose_status ocicompose_options_add_package_file(struct ocicompose_options *opts,
+                                                      const char *path,
+                                                      struct ocicompose_error **err_out);
+
+/**
  * Frees an options object. NULL does nothing.
  *
  * # Safety

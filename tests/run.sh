@@ -12,6 +12,7 @@ need=()
 for pair in umoci:umoci skopeo:skopeo podman:podman runc:runc go:golang-go valgrind:valgrind \
             debootstrap:debootstrap pigz:pigz openssl:openssl pkg-config:pkg-config \
             docker-registry:docker-registry htpasswd:apache2-utils \
+            apt-ftparchive:apt-utils gpg:gnupg xz:xz-utils \
             nasm:nasm autoconf:autoconf automake:automake libtoolize:libtool; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
@@ -36,6 +37,15 @@ elif [ -x ../shared/corpus/build-corpus.sh ] || [ -f ../shared/corpus/build-corp
   fi
 else
   echo "note: ../shared/corpus is absent; tests that need the real corpus will be skipped" >&2
+fi
+
+# --- a signed Debian repository of real packages, for the package tests ---------------
+# curl and its dependency closure, nano and ca-certificates, as `apt-get download`
+# fetches them, indexed with apt-ftparchive and signed with a test key made here.
+export OCICOMPOSE_APT_REPO="$ROOT/.aptrepo"
+if [ ! -s "$OCICOMPOSE_APT_REPO/dists/bookworm/InRelease" ]; then
+  log "building the test Debian repository into .aptrepo (apt-get download)"
+  bash tests/aptrepo/build.sh "$OCICOMPOSE_APT_REPO"
 fi
 
 # --- independent checkers (PyPI, in a venv of their own) -----------------------------

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::Path;
 
-use ocicompose::demo::write_demo_images;
+use ocicompose::demo::{write_demo_images, write_packages_demo};
 use ocicompose::{ComposeOptions, WarningCode};
 
 use crate::{listing, progress, Failure};
@@ -24,6 +24,11 @@ fn explain(code: WarningCode) -> &'static str {
         }
         WarningCode::EmptySelection => "this pattern matched nothing in the artifact, most often a typo; nothing is ever taken silently.",
         WarningCode::ArtifactOverwritten => "a later artifact replaced what an earlier one provided; later artifacts win.",
+        WarningCode::UnsignedRepository => "nothing proves where these packages came from; give the repository's `keyring` so its InRelease signature is checked.",
+        WarningCode::MaintainerScriptSkipped => {
+            "ocicompose never runs a package's scripts inside the image; it did what they most often do (alternatives, ldconfig, system users), and these commands were left undone. Check the image does not need them."
+        }
+        WarningCode::LdCacheStale => "the loader's cache does not list the new libraries; programs still find them in the default directories, but run ldconfig in the image if they are elsewhere.",
         _ => "see the message.",
     }
 }
@@ -108,6 +113,52 @@ pub(crate) fn run(keep_dir: Option<&Path>) -> Result<(), Failure> {
         say!("      ocicompose compose {} --strict", demo.spec_path.display());
     } else {
         say!("\nNext: ocicompose demo --dir demo   (keeps the files), then ocicompose ls oci:demo/out:{}", report.tag);
+    }
+    Ok(())
+}
+
+/// `ocicompose demo --packages`: the packages demo, told the same way.
+pub(crate) fn run_packages(keep_dir: Option<&Path>) -> Result<(), Failure> {
+    let temp;
+    let (dir, kept) = match keep_dir {
+        Some(d) => (d.to_path_buf(), true),
+        None => {
+            temp = tempfile::Builder::new().prefix("ocicompose-demo-").tempdir().map_err(|e| Failure::Other(format!("create a temporary folder: {e}")))?;
+            (temp.path().to_path_buf(), false)
+        }
+    };
+    let demo = write_packages_demo(&dir)?;
+    say!("ocicompose demo --packages: install OS packages into a base image as one new layer, resolved, verified and registered in dpkg's database, with nothing run inside the image.\n");
+    say!("Inputs{}:", if kept { format!(", written to {}", dir.display()) } else { " (a temporary folder; keep them with --dir DIR)".to_string() });
+    say!("  base        {:<24} {}", demo.base.reference, demo.base.summary);
+    if let Some(p) = &demo.spec.packages {
+        for r in &p.repositories {
+            say!("  repository  {:<24} suite {}, {}", r.url, r.suite.as_deref().unwrap_or("-"), if r.trusted { "unsigned, marked trusted" } else { "signed" });
+        }
+        say!("  install     {}", p.install.join(" "));
+    }
+
+    let report = ocicompose::compose(&demo.spec, &ComposeOptions::default())?;
+    say!("\nResolved and installed (dependencies first; the base's demo-libc6 provides libc6):");
+    for p in &report.packages {
+        say!("  {:<12} {:<8} {:<4} sha256:{}…", p.name, p.version, p.architecture, &p.sha256[..12]);
+    }
+    say!("\nWarnings ({}):", report.warnings.len());
+    for w in &report.warnings {
+        say!("  {w}");
+        say!("      why: {}", explain(w.code));
+    }
+    let output_ref = format!("oci:{}:{}", demo.output_path.display(), report.tag);
+    say!("\nResult: {} (tag {})", demo.spec.output, report.tag);
+    say!("  manifest {}", report.manifest_digest);
+    let written: BTreeSet<&str> = report.entries.iter().map(|e| e.path.as_str()).collect();
+    let files = ocicompose::list_files(&output_ref, None)?;
+    say!("\nThe new layer: the packages' files, the alternative, the system user, dpkg's database:");
+    for line in listing::long_lines(files.iter().filter(|f| written.contains(f.path.as_str()) && f.metadata.kind != ocicompose::EntryKind::Dir)) {
+        say!("  {line}");
+    }
+    if kept {
+        say!("\nNext: ocicompose compose {} --package-file repo/pool/main/hello_2.0-1_all.deb", demo.spec_path.display());
     }
     Ok(())
 }

@@ -218,6 +218,14 @@ struct ComposeArgs {
     /// separated by commas (spdx, cyclonedx), or none.
     #[arg(long, value_name = "FORMATS")]
     sbom: Option<String>,
+    /// An OS package to install (NAME or NAME=VERSION), added to the spec's
+    /// `packages.install`; repeatable. Its repositories come from the spec.
+    #[arg(long = "package", value_name = "NAME[=VERSION]")]
+    packages: Vec<String>,
+    /// A package file (.deb or .apk) to install, added to the spec's `packages.files`;
+    /// repeatable.
+    #[arg(long = "package-file", value_name = "FILE")]
+    package_files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -261,6 +269,10 @@ struct DemoArgs {
     /// Write the demo images, spec and output into DIR and keep them (default: a temporary folder, removed at exit).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The packages demo instead: OS packages from a repository (built in code) installed
+    /// onto a base with a dpkg database, nothing run inside the image.
+    #[arg(long)]
+    packages: bool,
 }
 
 /// Why a run failed, and so which exit status it gets.
@@ -293,6 +305,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => run_ls(&args),
         Command::Inspect(args) => run_inspect(&args),
         Command::Sbom(args) => run_sbom(&args),
+        Command::Demo(args) if args.packages => demo::run_packages(args.dir.as_deref()),
         Command::Demo(args) => demo::run(args.dir.as_deref()),
         Command::Outdated(args) => run_outdated(&args),
         Command::Rebuild(args) => run_rebuild(args),
@@ -417,6 +430,15 @@ fn build_spec(args: &ComposeArgs, m: &ArgMatches) -> Result<Composition, Failure
     }
     if let Some(sbom) = &args.sbom {
         spec.set_sbom(sbom)?;
+    }
+    if !args.packages.is_empty() || !args.package_files.is_empty() {
+        let packages = spec.packages.get_or_insert_with(Default::default);
+        packages.install.extend(args.packages.iter().cloned());
+        for file in &args.package_files {
+            // Relative to where the command runs, not to the spec's folder.
+            let file = std::path::absolute(file).map_err(|e| Failure::Other(format!("--package-file {}: {e}", file.display())))?;
+            packages.files.push(file.to_string_lossy().into_owned());
+        }
     }
     Ok(spec.compile()?)
 }
@@ -559,6 +581,12 @@ fn summary(report: &ComposeReport) -> String {
             kinds.sort_unstable();
             kinds.dedup();
             format!("\nattached: {n} document{} ({}); list them with `ocicompose attachments`", s(n), kinds.join(", "))
+        }
+    } + &match report.packages.len() {
+        0 => String::new(),
+        n => {
+            let names: Vec<String> = report.packages.iter().map(|p| format!("{} {}", p.name, p.version)).collect();
+            format!("\npackages: {n} installed ({})", names.join(", "))
         }
     }
 }

@@ -113,6 +113,23 @@ fn demo_runs_and_tells_what_happened() {
 }
 
 #[test]
+fn packages_demo_installs_hello_and_registers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_in(dir.path(), &["demo", "--packages", "--dir", "pkgdemo"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    for want in ["libgreet1    1.2-1", "hello        2.1-1", "unsigned_repository", "maintainer_script_skipped", "hello --warm-cache", "/usr/bin/greeter -> /etc/alternatives/greeter", "/var/lib/dpkg/info/hello.list"] {
+        assert!(out.contains(want), "the packages demo output lacks {want}:\n{out}");
+    }
+    // The kept folder composes again from the CLI, and a pinned older version wins.
+    let again = run_in(&dir.path().join("pkgdemo"), &["compose", "packages-spec.json", "--package", "hello=2.0-1", "--output", "oci:pinned", "--report", "r.json"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("pkgdemo/r.json")).unwrap()).unwrap();
+    let hello: Vec<&str> = report["packages"].as_array().unwrap().iter().filter(|p| p["name"] == "hello").filter_map(|p| p["version"].as_str()).collect();
+    assert_eq!(hello, ["2.0-1"], "{report}");
+}
+
+#[test]
 fn demo_with_dir_keeps_the_images_and_the_output() {
     let demo = Demo::new();
     for p in ["spec.json", "images/base/index.json", "images/certs/index.json", "images/tools/index.json", "out/index.json"] {

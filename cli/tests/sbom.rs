@@ -197,6 +197,36 @@ fn sbom_of_compose_lists_artifact_packages_with_their_origin() {
     }
 }
 
+#[test]
+fn register_artifact_packages_writes_the_owning_packages_into_status_d() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base_ref = write(&base(), &tmp.path().join("base"));
+    let mut artifact = artifact();
+    artifact.layer(layer(vec![Entry::file("/var/lib/dpkg/info/jq.md5sums", "0123456789abcdef0123456789abcdef  bin/jq\nfedcba9876543210fedcba9876543210  usr/share/doc/jq/copyright\n")]));
+    let art_ref = write(&artifact, &tmp.path().join("jq"));
+    let mut spec = compose_spec(&base_ref, &art_ref, &["/usr/bin/jq", "/usr/lib/**"], &tmp.path().join("out"));
+    spec.register_artifact_packages = true;
+    let report = compose(&spec, &options()).unwrap();
+
+    let files = read_from_layers(&tmp.path().join("out"), &|p| p.starts_with("var/lib/dpkg/status.d/"));
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    // jq and libjq1 own taken files; docs owns none; the base's own status is untouched.
+    assert_eq!(names, ["var/lib/dpkg/status.d/jq", "var/lib/dpkg/status.d/jq.md5sums", "var/lib/dpkg/status.d/libjq1"]);
+    assert_eq!(String::from_utf8_lossy(&files["var/lib/dpkg/status.d/jq"]), "Package: jq\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.6-2.1\n");
+    assert_eq!(String::from_utf8_lossy(&files["var/lib/dpkg/status.d/jq.md5sums"]), "0123456789abcdef0123456789abcdef  bin/jq\n", "only the taken file's line");
+    assert!(!report.entries.iter().any(|e| e.path == "/var/lib/dpkg/status"), "the base's status file is not rewritten");
+
+    // A scanner of the composed image (our own `sbom`) now sees them as image packages.
+    let sbom = Sbom::of_image(&format!("oci:{}:out", tmp.path().join("out").display()), None).unwrap();
+    let names: Vec<&str> = sbom.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["base-files", "jq", "libjq1", "zlib1g"]);
+
+    // Without the flag nothing is registered.
+    let plain = compose(&compose_spec(&base_ref, &art_ref, &["/usr/bin/jq", "/usr/lib/**"], &tmp.path().join("plain")), &options()).unwrap();
+    assert!(read_from_layers(&tmp.path().join("plain"), &|p| p.starts_with("var/lib/dpkg/status.d/")).is_empty());
+    assert_ne!(plain.manifest_digest, report.manifest_digest);
+}
+
 // ---------------------------------------------------------------------------------------
 // The real corpus
 // ---------------------------------------------------------------------------------------

@@ -223,6 +223,85 @@ fn a_signed_push_verifies_through_the_signature_tag_and_the_fallback_tag() {
     compose(dir, &format!("docker://{repo}:unsigned"), &["--insecure", "--compression", "none"]);
     let stderr = refused(dir, &["verify", &format!("docker://{repo}:unsigned"), "--key", "cosign.pub", "--insecure"]);
     assert!(stderr.contains("no signature at sha256-"), "{stderr}");
+
+    // Re-tagged: the signed image's signature put under the unsigned image's signature tag.
+    let api = Api { base: format!("http://{}/v2/signed/app", registry.host()) };
+    let unsigned_digest = api.manifest("unsigned").1;
+    let (sig_manifest, _, sig_type) = api.manifest(&sig_tag(digest));
+    api.put_manifest(&sig_tag(&unsigned_digest), &sig_manifest, &sig_type);
+    let stderr = refused(dir, &["verify", &format!("docker://{repo}:unsigned"), "--key", "cosign.pub", "--insecure"]);
+    assert!(stderr.contains("signs another image") && stderr.contains(digest), "{stderr}");
+    ok(dir, &["verify", &reference, "--key", "cosign.pub", "--insecure"]);
+
+    // A modified attestation: a new payload in the envelope, pushed as a new referrer
+    // manifest that the fallback tag's index lists instead of the signed one.
+    let fallback = format!("sha256-{}", digest.trim_start_matches("sha256:"));
+    let (index_bytes, _, index_type) = api.manifest(&fallback);
+    let mut index: Value = serde_json::from_slice(&index_bytes).unwrap();
+    let entry = index["manifests"].as_array_mut().unwrap().iter_mut().find(|d| d["artifactType"] == DSSE).expect("the fallback index lists the envelope");
+    let (manifest_bytes, _, manifest_type) = api.manifest(entry["digest"].as_str().unwrap());
+    let mut manifest: Value = serde_json::from_slice(&manifest_bytes).unwrap();
+    let mut envelope: Value = serde_json::from_slice(&api.blob(manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = String::from_utf8(b64.decode(envelope["payload"].as_str().unwrap()).unwrap()).unwrap();
+    envelope["payload"] = Value::from(b64.encode(payload.replace("https://slsa.dev/provenance/v1", "https://slsa.dev/provenance/v1 ").as_bytes()));
+    let envelope_bytes = envelope.to_string().into_bytes();
+    manifest["layers"][0]["digest"] = Value::from(api.push_blob(&envelope_bytes));
+    manifest["layers"][0]["size"] = Value::from(envelope_bytes.len());
+    let manifest_bytes = manifest.to_string().into_bytes();
+    let new_digest = format!("sha256:{}", sha256_hex(&manifest_bytes));
+    api.put_manifest(&new_digest, &manifest_bytes, &manifest_type);
+    entry["digest"] = Value::from(new_digest);
+    entry["size"] = Value::from(manifest_bytes.len());
+    api.put_manifest(&fallback, index.to_string().as_bytes(), &index_type);
+    let stderr = refused(dir, &["verify", &reference, "--key", "cosign.pub", "--insecure"]);
+    assert!(stderr.contains("attestation") && !stderr.contains("no signature"), "{stderr}");
+}
+
+/// Plain distribution-API requests to one repository of a loopback registry, as an
+/// attacker with push rights would make them.
+struct Api {
+    base: String,
+}
+
+impl Api {
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder().http_status_as_error(false).build().into()
+    }
+
+    /// A manifest's bytes, digest and media type.
+    fn manifest(&self, reference: &str) -> (Vec<u8>, String, String) {
+        let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+        let mut resp = Self::agent().get(&format!("{}/manifests/{reference}", self.base)).header("Accept", accept).call().unwrap();
+        assert_eq!(resp.status(), 200, "GET manifest {reference}");
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let (digest, media_type) = (header("docker-content-digest"), header("content-type"));
+        (resp.body_mut().read_to_vec().unwrap(), digest, media_type)
+    }
+
+    fn put_manifest(&self, reference: &str, bytes: &[u8], media_type: &str) {
+        let resp = Self::agent().put(&format!("{}/manifests/{reference}", self.base)).header("Content-Type", media_type).send(bytes).unwrap();
+        assert_eq!(resp.status(), 201, "PUT manifest {reference}");
+    }
+
+    fn blob(&self, digest: &str) -> Vec<u8> {
+        let mut resp = Self::agent().get(&format!("{}/blobs/{digest}", self.base)).call().unwrap();
+        assert_eq!(resp.status(), 200, "GET blob {digest}");
+        resp.body_mut().read_to_vec().unwrap()
+    }
+
+    /// Uploads a blob in one request; its digest.
+    fn push_blob(&self, bytes: &[u8]) -> String {
+        let digest = format!("sha256:{}", sha256_hex(bytes));
+        let resp = Self::agent().post(&format!("{}/blobs/uploads/", self.base)).send_empty().unwrap();
+        assert_eq!(resp.status(), 202, "POST upload");
+        let location = resp.headers().get("location").unwrap().to_str().unwrap().to_string();
+        let location = if location.starts_with("http") { location } else { format!("{}{location}", self.base.split("/v2/").next().unwrap()) };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let resp = Self::agent().put(&format!("{location}{sep}digest={digest}")).header("Content-Type", "application/octet-stream").send(bytes).unwrap();
+        assert_eq!(resp.status(), 201, "PUT blob");
+        digest
+    }
 }
 
 #[test]

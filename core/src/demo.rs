@@ -270,6 +270,127 @@ pub fn write_demo_images(dir: &Path) -> Result<DemoImages> {
     Ok(DemoImages { dir: dir.to_path_buf(), base, artifacts: written, spec_path, spec, output_path: dir.join("out"), output_tag: OUTPUT_TAG.to_string() })
 }
 
+// ---------------------------------------------------------------------------------------
+// The packages demo: OS packages from a repository, onto a base with a dpkg database.
+// ---------------------------------------------------------------------------------------
+
+/// The packages demo spec, as written to `packages-spec.json`.
+pub const PACKAGES_SPEC_JSON: &str = r#"{
+  "base": "oci:images/debbase:1.0",
+  "packages": {
+    "repositories": [
+      {"url": "file:repo", "suite": "demo", "components": ["main"], "trusted": true}
+    ],
+    "install": ["hello"]
+  },
+  "tag_suffix": "pkgs",
+  "output": "oci:out-packages"
+}
+"#;
+
+const DEB_STATUS: &str = "Package: demo-base-files\nStatus: install ok installed\nPriority: required\nArchitecture: all\nVersion: 1.0\nMaintainer: Demo <demo@example.invalid>\nDescription: the demo base's files\n\n\
+Package: demo-libc6\nStatus: install ok installed\nPriority: required\nArchitecture: all\nProvides: libc6 (= 2.36-9)\nVersion: 2.36-9\nMaintainer: Demo <demo@example.invalid>\nDescription: the demo base's C library\n";
+
+/// The demo base with a dpkg database: what `apt` sees in a Debian-based image.
+fn debbase_image() -> ImageBuilder {
+    let mut image = base_image();
+    let mut db = LayerBuilder::new();
+    db.created_by("/bin/sh -c dpkg --configure -a");
+    for path in ["/var/lib", "/var/lib/dpkg", "/var/lib/dpkg/info", "/var/lib/dpkg/alternatives", "/etc/alternatives"] {
+        db.add(Entry::dir(path).mtime(T2));
+    }
+    db.add(Entry::file("/var/lib/dpkg/status", DEB_STATUS).mtime(T2))
+        .add(Entry::file("/var/lib/dpkg/info/demo-base-files.list", "/.\n/etc\n/etc/os-release\n/etc/passwd\n/etc/group\n").mtime(T2))
+        .add(Entry::file("/var/lib/dpkg/info/demo-libc6.list", "/.\n/usr\n/usr/lib\n/usr/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu/libc.so.6\n/usr/lib64\n/usr/lib64/ld-linux-x86-64.so.2\n").mtime(T2));
+    image.label("org.opencontainers.image.title", "demo-debbase").layer(db);
+    image
+}
+
+/// The demo repository's packages: `hello` (two versions; the newer wins) needs
+/// `libgreet1` and the base's `libc6`; its postinst registers an alternative and a
+/// system user, and runs one command ocicompose does not do for it.
+fn demo_debs() -> Vec<(String, Vec<u8>)> {
+    use crate::build::deb::DebBuilder;
+    let control = |name: &str, version: &str, extra: &str| format!("Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Demo <demo@example.invalid>\n{extra}Description: demo package {name}\n");
+    let mut out = Vec::new();
+    let mut lib = DebBuilder::new(&control("libgreet1", "1.2-1", "Depends: libc6 (>= 2.34)\n"));
+    lib.dir("/usr").dir("/usr/lib").dir("/usr/lib/x86_64-linux-gnu").file("/usr/lib/x86_64-linux-gnu/libgreet.so.1.2", elf("libgreet 1.2"), 0o644).symlink("/usr/lib/x86_64-linux-gnu/libgreet.so.1", "libgreet.so.1.2").with_md5sums();
+    out.push(("libgreet1_1.2-1_all.deb".to_string(), lib.build()));
+    for (version, note) in [("2.0-1", "hello 2.0"), ("2.1-1", "hello 2.1")] {
+        let mut hello = DebBuilder::new(&control("hello", version, "Depends: libgreet1 (>= 1.2), libc6\n"));
+        hello
+            .dir("/usr")
+            .dir("/usr/bin")
+            .file("/usr/bin/hello", elf(note), 0o755)
+            .dir("/etc")
+            .file("/etc/hello.conf", "greeting = hello\n", 0o644)
+            .member("conffiles", "/etc/hello.conf\n", 0o644)
+            .member(
+                "postinst",
+                "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n  adduser --system --group --no-create-home --home /nonexistent hello\n  update-alternatives --install /usr/bin/greeter greeter /usr/bin/hello 50\n  hello --warm-cache\nfi\n",
+                0o755,
+            )
+            .with_md5sums();
+        out.push((format!("hello_{version}_all.deb"), hello.build()));
+    }
+    out
+}
+
+/// Writes the demo repository (unsigned: the spec marks it `trusted`) under `repo`:
+/// `pool/main/*.deb`, `dists/demo/main/binary-amd64/Packages` and `dists/demo/Release`.
+fn write_demo_repository(repo: &Path) -> Result<()> {
+    let pool = repo.join("pool/main");
+    let index_dir = repo.join("dists/demo/main/binary-amd64");
+    for d in [&pool, &index_dir] {
+        fs::create_dir_all(d).map_err(Error::io("create", d))?;
+    }
+    let mut packages = String::new();
+    for (name, bytes) in demo_debs() {
+        let path = pool.join(&name);
+        fs::write(&path, &bytes).map_err(Error::io("write", &path))?;
+        let control = crate::packages::debian::deb::control(&bytes, &name)?;
+        let hash = crate::digest::sha256_of(&bytes).trim_start_matches("sha256:").to_string();
+        packages.push_str(control.trim_end());
+        packages.push_str(&format!("\nFilename: pool/main/{name}\nSize: {}\nSHA256: {hash}\n\n", bytes.len()));
+    }
+    let index = index_dir.join("Packages");
+    fs::write(&index, &packages).map_err(Error::io("write", &index))?;
+    let release = format!(
+        "Origin: ocicompose demo\nSuite: demo\nCodename: demo\nArchitectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages\n",
+        crate::digest::sha256_of(packages.as_bytes()).trim_start_matches("sha256:"),
+        packages.len()
+    );
+    let release_path = repo.join("dists/demo/Release");
+    fs::write(&release_path, release).map_err(Error::io("write", &release_path))
+}
+
+/// Writes the packages demo into `dir`: `images/debbase:1.0` (the demo base with a dpkg
+/// database), an unsigned `file:` repository `repo/` with `hello` and `libgreet1`, and
+/// `packages-spec.json`, which installs `hello`.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be written.
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let demo = ocicompose::demo::write_packages_demo(dir.path())?;
+/// assert_eq!(demo.spec.packages.as_ref().unwrap().install, ["hello"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_packages_demo(dir: &Path) -> Result<DemoImages> {
+    fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    let path = dir.join("images/debbase");
+    debbase_image().write_layout(&path, Some(BASE_TAG))?;
+    write_demo_repository(&dir.join("repo"))?;
+    let spec_path = dir.join("packages-spec.json");
+    fs::write(&spec_path, PACKAGES_SPEC_JSON).map_err(Error::io("write", &spec_path))?;
+    let spec = ComposeSpec::from_path(&spec_path)?;
+    let base = DemoInput { reference: format!("oci:images/debbase:{BASE_TAG}"), path, summary: "the demo base with a dpkg database (demo-base-files, demo-libc6)" };
+    Ok(DemoImages { dir: dir.to_path_buf(), base, artifacts: Vec::new(), spec_path, spec, output_path: dir.join("out-packages"), output_tag: format!("{BASE_TAG}_pkgs") })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +418,25 @@ mod tests {
         for name in ["base", "certs", "tools"] {
             let index = |d: &Path| fs::read(d.join("images").join(name).join("index.json")).unwrap();
             assert_eq!(index(a.path()), index(b.path()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_packages_demo_installs_hello_with_its_library_from_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = write_packages_demo(dir.path()).unwrap();
+        let options = crate::ComposeOptions { jobs: Some(2), ..Default::default() };
+        let report = crate::compose(&demo.spec, &options).unwrap();
+        let installed: Vec<(&str, &str)> = report.packages.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+        assert_eq!(installed, [("libgreet1", "1.2-1"), ("hello", "2.1-1")], "dependencies first, the newest hello");
+        assert_eq!(report.tag, demo.output_tag);
+        let codes: Vec<&str> = report.warnings.iter().map(|w| w.code.as_str()).collect();
+        assert!(codes.contains(&"unsigned_repository") && codes.contains(&"maintainer_script_skipped"), "{codes:?}");
+        let skipped = report.warnings.iter().find(|w| w.code == crate::WarningCode::MaintainerScriptSkipped).unwrap();
+        assert!(skipped.message.contains("hello --warm-cache") && !skipped.message.contains("adduser") && !skipped.message.contains("update-alternatives"), "{}", skipped.message);
+        let written: Vec<&str> = report.entries.iter().map(|e| e.path.as_str()).collect();
+        for path in ["/usr/bin/hello", "/usr/bin/greeter", "/etc/alternatives/greeter", "/var/lib/dpkg/status", "/var/lib/dpkg/info/hello.list", "/etc/passwd"] {
+            assert!(written.contains(&path), "{path} is not in the new layer: {written:?}");
         }
     }
 

@@ -9,17 +9,20 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
 
-/// `sha256:` followed by the lower-case hex of a finished hash.
-pub(crate) fn format_sha256(hasher: Sha256) -> String {
-    let bytes = hasher.finalize();
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256:");
+/// Lower-case hex of any bytes (a digest, a checksum).
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes.iter() {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         s.push(HEX[(b >> 4) as usize] as char);
         s.push(HEX[(b & 0xf) as usize] as char);
     }
     s
+}
+
+/// `sha256:` followed by the lower-case hex of a finished hash.
+pub(crate) fn format_sha256(hasher: Sha256) -> String {
+    format!("sha256:{}", hex(&hasher.finalize()))
 }
 
 /// The digest of a byte slice.

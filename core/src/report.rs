@@ -95,6 +95,10 @@ pub enum InputRole {
     Base,
     /// One of the artifacts, in spec order.
     Artifact,
+    /// An OS package the spec's `packages` installed: the reference is
+    /// `MANAGER:NAME:ARCH` (`dpkg:curl:amd64`), the digest the package file's sha256 and
+    /// `version` its version.
+    Package,
 }
 
 impl InputRole {
@@ -103,6 +107,7 @@ impl InputRole {
         match self {
             InputRole::Base => "base",
             InputRole::Artifact => "artifact",
+            InputRole::Package => "package",
         }
     }
 }
@@ -121,8 +126,12 @@ pub struct InputReport {
     pub role: InputRole,
     /// The reference as written.
     pub reference: String,
-    /// The manifest digest it resolved to; `None` for a `dir:` artifact.
+    /// The manifest digest it resolved to; `None` for a `dir:` artifact. For a package,
+    /// the package file's `sha256:…`.
     pub manifest_digest: Option<String>,
+    /// A package's version (`None` for images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// One layer of the new image.

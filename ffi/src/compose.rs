@@ -78,8 +78,12 @@ pub unsafe extern "C" fn ocicompose_compose(
         // SAFETY: per the function's contract; NULL options mean the defaults.
         let opts = unsafe { opts.as_ref() };
         let options = opts.map(ocicompose_options::to_core).unwrap_or_default();
-        let report = match opts.and_then(ocicompose_options::compression) {
-            Some(compression) => spec.spec.with_compression(compression)?.compose(&options)?,
+        let overridden = match opts {
+            Some(o) => o.apply_to(spec.spec.spec())?,
+            None => None,
+        };
+        let report = match overridden {
+            Some(changed) => changed.compile()?.compose(&options)?,
             None => spec.spec.compose(&options)?,
         };
         // SAFETY: `out` was checked by `handle::out`.

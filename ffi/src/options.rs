@@ -132,6 +132,12 @@ pub struct ocicompose_options {
     source_date_epoch: Option<i64>,
     /// The `--compression` text, checked by the core's parser when set.
     compression: Option<String>,
+    /// The `--sign-key` file, absolute.
+    sign_key: Option<String>,
+    /// `--package` names, added to the spec's `packages.install`.
+    packages: Vec<String>,
+    /// `--package-file` files, absolute, added to the spec's `packages.files`.
+    package_files: Vec<String>,
 }
 
 impl ocicompose_options {
@@ -149,6 +155,37 @@ impl ocicompose_options {
     pub(crate) fn compression(&self) -> Option<&str> {
         self.compression.as_deref()
     }
+
+    /// `spec` with what these options override (compression, signing key, packages), as
+    /// the CLI's flags apply them; `None` when they override nothing.
+    ///
+    /// # Errors
+    /// As the core's compression parser can refuse.
+    pub(crate) fn apply_to(&self, spec: &ComposeSpec) -> ocicompose::Result<Option<ComposeSpec>> {
+        if self.compression.is_none() && self.sign_key.is_none() && self.packages.is_empty() && self.package_files.is_empty() {
+            return Ok(None);
+        }
+        let mut spec = spec.clone();
+        if let Some(text) = &self.compression {
+            spec.set_compression(text)?;
+        }
+        if let Some(key) = &self.sign_key {
+            spec.sign = Some(ocicompose::SignSpec { key: key.clone() });
+        }
+        if !self.packages.is_empty() || !self.package_files.is_empty() {
+            let packages = spec.packages.get_or_insert_with(Default::default);
+            packages.install.extend(self.packages.iter().cloned());
+            packages.files.extend(self.package_files.iter().cloned());
+        }
+        Ok(Some(spec))
+    }
+}
+
+/// A path argument made absolute against the current directory, as the CLI's flags are.
+fn absolute(path: &str, name: &'static str) -> Result<String, FfiError> {
+    std::path::absolute(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| FfiError::invalid_argument(name, format!("`{path}`: {e}")))
 }
 
 /// A new options object with every default: all cores, the spec's `strict`, no progress
@@ -313,6 +350,89 @@ pub unsafe extern "C" fn ocicompose_options_set_compression(
     })
 }
 
+/// Signs the composed image with this cosign private key, as the CLI's `--sign-key`
+/// and the spec's `sign` (the password comes from `COSIGN_PASSWORD`). A relative path is
+/// taken from the current directory now. NULL removes it: the spec decides again.
+///
+/// `key` is copied; the caller keeps ownership of it.
+///
+/// # Errors
+/// `NULL_ARGUMENT` for a NULL `opts`; `INVALID_UTF8`; `INVALID_ARGUMENT` for an empty
+/// path. A key that cannot be read fails `ocicompose_compose` before anything is written.
+///
+/// # Safety
+/// As `ocicompose_options_set_jobs`; `key` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ocicompose_options_set_sign_key(
+    opts: *mut ocicompose_options,
+    key: *const c_char,
+    err_out: *mut *mut ocicompose_error,
+) -> ocicompose_status {
+    ffi_status!(err_out, {
+        // SAFETY: per the function's contract.
+        let (opts, key) = unsafe { (handle::arg_mut(opts, "opts")?, handle::opt_str_arg(key, "key")?) };
+        opts.sign_key = match key {
+            Some("") => return Err(FfiError::invalid_argument("key", "is empty; give the key file's path, or NULL")),
+            Some(k) => Some(absolute(k, "key")?),
+            None => None,
+        };
+        Ok(())
+    })
+}
+
+/// Adds an OS package to install (`NAME` or `NAME=VERSION`) to the spec's
+/// `packages.install`, as the CLI's `--package`; its repositories come from the spec.
+///
+/// `name` is copied; the caller keeps ownership of it.
+///
+/// # Errors
+/// `NULL_ARGUMENT` for a NULL `opts` or `name`; `INVALID_UTF8`. A name the spec would
+/// refuse fails `ocicompose_compose` with `OCICOMPOSE_STATUS_SPEC`.
+///
+/// # Safety
+/// As `ocicompose_options_set_jobs`; `name` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ocicompose_options_add_package(
+    opts: *mut ocicompose_options,
+    name: *const c_char,
+    err_out: *mut *mut ocicompose_error,
+) -> ocicompose_status {
+    ffi_status!(err_out, {
+        // SAFETY: per the function's contract.
+        let (opts, name) = unsafe { (handle::arg_mut(opts, "opts")?, handle::str_arg(name, "name")?) };
+        opts.packages.push(name.to_string());
+        Ok(())
+    })
+}
+
+/// Adds a package file (`.deb` or `.apk`) to install to the spec's `packages.files`, as
+/// the CLI's `--package-file`. A relative path is taken from the current directory now.
+///
+/// `path` is copied; the caller keeps ownership of it.
+///
+/// # Errors
+/// `NULL_ARGUMENT` for a NULL `opts` or `path`; `INVALID_UTF8`; `INVALID_ARGUMENT` for an
+/// empty path.
+///
+/// # Safety
+/// As `ocicompose_options_set_jobs`; `path` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ocicompose_options_add_package_file(
+    opts: *mut ocicompose_options,
+    path: *const c_char,
+    err_out: *mut *mut ocicompose_error,
+) -> ocicompose_status {
+    ffi_status!(err_out, {
+        // SAFETY: per the function's contract.
+        let (opts, path) = unsafe { (handle::arg_mut(opts, "opts")?, handle::str_arg(path, "path")?) };
+        if path.is_empty() {
+            return Err(FfiError::invalid_argument("path", "is empty; give the package file's path"));
+        }
+        opts.package_files.push(absolute(path, "path")?);
+        Ok(())
+    })
+}
+
 /// Frees an options object. NULL does nothing.
 ///
 /// # Safety
@@ -376,6 +496,31 @@ mod tests {
                 ocicompose_status::Ok
             );
             assert_eq!((*opts).to_core().jobs, None);
+            ocicompose_options_free(opts);
+        }
+    }
+
+    #[test]
+    fn sign_key_and_packages_override_the_spec_as_the_cli_flags_do() {
+        let opts = ocicompose_options_new();
+        let spec = ComposeSpec::from_json(r#"{"base": "oci:b", "output": "oci:o", "packages": {"install": ["jq"], "repositories": [{"url": "file:repo", "trusted": true}]}}"#, None).unwrap();
+        // SAFETY: `opts` is live until freed at the end.
+        unsafe {
+            assert!((*opts).apply_to(&spec).unwrap().is_none(), "no override, no copy");
+            assert_eq!(ocicompose_options_set_sign_key(opts, c"keys/cosign.key".as_ptr(), std::ptr::null_mut()), ocicompose_status::Ok);
+            assert_eq!(ocicompose_options_add_package(opts, c"curl=7.88.1-10".as_ptr(), std::ptr::null_mut()), ocicompose_status::Ok);
+            assert_eq!(ocicompose_options_add_package_file(opts, c"debs/tool.deb".as_ptr(), std::ptr::null_mut()), ocicompose_status::Ok);
+            let applied = (*opts).apply_to(&spec).unwrap().unwrap();
+            let cwd = std::env::current_dir().unwrap();
+            assert_eq!(applied.sign.as_ref().map(|s| s.key.clone()), Some(cwd.join("keys/cosign.key").to_string_lossy().into_owned()));
+            let packages = applied.packages.unwrap();
+            assert_eq!(packages.install, ["jq", "curl=7.88.1-10"], "added after the spec's own");
+            assert_eq!(packages.files, [cwd.join("debs/tool.deb").to_string_lossy().into_owned()]);
+            let mut err = std::ptr::null_mut();
+            assert_eq!(ocicompose_options_set_sign_key(opts, c"".as_ptr(), &mut err), ocicompose_status::InvalidArgument);
+            crate::error::ocicompose_error_free(err);
+            assert_eq!(ocicompose_options_set_sign_key(opts, std::ptr::null(), std::ptr::null_mut()), ocicompose_status::Ok);
+            assert!((*opts).apply_to(&spec).unwrap().unwrap().sign.is_none(), "NULL removes the key");
             ocicompose_options_free(opts);
         }
     }

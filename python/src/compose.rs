@@ -93,7 +93,9 @@ impl Bridge {
 ///   ``runtime_paths``, ``platform``, ``platforms``, ``layer_per_artifact``,
 ///   ``compression_level``, ``layer_compression``, and the customisation fields ``files``, ``users``,
 ///   ``groups``, ``config``, ``annotations``, ``remove``, ``require``,
-///   ``resolve_base_symlinks``, ``limits`` and ``tls_verify`` (dicts and lists, as in the JSON spec). A keyword the
+///   ``resolve_base_symlinks``, ``limits`` and ``tls_verify``, the supply-chain fields ``attach``,
+///   ``sign``, ``sbom`` and ``register_artifact_packages``, and ``packages`` (OS packages:
+///   ``{"repositories": [...], "install": ["curl"], "files": [...]}``) (dicts and lists, as in the JSON spec). A keyword the
 ///   spec does not know is a ``TypeError``.
 ///
 /// Args:
@@ -126,6 +128,8 @@ impl Bridge {
 ///     LimitExceededError: an input exceeds a safety limit.
 ///     RegistryError, AuthError: a registry cannot be reached, keeps failing or refuses
 ///         the credentials.
+///     PackageError: an OS package could not be resolved, verified or installed (``e.code``
+///         is ``package``; the message names the package and the dependency chain).
 ///     CancelledError: ``progress`` returned ``False``; nothing was written.
 ///     KeyboardInterrupt: Ctrl-C; the compose stops and nothing was written.
 ///     TypeError: wrong argument types, or both a spec and keywords.

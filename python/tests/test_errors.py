@@ -31,6 +31,7 @@ KINDS = {
     "limit_exceeded": (ocicompose.LimitExceededError, None),
     "registry": (ocicompose.RegistryError, None),
     "auth": (ocicompose.AuthError, None),
+    "package": (ocicompose.PackageError, None),
 }
 
 
@@ -56,7 +57,7 @@ def test_every_core_kind_has_its_class_and_the_class_its_code() -> None:
     # ERROR_CODES comes from the core (ErrorKind::ALL, in number order); a kind added
     # there without a class, an export or an entry in KINDS fails here.
     assert ocicompose.ERROR_CODES == tuple(KINDS)
-    assert len(ocicompose.ERROR_CODES) == 15
+    assert len(ocicompose.ERROR_CODES) == 16
     by_code = {c.code: c for c in ocicompose.Error.__subclasses__()}
     assert len(by_code) == len(ocicompose.Error.__subclasses__()), "two classes share a code"
     for code in ocicompose.ERROR_CODES:
@@ -87,6 +88,9 @@ def test_builtin_catch_clauses_keep_working(tmp_path: Path) -> None:
         ({"base": "oci:b", "output": "oci:o", "compression_level": 11}, "compression_level"),
         ({"base": "oci:b", "output": "oci:o", "tag": "-bad"}, "tag"),
         ({"output": "oci:o"}, "spec"),
+        ({"base": "oci:b", "output": "oci:o", "packages": {"install": ["curl"]}}, "packages.repositories"),
+        ({"base": "oci:b", "output": "oci:o", "packages": {"install": ["bad name"], "repositories": [{"url": "file:r", "trusted": True}]}}, "packages.install[0]"),
+        ({"base": "oci:b", "output": "oci:o", "packages": {"repositories": [{"url": "ftp://r"}]}}, "packages.repositories[0].url"),
     ],
 )
 def test_malformed_dict_spec_raises_spec_error_naming_the_field(spec: dict, field: str) -> None:

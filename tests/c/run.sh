@@ -33,6 +33,9 @@ cp -a "$WORK/fixtures/demo" "$WORK/cli"
 EXPECTED=$("$CLI" compose "$WORK/cli/spec.json" 2>/dev/null)
 echo "CLI manifest digest: $EXPECTED" >&2
 python3 tests/c/make_fixtures.py "$WORK/fixtures/demo/images/base" "$WORK/fixtures/broken"
+# A signing key as PKCS#8 PEM, unencrypted (cosign reads the same), for --sign-key.
+mkdir -p "$WORK/fixtures/keys"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/fixtures/keys/sign.pem" 2>/dev/null
 
 CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -O1 -pthread)
 read -ra PC_CFLAGS <<<"$(pkg-config --cflags ocicompose)"

@@ -203,6 +203,7 @@ static const struct {
     {OCICOMPOSE_STATUS_LIMIT_EXCEEDED, "limit_exceeded"},
     {OCICOMPOSE_STATUS_REGISTRY, "registry"},
     {OCICOMPOSE_STATUS_AUTH, "auth"},
+    {OCICOMPOSE_STATUS_PACKAGE, "package"},
     {OCICOMPOSE_STATUS_NULL_ARGUMENT, "null_argument"},
     {OCICOMPOSE_STATUS_INVALID_UTF8, "invalid_utf8"},
     {OCICOMPOSE_STATUS_INVALID_ARGUMENT, "invalid_argument"},
@@ -233,6 +234,9 @@ static const struct {
     {"root_user", "warning"},
     {"entrypoint_missing", "warning"},
     {"mutable_reference", "info"},
+    {"unsigned_repository", "warning"},
+    {"maintainer_script_skipped", "warning"},
+    {"ld_cache_stale", "warning"},
 };
 
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
@@ -247,7 +251,7 @@ static const char *level_of(const char *code) {
 static void test_version_and_names(void) {
     const char *version = ocicompose_version();
     CHECK(version != NULL && version[0] >= '0' && version[0] <= '9');
-    CHECK(COUNT(statuses) == 20 && COUNT(stages) == 6 && COUNT(warning_codes) == 12);
+    CHECK(COUNT(statuses) == 21 && COUNT(stages) == 6 && COUNT(warning_codes) == 15);
     for (size_t i = 0; i < COUNT(statuses); i++) CHECK_STR(ocicompose_status_name(statuses[i].number), statuses[i].name);
     for (size_t i = 0; i < COUNT(stages); i++) CHECK_STR(ocicompose_stage_name(stages[i].number), stages[i].name);
     /* Every number the library names is in the tables above, and no other. */
@@ -933,6 +937,60 @@ struct test {
     void (*run)(void);
 };
 
+/* The CLI's --sign-key, --package and --package-file as options. Signing leaves the
+ * image's digest as it is and attaches cosign's signature; a package with no repository
+ * to find it in is refused before anything is written. */
+static void test_sign_key_and_packages(void) {
+    char *dir;
+    char *ref = scratch_ref("signed", &dir);
+    ocicompose_spec *spec = NULL;
+    ocicompose_result *result = NULL;
+    ocicompose_error *err = NULL;
+    ocicompose_options *opts = ocicompose_options_new();
+    char *keys = path_join(fixtures, "keys");
+    char *key = path_join(keys, "sign.pem");
+    CHECK_STATUS(demo_spec(ref, &spec, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_options_set_sign_key(opts, key, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec, opts, &result, &err), err, OCICOMPOSE_STATUS_OK);
+    if (result != NULL) {
+        CHECK_STR(ocicompose_result_manifest_digest(result), expected_digest);
+        const char *json = ocicompose_result_report_json(result);
+        CHECK(json != NULL && strstr(json, "application/vnd.dev.cosign.simplesigning.v1+json") != NULL);
+    }
+    ocicompose_result_free(result);
+    result = NULL;
+    CHECK_STATUS(ocicompose_options_set_sign_key(opts, "", &err), err, OCICOMPOSE_STATUS_INVALID_ARGUMENT);
+    ocicompose_error_free(err);
+    err = NULL;
+    CHECK_STATUS(ocicompose_options_set_sign_key(opts, NULL, &err), err, OCICOMPOSE_STATUS_OK);
+
+    char *dir2;
+    char *ref2 = scratch_ref("packages", &dir2);
+    ocicompose_spec *spec2 = NULL;
+    CHECK_STATUS(demo_spec(ref2, &spec2, &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_options_add_package(opts, "curl", &err), err, OCICOMPOSE_STATUS_OK);
+    CHECK_STATUS(ocicompose_compose(spec2, opts, &result, &err), err, OCICOMPOSE_STATUS_SPEC);
+    CHECK(result == NULL);
+    CHECK(err != NULL && strstr(ocicompose_error_message(err), "packages.repositories") != NULL);
+    CHECK(!exists(dir2));
+    ocicompose_error_free(err);
+    err = NULL;
+    CHECK(ocicompose_options_add_package(NULL, "curl", NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK(ocicompose_options_add_package(opts, NULL, NULL) == OCICOMPOSE_STATUS_NULL_ARGUMENT);
+    CHECK_STATUS(ocicompose_options_add_package_file(opts, "", &err), err, OCICOMPOSE_STATUS_INVALID_ARGUMENT);
+    ocicompose_error_free(err);
+
+    ocicompose_options_free(opts);
+    ocicompose_spec_free(spec2);
+    ocicompose_spec_free(spec);
+    free(key);
+    free(keys);
+    free(ref2);
+    free(dir2);
+    free(ref);
+    free(dir);
+}
+
 static const struct test tests[] = {
     {"version_and_names", test_version_and_names},
     {"compose_matches_the_cli", test_compose_matches_the_cli},
@@ -942,6 +1000,7 @@ static const struct test tests[] = {
     {"cancel_leaves_an_existing_output_as_it_was", test_cancel_leaves_an_existing_output_as_it_was},
     {"strict_refuses_with_warnings", test_strict_refuses_with_warnings},
     {"compression", test_compression},
+    {"sign_key_and_packages", test_sign_key_and_packages},
     {"spec_errors", test_spec_errors},
     {"boundary_errors", test_boundary_errors},
     {"list_and_inspect", test_list_and_inspect},

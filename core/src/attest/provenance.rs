@@ -65,16 +65,17 @@ pub fn statement(spec: &ComposeSpec, report: &ComposeReport, platform: &Platform
     let mut dependencies = Vec::new();
     let mut artifact = 0usize;
     for input in &report.inputs {
-        let name = match input.role {
-            InputRole::Base => "base".to_string(),
+        let (name, uri) = match input.role {
+            InputRole::Base => ("base".to_string(), input.reference.clone()),
             InputRole::Artifact => {
                 artifact += 1;
-                format!("artifacts[{}]", artifact - 1)
+                (format!("artifacts[{}]", artifact - 1), input.reference.clone())
             }
+            InputRole::Package => package_name_and_purl(&input.reference, input.version.as_deref().unwrap_or_default()),
         };
         let mut d = Map::new();
         d.insert("name".into(), json!(name));
-        d.insert("uri".into(), json!(input.reference));
+        d.insert("uri".into(), json!(uri));
         if let Some(digest) = &input.manifest_digest {
             d.insert("digest".into(), digest_set(digest, &input.reference)?);
         }
@@ -106,6 +107,15 @@ pub fn statement(spec: &ComposeSpec, report: &ComposeReport, platform: &Platform
         "predicate": { "buildDefinition": build_definition, "runDetails": run_details },
     });
     Ok(canonical_json(&statement))
+}
+
+/// `packages/NAME` and the purl of a package input (`dpkg:curl:amd64` at `version`):
+/// `pkg:deb/debian/curl@VERSION?arch=amd64`, `pkg:apk/alpine/…`.
+fn package_name_and_purl(reference: &str, version: &str) -> (String, String) {
+    let mut parts = reference.splitn(3, ':');
+    let (manager, name, arch) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (kind, namespace) = if manager == "apk" { ("apk", "alpine") } else { ("deb", "debian") };
+    (format!("packages/{name}"), crate::pkgdb::purl::purl(kind, namespace, name, version, &[("arch", arch)]))
 }
 
 #[cfg(test)]
@@ -173,7 +183,7 @@ mod tests {
     #[test]
     fn a_digest_that_is_not_sha256_is_an_error() {
         let (spec, mut r) = report();
-        r.inputs[0] = InputReport { role: InputRole::Base, reference: "oci:b".into(), manifest_digest: Some("md5:00".into()) };
+        r.inputs[0] = InputReport { role: InputRole::Base, reference: "oci:b".into(), manifest_digest: Some("md5:00".into()), version: None };
         assert!(statement(&spec, &r, &r.platforms[0], None).is_err());
     }
 }

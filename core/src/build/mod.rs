@@ -3,6 +3,9 @@
 //! an OCI image layout (or an `oci-archive:` tar), optionally as one platform of several
 //! under an image index.
 //!
+//! [`ApkPackage`] and [`apk_index`] make Alpine packages and repositories the same way,
+//! for the `packages` tests.
+//!
 //! The demo, the integration tests and anyone who needs a fixture image use it. It is
 //! deliberately literal:
 //!
@@ -36,6 +39,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod apk;
 pub mod deb;
 mod layer;
 
@@ -47,6 +51,7 @@ use oci_spec::image::{
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
 };
 
+pub use apk::{apk_index, ApkPackage, ApkSigningKey, BuiltApk};
 pub use layer::{BuiltLayer, Entry, LayerBuilder, LayerCompression, DEFAULT_CREATED, DEFAULT_MTIME};
 use layer::EMPTY_MEDIA_TYPE;
 

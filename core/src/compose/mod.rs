@@ -16,6 +16,8 @@ mod emit;
 mod prepare;
 mod read;
 
+pub(crate) use read::node_content;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -77,9 +79,9 @@ impl Composition {
     /// As opening the inputs can fail.
     pub fn resolve_inputs(&self) -> Result<Vec<InputReport>> {
         let spec = self.spec();
-        let mut out = vec![InputReport { role: InputRole::Base, reference: spec.base.clone(), manifest_digest: source::open(&self.base, &spec.base)?.named_digest()? }];
+        let mut out = vec![InputReport { role: InputRole::Base, reference: spec.base.clone(), manifest_digest: source::open(&self.base, &spec.base)?.named_digest()?, version: None }];
         for (a, s) in self.artifacts.iter().zip(&spec.artifacts) {
-            out.push(InputReport { role: InputRole::Artifact, reference: s.image.clone(), manifest_digest: source::open(&a.reference, &s.image)?.named_digest()? });
+            out.push(InputReport { role: InputRole::Artifact, reference: s.image.clone(), manifest_digest: source::open(&a.reference, &s.image)?.named_digest()?, version: None });
         }
         Ok(out)
     }
@@ -97,6 +99,10 @@ impl Composition {
             if recorded.is_none() || was != input.manifest_digest {
                 changes.push(InputChange { role: input.role, reference: input.reference, recorded: was, current: input.manifest_digest });
             }
+        }
+        // Installed packages: a newer version in the repositories is a change.
+        for (i, recorded, current) in crate::packages::stage::changed(self.spec(), previous)? {
+            changes.push(InputChange { role: InputRole::Package, reference: previous[i].reference.clone(), recorded, current });
         }
         Ok(changes)
     }
@@ -126,9 +132,11 @@ pub struct InputChange {
     pub role: InputRole,
     /// The reference as the spec writes it.
     pub reference: String,
-    /// The digest the report recorded (`None`: the report did not list this input).
+    /// The digest the report recorded (`None`: the report did not list this input); for
+    /// a package, the version.
     pub recorded: Option<String>,
-    /// The digest it names now.
+    /// The digest it names now; for a package, the newest version in the repositories
+    /// (`None`: no repository has it any more).
     pub current: Option<String>,
 }
 
@@ -202,9 +210,12 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
     let sign_key = crate::attest::sign::key_of(spec)?;
     let emitted = emit::emit(c, &prepared, progress)?;
     let first = &prepared[0];
-    let mut inputs = vec![InputReport { role: InputRole::Base, reference: spec.base.clone(), manifest_digest: first.base.named_digest.clone() }];
+    let mut inputs = vec![InputReport { role: InputRole::Base, reference: spec.base.clone(), manifest_digest: first.base.named_digest.clone(), version: None }];
     for (a, s) in first.artifacts.iter().zip(&spec.artifacts) {
-        inputs.push(InputReport { role: InputRole::Artifact, reference: s.image.clone(), manifest_digest: a.named_digest.clone() });
+        inputs.push(InputReport { role: InputRole::Artifact, reference: s.image.clone(), manifest_digest: a.named_digest.clone(), version: None });
+    }
+    for p in &first.packages {
+        inputs.push(InputReport { role: InputRole::Package, reference: first.package_manager.map(|m| crate::packages::input_reference(m, p)).unwrap_or_default(), manifest_digest: Some(format!("sha256:{}", p.sha256)), version: Some(p.version.clone()) });
     }
     let mut stats = Stats::default();
     for i in &emitted.images {
@@ -239,7 +250,7 @@ fn run(c: &Composition, options: &ComposeOptions, progress: &Progress) -> Result
         push,
         spec_digest: Some(spec_digest),
         attachments: Vec::new(),
-        packages: Vec::new(),
+        packages: first.packages.clone(),
     };
     report.attachments = crate::attest::attach::after_compose(c, options, &report, &subjects, sign_key.as_ref())?;
     Ok(report)

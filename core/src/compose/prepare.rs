@@ -17,11 +17,11 @@ use crate::options::{ComposeOptions, Stage};
 use crate::platform::PlatformWanted;
 use crate::reference::{ImageRef, Selector};
 use crate::source::{self, Image};
-use crate::spec::Composition;
+use crate::spec::{ComposeSpec, Composition};
 use crate::tree::{Node, Tree};
 use crate::warn::{self, RuntimePaths};
 use crate::warning::{Warning, WarningCode};
-use crate::{checks, configure, customize};
+use crate::{checks, configure, customize, packages};
 
 /// One platform, read, merged, customised and checked; nothing written yet.
 pub(super) struct Prepared {
@@ -39,6 +39,10 @@ pub(super) struct Prepared {
     pub encoding: Encoding,
     pub config: serde_json::Value,
     pub generated_mtime: u64,
+    /// The package manager that installed them (`dpkg`, `apk`).
+    pub package_manager: Option<&'static str>,
+    /// The OS packages installed (the spec's `packages`), in installation order.
+    pub packages: Vec<crate::report::PackageReport>,
 }
 
 /// Reads, merges, customises and checks one platform.
@@ -78,11 +82,20 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
     let pairs: Vec<ArtifactTree<'_>> =
         artifact_trees.iter().zip(&c.artifacts).map(|(tree, a)| ArtifactTree { tree, selection: &a.selection, resolve_base_symlinks: a.resolve_base_symlinks }).collect();
     let (mut merged, mut warnings) = merge::merge(&base_tree, &pairs, generated_mtime)?;
-    customize::add_files(spec, &mut merged, generated_mtime)?;
     read::fetch_unspooled(&mut merged, &artifacts, &mut spools, &c.limits)?;
+    if spec.register_artifact_packages {
+        let image_db = crate::pkgdb::PackageDb::read(&crate::pkgdb::image::read_image_files(&base, crate::pkgdb::PATTERNS)?);
+        for e in packages::artifact::entries(&artifacts, &merged, &image_db, generated_mtime)? {
+            customize::put(&mut merged, e.key, e.meta, e.data, true);
+        }
+    }
+    // OS packages go over the artifacts, and the spec's own files over both.
+    let staged = packages::stage::run(spec, platform, &base, &base_tree, &mut merged, &spools, &c.limits, generated_mtime)?.unwrap_or_default();
+    warnings.extend(staged.warnings.iter().cloned());
+    customize::add_files(spec, &mut merged, generated_mtime)?;
 
     let whiteouts = removals(c, &base_tree, &merged);
-    if !spec.users.is_empty() || !spec.groups.is_empty() {
+    if !spec.users.is_empty() || !spec.groups.is_empty() || !staged.users.is_empty() || !staged.groups.is_empty() {
         let mut copy = Tree::new(0);
         copy.nodes = base_tree.nodes.clone();
         let view = final_tree(copy, &merged, &whiteouts);
@@ -95,13 +108,15 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
             files.insert(key, found);
         }
         let has_dir = |k: &str| view.resolve(k, true).and_then(|r| view.nodes.get(&r)).is_some_and(|n| n.meta.is_dir());
-        customize::apply_accounts(spec, customize::AccountFiles { files }, &mut merged, &has_dir, generated_mtime)?;
+        customize::apply_accounts(&with_package_accounts(spec, &staged, &files), customize::AccountFiles { files }, &mut merged, &has_dir, generated_mtime)?;
     }
     merge::add_parents(&mut merged, &base_tree, &pairs, generated_mtime);
 
     let runtime = RuntimePaths::new(&base_tree, base_config.config().as_ref(), &spec.runtime_paths)?;
     let (analysis, replaced) = warn::analyse(&base_tree, &merged, &runtime);
-    warnings.extend(analysis);
+    // The package database files the package step rewrote (`etc/ld.so.cache` among them)
+    // are refreshed on purpose, as dpkg and ldconfig would.
+    warnings.extend(analysis.into_iter().filter(|w| !(w.code == WarningCode::RuntimePathOverwritten && staged.database.iter().any(|k| w.path.trim_start_matches('/') == k))));
     warnings.extend(removal_warnings(c, &base_tree, &whiteouts, &runtime));
 
     let mut config = base.config_raw.clone();
@@ -124,7 +139,23 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
         }
     }
     warnings.sort_by(|a, b| (a.path.as_str(), a.code, a.artifact).cmp(&(b.path.as_str(), b.code, b.artifact)));
-    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, pre, encoding, config, generated_mtime })
+    Ok(Prepared { platform: platform.map(str::to_string), base, artifacts, merged, whiteouts, warnings, replaced, spools, pre, encoding, config, generated_mtime, package_manager: staged.manager, packages: staged.packages })
+}
+
+/// The spec's accounts, then those the packages' maintainer scripts would have created
+/// that the image does not have yet (`adduser --system` keeps an existing user).
+fn with_package_accounts(spec: &ComposeSpec, staged: &packages::stage::Staged, files: &BTreeMap<&'static str, Option<(String, crate::entry::Metadata)>>) -> ComposeSpec {
+    if staged.users.is_empty() && staged.groups.is_empty() {
+        return spec.clone();
+    }
+    let names = |key: &str| -> BTreeSet<String> {
+        files.get(key).cloned().flatten().map(|(text, _)| text.lines().filter_map(|l| l.split(':').next()).map(str::to_string).collect()).unwrap_or_default()
+    };
+    let (users, groups) = (names(customize::PASSWD), names(customize::GROUP));
+    let mut out = spec.clone();
+    out.groups.extend(staged.groups.iter().filter(|g| !groups.contains(&g.name) && !spec.groups.iter().any(|s| s.name == g.name)).cloned());
+    out.users.extend(staged.users.iter().filter(|u| !users.contains(&u.name) && !spec.users.iter().any(|s| s.name == u.name)).cloned());
+    out
 }
 
 /// The image as it will run: the base with the removals and the new layer applied.

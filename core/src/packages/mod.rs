@@ -12,9 +12,12 @@
 //! - [`fetch`]: repository files over `http(s)://` (with the registries' trust and
 //!   proxy rules) or `file:`;
 //! - [`stage`]: the compose step that runs a manager between the artifacts and the
-//!   spec's `files`.
+//!   spec's `files`;
+//! - [`artifact`]: `register_artifact_packages`, the artifacts' own packages owning
+//!   taken files, registered in the image's `status.d/`.
 
 pub(crate) mod alpine;
+pub(crate) mod artifact;
 pub(crate) mod debian;
 pub(crate) mod fetch;
 pub(crate) mod stage;
@@ -65,6 +68,9 @@ pub(crate) struct Resolved {
     /// Its control record as the index (or the package file) gives it: a deb822 stanza
     /// for dpkg, an `APKINDEX` record for apk.
     pub fields: String,
+    /// Asked for by the spec (named in `install`, or one of `files`), not pulled in as a
+    /// dependency: apk's `world` lists these.
+    pub requested: bool,
 }
 
 /// The outcome of resolving.
@@ -135,6 +141,12 @@ pub(crate) trait PackageManager: Send + Sync {
     /// # Errors
     /// As fetching and verifying the repositories can fail.
     fn newest(&self, request: &Request<'_>, recorded: &[PackageReport]) -> Result<Vec<Option<String>>>;
+}
+
+/// How a report's `inputs` name an installed package: `MANAGER:NAME:ARCH`
+/// (`dpkg:curl:amd64`).
+pub(crate) fn input_reference(manager: &str, package: &PackageReport) -> String {
+    format!("{manager}:{}:{}", package.name, package.architecture)
 }
 
 /// The manager for the image's package format: dpkg when it has `var/lib/dpkg/status`

@@ -24,8 +24,8 @@ mod client;
 mod conf;
 #[cfg(test)]
 pub(crate) mod fake;
-mod proxy;
-mod trust;
+pub(crate) mod proxy;
+pub(crate) mod trust;
 
 use std::io::{self, Read};
 use std::path::Path;

@@ -42,6 +42,7 @@ pub(super) fn document(sbom: &Sbom, created: &str) -> Value {
     for p in &sbom.packages {
         let (origin, origin_key) = match p.origin {
             Origin::Base => ("base".to_string(), "base".to_string()),
+            Origin::Added => ("packages".to_string(), "packages".to_string()),
             Origin::Artifact(i) => (sbom.artifacts.get(i).map_or_else(|| format!("artifact {i}"), |a| a.reference.clone()), format!("artifact-{i}")),
         };
         let mut properties = vec![property("origin", origin)];

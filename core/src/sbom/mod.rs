@@ -140,6 +140,8 @@ pub enum Origin {
     Base,
     /// Artifact number N of the compose (its index in [`Sbom::artifacts`]).
     Artifact(usize),
+    /// Installed by the compose from the spec's `packages` (the report's `packages`).
+    Added,
 }
 
 /// One package.
@@ -251,7 +253,8 @@ impl Sbom {
             .iter()
             .map(|p| {
                 // A database file that an artifact brought makes its packages the artifact's.
-                let origin = taken.get(&p.db_file).map_or(Origin::Base, |&a| Origin::Artifact(a));
+                let added = report.packages.iter().any(|r| r.name == p.name && r.version == p.version);
+                let origin = if added { Origin::Added } else { taken.get(&p.db_file).map_or(Origin::Base, |&a| Origin::Artifact(a)) };
                 package(&db, p, origin, None)
             })
             .collect();

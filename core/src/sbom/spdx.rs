@@ -100,10 +100,12 @@ pub(super) fn document(sbom: &Sbom, created: &str) -> Value {
     for p in &sbom.packages {
         let origin = match p.origin {
             Origin::Base => "origin: base".to_string(),
+            Origin::Added => "origin: installed by the compose (the spec's packages)".to_string(),
             Origin::Artifact(i) => format!("origin: artifact {i} ({}); {} of its files taken", sbom.artifacts.get(i).map_or("", |a| a.reference.as_str()), p.files_taken.unwrap_or(0)),
         };
         let origin_key = match p.origin {
             Origin::Base => "base".to_string(),
+            Origin::Added => "packages".to_string(),
             Origin::Artifact(i) => format!("artifact-{i}"),
         };
         let pkg_id = id("Package", &p.name, &[&p.purl, &origin_key]);

@@ -20,7 +20,10 @@ impl ComposeSpec {
         let json = canonical_json(self);
         hasher.update((json.len() as u64).to_be_bytes());
         hasher.update(&json);
-        for source in self.files.iter().filter_map(|f| f.source.as_deref()) {
+        // The spec names these host files but does not hold them: package files and
+        // keyrings count by content too (`image:` keyrings are the base's).
+        let package_files = self.packages.iter().flat_map(|p| p.files.iter().map(String::as_str).chain(p.repositories.iter().filter_map(|r| r.keyring.as_deref()).filter(|k| !k.starts_with("image:"))));
+        for source in self.files.iter().filter_map(|f| f.source.as_deref()).chain(package_files) {
             let path = self.resolve_path(std::path::Path::new(source));
             let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
             hasher.update((source.len() as u64).to_be_bytes());

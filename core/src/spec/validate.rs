@@ -50,6 +50,7 @@ impl ComposeSpec {
             }
         }
         self.validate_customisation()?;
+        self.validate_packages()?;
         for (field, value) in [("tag", &self.tag), ("tag_suffix", &self.tag_suffix)] {
             if let Some(v) = value {
                 if !is_valid_tag_text(v) {
@@ -58,6 +59,32 @@ impl ComposeSpec {
                         format!("`{v}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)"),
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_packages(&self) -> Result<()> {
+        let Some(p) = &self.packages else { return Ok(()) };
+        for (i, r) in p.repositories.iter().enumerate() {
+            let url = r.url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file:")) {
+                return Err(Error::spec(format!("packages.repositories[{i}].url"), format!("`{url}` is not an http://, https:// or file: URL")));
+            }
+        }
+        for (i, name) in p.install.iter().enumerate() {
+            let (n, version) = name.split_once('=').map_or((name.as_str(), None), |(n, v)| (n, Some(v)));
+            let ok_name = !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "+-._:".contains(c));
+            if !ok_name || version.is_some_and(|v| v.is_empty() || v.chars().any(char::is_whitespace)) {
+                return Err(Error::spec(format!("packages.install[{i}]"), format!("`{name}` is not a package name, or NAME=VERSION")));
+            }
+        }
+        if !p.install.is_empty() && p.repositories.is_empty() {
+            return Err(Error::spec("packages.repositories", "is empty, so the packages of `install` cannot be found; add a repository"));
+        }
+        for (i, f) in p.files.iter().enumerate() {
+            if f.trim().is_empty() {
+                return Err(Error::spec(format!("packages.files[{i}]"), "is empty"));
             }
         }
         Ok(())

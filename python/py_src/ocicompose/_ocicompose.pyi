@@ -232,6 +232,8 @@ def compose(
     attach: Optional[bool] = ...,
     sign: Optional[Mapping[str, str]] = ...,
     sbom: Optional[Sequence[Literal["spdx", "cyclonedx"]]] = ...,
+    register_artifact_packages: bool = ...,
+    packages: Optional[Mapping[str, Any]] = ...,
 ) -> ComposeResult:
     """Compose artifact images onto a base image and write the new image."""
 
