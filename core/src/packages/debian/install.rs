@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::deb::{self, Control, DataEntry};
+use super::version;
 use crate::entry::{EntryKind, Metadata};
 use crate::error::{Error, PackageFailure, Result};
 use crate::layer::DataRef;
@@ -63,6 +64,8 @@ pub(crate) struct Unpacked {
 #[derive(Debug, Clone)]
 struct Owner {
     package: String,
+    /// Its version, for a versioned `Replaces`.
+    version: Option<String>,
     /// Where the base lists it (`info/PKG.list` or `status.d/PKG.md5sums`); `None` for
     /// a package of this installation.
     list: Option<String>,
@@ -91,7 +94,9 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
         }
         let arch = stanza.get("Architecture").unwrap_or("all").to_string();
         let same = stanza.get("Multi-Arch").is_some_and(|m| m.eq_ignore_ascii_case("same"));
-        let replaces = relation_names(stanza.get("Replaces").unwrap_or(""));
+        let replaces = version::parse_relationships(stanza.get("Replaces").unwrap_or(""), &arch)
+            .map_err(|why| Error::package(&name, PackageFailure::Malformed, format!("package {name}'s Replaces field: {why}")))?;
+        let own_version = stanza.get("Version").map(str::to_string);
         let info_name = if same { format!("{name}:{arch}") } else { name.clone() };
         let mut placed_of: HashMap<&str, String> = HashMap::new();
         let regular: HashMap<&str, &DataEntry> = deb.data.iter().filter(|e| e.meta.kind == EntryKind::File).map(|e| (e.key.as_str(), e)).collect();
@@ -115,11 +120,12 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
                 if owner.package == name {
                     continue;
                 }
-                if !replaces.contains(&owner.package) {
+                if !replaces.iter().flatten().any(|d| d.name == owner.package && d.version_matches(owner.version.as_deref())) {
+                    let version = owner.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
                     return Err(Error::package(
                         &name,
                         PackageFailure::FileConflict,
-                        format!("package {name} would overwrite {path}, which package {} owns; {name} does not declare `Replaces: {}`, so dpkg would refuse it too: leave one of them out", owner.package, owner.package),
+                        format!("package {name} would overwrite {path}, which package {}{version} owns; {name} does not declare a `Replaces: {}` that covers that version, so dpkg would refuse it too: leave one of them out", owner.package, owner.package),
                     ));
                 }
                 if let Some(list) = &owner.list {
@@ -143,7 +149,7 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             out.files.push(NewEntry { key: key.clone(), meta, data });
             placed_of.insert(&entry.key, key.clone());
             for path in [abs, abs_placed] {
-                owners.insert(path, Owner { package: name.clone(), list: None });
+                owners.insert(path, Owner { package: name.clone(), version: own_version.clone(), list: None });
             }
         }
         drop(placed_of);
@@ -216,18 +222,6 @@ fn place(image: &ImageView<'_>, key: &str) -> String {
     }
 }
 
-/// The package names of a relation field (`Replaces: a (<< 1), b:any`).
-fn relation_names(field: &str) -> BTreeSet<String> {
-    field
-        .split([',', '|'])
-        .filter_map(|part| {
-            let name = part.trim().split(|c: char| c.is_whitespace() || c == '(').next()?;
-            let name = name.split(':').next()?;
-            (!name.is_empty()).then(|| name.to_string())
-        })
-        .collect()
-}
-
 /// Who owns each path of the base, by absolute path: from `info/*.list` (only the
 /// packages `status` has installed), or from distroless' `status.d/*.md5sums`.
 fn base_owners(image: &ImageView<'_>, distroless: bool) -> Result<HashMap<String, Owner>> {
@@ -236,26 +230,29 @@ fn base_owners(image: &ImageView<'_>, distroless: bool) -> Result<HashMap<String
     let lo = format!("{dir}/");
     let hi = format!("{dir}0");
     let lists: Vec<String> = image.tree.nodes.range(lo.clone()..hi).filter(|(k, n)| k.ends_with(suffix) && !k[lo.len()..].contains('/') && !n.meta.is_dir()).map(|(k, _)| k.clone()).collect();
-    let installed: Option<BTreeSet<String>> = if distroless {
+    // Installed packages and their versions (`status` lists removed ones too).
+    let installed: Option<HashMap<String, String>> = if distroless {
         None
     } else {
-        image_text(image, STATUS)?.map(|t| dpkg::parse_status(&t, STATUS, false).0.into_iter().map(|p| p.name).collect())
+        image_text(image, STATUS)?.map(|t| dpkg::parse_status(&t, STATUS, false).0.into_iter().map(|p| (p.name, p.version)).collect())
     };
     for key in lists {
         let stem = &key[lo.len()..key.len() - suffix.len()];
-        let package = if distroless {
+        let (package, version) = if distroless {
             // status.d files are named freely; the stanza beside the list says whose it is.
             let stanza = image_text(image, &format!("{dir}/{stem}"))?.unwrap_or_default();
-            dpkg::parse_status(&stanza, &key, true).0.into_iter().next().map(|p| p.name).unwrap_or_else(|| stem.to_string())
+            dpkg::parse_status(&stanza, &key, true).0.into_iter().next().map(|p| (p.name, Some(p.version))).unwrap_or_else(|| (stem.to_string(), None))
         } else {
-            stem.split(':').next().unwrap_or(stem).to_string()
+            let name = stem.split(':').next().unwrap_or(stem).to_string();
+            let version = installed.as_ref().and_then(|i| i.get(&name).cloned());
+            (name, version)
         };
-        if installed.as_ref().is_some_and(|i| !i.contains(&package)) {
+        if installed.as_ref().is_some_and(|i| !i.contains_key(&package)) {
             continue;
         }
         let Some(text) = image_text(image, &key)? else { continue };
         for path in dpkg::parse_list(&text, distroless) {
-            owners.insert(path, Owner { package: package.clone(), list: Some(key.clone()) });
+            owners.insert(path, Owner { package: package.clone(), version: version.clone(), list: Some(key.clone()) });
         }
     }
     Ok(owners)
@@ -445,6 +442,7 @@ pub(crate) mod tests {
             location: format!("{name}.deb"),
             size: None,
             fields: String::new(),
+            requested: true,
         }
     }
 
@@ -541,6 +539,9 @@ pub(crate) mod tests {
         assert_eq!(err.package_failure(), Some(PackageFailure::FileConflict), "{err}");
         assert!(err.to_string().contains("/usr/bin/owned") && err.to_string().contains("base-files") && err.to_string().contains("thief"), "{err}");
 
+        // A Replaces for other versions does not cover 12.4.
+        let err = install(&[(resolved("thief"), thief("Replaces: base-files (<< 12)\n"))], &image, 0, false).unwrap_err();
+        assert!(err.to_string().contains("base-files 12.4 owns"), "{err}");
         // With Replaces the file is taken over, and base-files' lists lose it.
         let out = install(&[(resolved("thief"), thief("Replaces: base-files (<< 13)\n"))], &image, 0, false).unwrap();
         assert_eq!(text(&out.database, "var/lib/dpkg/info/base-files.list"), "/.\n/etc\n/etc/issue\n");
@@ -553,7 +554,7 @@ pub(crate) mod tests {
         two.dir("/bin").file("/bin/tool", "2", 0o755);
         let err = install(&[(resolved("one"), one.build()), (resolved("two"), two.build())], &image, 0, false).unwrap_err();
         assert_eq!(err.package_failure(), Some(PackageFailure::FileConflict), "{err}");
-        assert!(err.to_string().contains("package one owns"), "{err}");
+        assert!(err.to_string().contains("which package one 1.0 owns"), "{err}");
         let mut two = DebBuilder::new(&control("two", "Replaces: one\n"));
         two.dir("/bin").file("/bin/tool", "2", 0o755);
         let out = install(&[(resolved("one"), one.build()), (resolved("two"), two.build())], &image, 0, false).unwrap();
@@ -591,7 +592,7 @@ pub(crate) mod tests {
         let mut thief = DebBuilder::new(&control("thief", ""));
         thief.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "mine\n", 0o755);
         let err = install(&[(resolved("thief"), thief.build())], &image, 0, true).unwrap_err();
-        assert!(err.to_string().contains("package base-files owns"), "{err}");
+        assert!(err.to_string().contains("which package base-files 12.4 owns"), "{err}");
         // An upgrade of base-files replaces the file the base has for it.
         let mut upgrade = DebBuilder::new(&control("base-files", "").replace("Version: 1.0", "Version: 13"));
         upgrade.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "new\n", 0o755);
@@ -839,11 +840,5 @@ pub(crate) mod tests {
             assert_eq!(text(&out.database, &key), theirs, "{key}");
         }
         assert!(out.files.iter().any(|e| e.key == "etc/alternatives/editor" && e.meta.link_target.as_deref() == Some("/bin/nano")));
-    }
-
-    #[test]
-    fn relation_names_drop_versions_and_arches() {
-        assert_eq!(relation_names("a (<< 1.0), b:any, c|d").into_iter().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
-        assert!(relation_names("").is_empty());
     }
 }
