@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::deb::{self, Control, DataEntry};
+use super::version;
 use crate::entry::{EntryKind, Metadata};
 use crate::error::{Error, PackageFailure, Result};
 use crate::layer::DataRef;
@@ -57,14 +58,14 @@ pub(crate) struct Unpacked {
     pub control: Control,
     /// Its data entries, keys as the package names them.
     pub data: Vec<DataEntry>,
-    /// The keys its non-directory entries were written at (after directory symlinks).
-    pub placed: Vec<String>,
 }
 
 /// Who owns a path.
 #[derive(Debug, Clone)]
 struct Owner {
     package: String,
+    /// Its version, for a versioned `Replaces`.
+    version: Option<String>,
     /// Where the base lists it (`info/PKG.list` or `status.d/PKG.md5sums`); `None` for
     /// a package of this installation.
     list: Option<String>,
@@ -93,10 +94,12 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
         }
         let arch = stanza.get("Architecture").unwrap_or("all").to_string();
         let same = stanza.get("Multi-Arch").is_some_and(|m| m.eq_ignore_ascii_case("same"));
-        let replaces = relation_names(stanza.get("Replaces").unwrap_or(""));
+        let replaces = version::parse_relationships(stanza.get("Replaces").unwrap_or(""), &arch)
+            .map_err(|why| Error::package(&name, PackageFailure::Malformed, format!("package {name}'s Replaces field: {why}")))?;
+        let own_version = stanza.get("Version").map(str::to_string);
         let info_name = if same { format!("{name}:{arch}") } else { name.clone() };
-        let mut placed = Vec::new();
         let mut placed_of: HashMap<&str, String> = HashMap::new();
+        let regular: HashMap<&str, &DataEntry> = deb.data.iter().filter(|e| e.meta.kind == EntryKind::File).map(|e| (e.key.as_str(), e)).collect();
         for entry in &deb.data {
             if entry.key.is_empty() {
                 continue;
@@ -117,11 +120,12 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
                 if owner.package == name {
                     continue;
                 }
-                if !replaces.contains(&owner.package) {
+                if !replaces.iter().flatten().any(|d| d.name == owner.package && d.version_matches(owner.version.as_deref())) {
+                    let version = owner.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
                     return Err(Error::package(
                         &name,
                         PackageFailure::FileConflict,
-                        format!("package {name} would overwrite {path}, which package {} owns; {name} does not declare `Replaces: {}`, so dpkg would refuse it too: leave one of them out", owner.package, owner.package),
+                        format!("package {name} would overwrite {path}, which package {}{version} owns; {name} does not declare a `Replaces: {}` that covers that version, so dpkg would refuse it too: leave one of them out", owner.package, owner.package),
                     ));
                 }
                 if let Some(list) = &owner.list {
@@ -133,7 +137,7 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             let (meta, data) = match entry.meta.kind {
                 EntryKind::Hardlink => {
                     let target = entry.meta.link_target.as_deref().unwrap_or("");
-                    let first = deb.data.iter().find(|e| e.key == target && e.meta.kind == EntryKind::File).ok_or_else(|| {
+                    let first = regular.get(target).ok_or_else(|| {
                         Error::package(&name, PackageFailure::Malformed, format!("package {name}'s hardlink {abs} points at /{target}, which is not a file before it in the package"))
                     })?;
                     let target_key = placed_of.get(target).cloned().unwrap_or_else(|| place(image, target));
@@ -144,20 +148,23 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             };
             out.files.push(NewEntry { key: key.clone(), meta, data });
             placed_of.insert(&entry.key, key.clone());
-            placed.push(key.clone());
             for path in [abs, abs_placed] {
-                owners.insert(path, Owner { package: name.clone(), list: None });
+                owners.insert(path, Owner { package: name.clone(), version: own_version.clone(), list: None });
             }
         }
         drop(placed_of);
+        drop(regular);
         unpacked.retain(|u| !(u.name == name && u.arch == arch));
-        unpacked.push(Unpacked { name, arch, info_name, control: deb.control, data: deb.data, placed });
+        unpacked.push(Unpacked { name, arch, info_name, control: deb.control, data: deb.data });
     }
     let db = |key: String, bytes: Vec<u8>, mode: u32| NewEntry { key, meta: Metadata { kind: EntryKind::File, mode, uid: 0, gid: 0, size: bytes.len() as u64, mtime, link_target: None, device: None, xattrs: Vec::new() }, data: DataRef::Inline(Arc::new(bytes)) };
     if distroless {
+        // An upgrade replaces the package's own file, whatever the base named it.
+        let names = status_d_names(image)?;
         for u in &unpacked {
-            out.database.push(db(format!("{STATUS_D}/{}", u.name), status_stanza(u).into_bytes(), 0o644));
-            out.database.push(db(format!("{STATUS_D}/{}.md5sums", u.name), md5sums(u).into_bytes(), 0o644));
+            let file = names.get(&u.name).cloned().unwrap_or_else(|| u.name.clone());
+            out.database.push(db(format!("{STATUS_D}/{file}"), status_stanza(u).into_bytes(), 0o644));
+            out.database.push(db(format!("{STATUS_D}/{file}.md5sums"), md5sums(u).into_bytes(), 0o644));
         }
     } else {
         let base = image_text(image, STATUS)?.unwrap_or_default();
@@ -215,18 +222,6 @@ fn place(image: &ImageView<'_>, key: &str) -> String {
     }
 }
 
-/// The package names of a relation field (`Replaces: a (<< 1), b:any`).
-fn relation_names(field: &str) -> BTreeSet<String> {
-    field
-        .split([',', '|'])
-        .filter_map(|part| {
-            let name = part.trim().split(|c: char| c.is_whitespace() || c == '(').next()?;
-            let name = name.split(':').next()?;
-            (!name.is_empty()).then(|| name.to_string())
-        })
-        .collect()
-}
-
 /// Who owns each path of the base, by absolute path: from `info/*.list` (only the
 /// packages `status` has installed), or from distroless' `status.d/*.md5sums`.
 fn base_owners(image: &ImageView<'_>, distroless: bool) -> Result<HashMap<String, Owner>> {
@@ -235,29 +230,48 @@ fn base_owners(image: &ImageView<'_>, distroless: bool) -> Result<HashMap<String
     let lo = format!("{dir}/");
     let hi = format!("{dir}0");
     let lists: Vec<String> = image.tree.nodes.range(lo.clone()..hi).filter(|(k, n)| k.ends_with(suffix) && !k[lo.len()..].contains('/') && !n.meta.is_dir()).map(|(k, _)| k.clone()).collect();
-    let installed: Option<BTreeSet<String>> = if distroless {
+    // Installed packages and their versions (`status` lists removed ones too).
+    let installed: Option<HashMap<String, String>> = if distroless {
         None
     } else {
-        image_text(image, STATUS)?.map(|t| dpkg::parse_status(&t, STATUS, false).0.into_iter().map(|p| p.name).collect())
+        image_text(image, STATUS)?.map(|t| dpkg::parse_status(&t, STATUS, false).0.into_iter().map(|p| (p.name, p.version)).collect())
     };
     for key in lists {
         let stem = &key[lo.len()..key.len() - suffix.len()];
-        let package = if distroless {
+        let (package, version) = if distroless {
             // status.d files are named freely; the stanza beside the list says whose it is.
             let stanza = image_text(image, &format!("{dir}/{stem}"))?.unwrap_or_default();
-            dpkg::parse_status(&stanza, &key, true).0.into_iter().next().map(|p| p.name).unwrap_or_else(|| stem.to_string())
+            dpkg::parse_status(&stanza, &key, true).0.into_iter().next().map(|p| (p.name, Some(p.version))).unwrap_or_else(|| (stem.to_string(), None))
         } else {
-            stem.split(':').next().unwrap_or(stem).to_string()
+            let name = stem.split(':').next().unwrap_or(stem).to_string();
+            let version = installed.as_ref().and_then(|i| i.get(&name).cloned());
+            (name, version)
         };
-        if installed.as_ref().is_some_and(|i| !i.contains(&package)) {
+        if installed.as_ref().is_some_and(|i| !i.contains_key(&package)) {
             continue;
         }
         let Some(text) = image_text(image, &key)? else { continue };
         for path in dpkg::parse_list(&text, distroless) {
-            owners.insert(path, Owner { package: package.clone(), list: Some(key.clone()) });
+            owners.insert(path, Owner { package: package.clone(), version: version.clone(), list: Some(key.clone()) });
         }
     }
     Ok(owners)
+}
+
+/// The file names in distroless' `status.d/` by the package each describes (they are
+/// named freely: `base` for base-files in some images).
+fn status_d_names(image: &ImageView<'_>) -> Result<HashMap<String, String>> {
+    let lo = format!("{STATUS_D}/");
+    let hi = format!("{STATUS_D}0");
+    let mut names = HashMap::new();
+    let keys: Vec<String> = image.tree.nodes.range(lo.clone()..hi).filter(|(k, n)| !k.ends_with(".md5sums") && !k[lo.len()..].contains('/') && !n.meta.is_dir()).map(|(k, _)| k.clone()).collect();
+    for key in keys {
+        let text = image_text(image, &key)?.unwrap_or_default();
+        if let Some(p) = dpkg::parse_status(&text, &key, true).0.into_iter().next() {
+            names.insert(p.name, key[lo.len()..].to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// The fields of a control stanza, each with its continuation lines, in file order.
@@ -428,6 +442,7 @@ pub(crate) mod tests {
             location: format!("{name}.deb"),
             size: None,
             fields: String::new(),
+            requested: true,
         }
     }
 
@@ -524,6 +539,9 @@ pub(crate) mod tests {
         assert_eq!(err.package_failure(), Some(PackageFailure::FileConflict), "{err}");
         assert!(err.to_string().contains("/usr/bin/owned") && err.to_string().contains("base-files") && err.to_string().contains("thief"), "{err}");
 
+        // A Replaces for other versions does not cover 12.4.
+        let err = install(&[(resolved("thief"), thief("Replaces: base-files (<< 12)\n"))], &image, 0, false).unwrap_err();
+        assert!(err.to_string().contains("base-files 12.4 owns"), "{err}");
         // With Replaces the file is taken over, and base-files' lists lose it.
         let out = install(&[(resolved("thief"), thief("Replaces: base-files (<< 13)\n"))], &image, 0, false).unwrap();
         assert_eq!(text(&out.database, "var/lib/dpkg/info/base-files.list"), "/.\n/etc\n/etc/issue\n");
@@ -536,7 +554,7 @@ pub(crate) mod tests {
         two.dir("/bin").file("/bin/tool", "2", 0o755);
         let err = install(&[(resolved("one"), one.build()), (resolved("two"), two.build())], &image, 0, false).unwrap_err();
         assert_eq!(err.package_failure(), Some(PackageFailure::FileConflict), "{err}");
-        assert!(err.to_string().contains("package one owns"), "{err}");
+        assert!(err.to_string().contains("which package one 1.0 owns"), "{err}");
         let mut two = DebBuilder::new(&control("two", "Replaces: one\n"));
         two.dir("/bin").file("/bin/tool", "2", 0o755);
         let out = install(&[(resolved("one"), one.build()), (resolved("two"), two.build())], &image, 0, false).unwrap();
@@ -574,7 +592,14 @@ pub(crate) mod tests {
         let mut thief = DebBuilder::new(&control("thief", ""));
         thief.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "mine\n", 0o755);
         let err = install(&[(resolved("thief"), thief.build())], &image, 0, true).unwrap_err();
-        assert!(err.to_string().contains("package base-files owns"), "{err}");
+        assert!(err.to_string().contains("which package base-files 12.4 owns"), "{err}");
+        // An upgrade of base-files replaces the file the base has for it.
+        let mut upgrade = DebBuilder::new(&control("base-files", "").replace("Version: 1.0", "Version: 13"));
+        upgrade.dir("/usr").dir("/usr/bin").file("/usr/bin/owned", "new\n", 0o755);
+        let out = install(&[(resolved("base-files"), upgrade.build())], &image, 0, true).unwrap();
+        let keys: Vec<&str> = out.database.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["var/lib/dpkg/status.d/base", "var/lib/dpkg/status.d/base.md5sums"]);
+        assert!(text(&out.database, "var/lib/dpkg/status.d/base").contains("Version: 13\n"));
     }
 
     #[test]
@@ -588,9 +613,232 @@ pub(crate) mod tests {
         assert_eq!(err.package_failure(), Some(PackageFailure::Malformed), "{err}");
     }
 
+    /// Writes the base tree, then the installation, under `root` as a container
+    /// runtime would lay them out.
+    fn materialize(tree: &Tree, out: &Installation, root: &std::path::Path) {
+        let base: Vec<NewEntry> = tree.nodes.iter().map(|(k, n)| NewEntry { key: k.clone(), meta: n.meta.clone(), data: n.data.clone() }).collect();
+        for e in base.iter().chain(&out.files).chain(&out.database) {
+            let path = root.join(&e.key);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            let _ = std::fs::remove_file(&path);
+            match (e.meta.kind, &e.data) {
+                (EntryKind::Dir, _) => std::fs::create_dir_all(&path).unwrap(),
+                (EntryKind::Symlink, _) => std::os::unix::fs::symlink(e.meta.link_target.as_deref().unwrap(), &path).unwrap(),
+                (_, DataRef::Inline(b)) => std::fs::write(&path, b.as_slice()).unwrap(),
+                _ => std::fs::write(&path, b"").unwrap(),
+            }
+        }
+        std::fs::create_dir_all(root.join("var/lib/dpkg/updates")).unwrap();
+    }
+
     #[test]
-    fn relation_names_drop_versions_and_arches() {
-        assert_eq!(relation_names("a (<< 1.0), b:any, c|d").into_iter().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
-        assert!(relation_names("").is_empty());
+    fn dpkg_itself_agrees_with_the_database() {
+        if std::process::Command::new("dpkg-query").arg("--version").output().is_err() {
+            eprintln!("skipped: dpkg is not installed");
+            return;
+        }
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let out = install(&[(resolved("hello"), hello())], &image, 1_700_000_000, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        materialize(&tree, &out, root);
+        let admin = root.join("var/lib/dpkg");
+        let run = |args: &[&str]| {
+            let o = std::process::Command::new(args[0]).args(&args[1..]).output().unwrap();
+            (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        };
+        let admin_arg = format!("--admindir={}", admin.display());
+        let (ok, status, err) = run(&["dpkg-query", &admin_arg, "-s", "hello"]);
+        assert!(ok && status.contains("Status: install ok installed") && status.contains("Version: 1.0"), "{status}{err}");
+        let (ok, files, err) = run(&["dpkg-query", &admin_arg, "-L", "hello"]);
+        assert!(ok && files.lines().any(|l| l == "/usr/bin/hello") && files.lines().any(|l| l == "/bin/hello-compat"), "{files}{err}");
+        let root_arg = format!("--root={}", root.display());
+        let (ok, verify, err) = run(&["dpkg", &root_arg, "--verify", "hello"]);
+        assert!(ok && verify.is_empty(), "dpkg --verify: {verify}{err}");
+        // And it notices a change, so the check above is a real one.
+        std::fs::write(root.join("usr/bin/hello"), b"tampered").unwrap();
+        std::fs::write(root.join("etc/hello.conf"), b"edited").unwrap();
+        let (_, verify, err) = run(&["dpkg", &root_arg, "--verify", "hello"]);
+        assert!(verify.contains("??5?????? ") && verify.contains("/usr/bin/hello") && verify.contains(" c /etc/hello.conf"), "{verify}{err}");
+    }
+
+    #[test]
+    fn apt_get_check_sees_the_dependencies_installed() {
+        if std::process::Command::new("apt-get").arg("--version").output().is_err() {
+            eprintln!("skipped: apt-get is not installed");
+            return;
+        }
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let check = |packages: &[(Resolved, Vec<u8>)]| {
+            let out = install(packages, &image, 0, false).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path();
+            materialize(&tree, &out, root);
+            for sub in ["cache", "lists/partial"] {
+                std::fs::create_dir_all(root.join(sub)).unwrap();
+            }
+            let opt = |k: &str, v: &std::path::Path| ["-o".to_string(), format!("{k}={}", v.display())];
+            let o = std::process::Command::new("apt-get")
+                .args(opt("Dir::State::status", &root.join(STATUS)))
+                .args(opt("Dir::Etc::SourceList", std::path::Path::new("/dev/null")))
+                .args(opt("Dir::Etc::SourceParts", std::path::Path::new("/dev/null")))
+                .args(opt("Dir::Cache", &root.join("cache")))
+                .args(opt("Dir::State::Lists", &root.join("lists")))
+                .args(["-o", "Debug::NoLocking=1", "-o", "APT::Architecture=amd64", "-o", "APT::Architectures::=amd64", "check"])
+                .output()
+                .unwrap();
+            (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        };
+        let (ok, text) = check(&[(resolved("hello"), hello())]);
+        assert!(!ok && text.contains("hello : Depends: libc6"), "{text}");
+        let libc6 = DebBuilder::new(&control("libc6", "Multi-Arch: same\n")).build();
+        let (ok, text) = check(&[(resolved("libc6"), libc6), (resolved("hello"), hello())]);
+        assert!(ok, "{text}");
+    }
+
+    /// A real package from the host's apt sources (`apt-get download`), or `None` with
+    /// a message when that does not work here.
+    pub(crate) fn real_deb(name: &str) -> Option<Vec<u8>> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("apt-get").args(["download", name]).current_dir(dir.path()).output().is_ok_and(|o| o.status.success());
+        let file = std::fs::read_dir(dir.path()).ok().and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name().to_string_lossy().ends_with(".deb"))));
+        match (ok, file) {
+            (true, Some(file)) => std::fs::read(file.path()).ok(),
+            _ => {
+                eprintln!("skipped: `apt-get download {name}` did not work here");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn a_real_package_installs_and_dpkg_verifies_it() {
+        let Some(bytes) = real_deb("libcap2-bin") else { return };
+        if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+            eprintln!("skipped: dpkg is not installed");
+            return;
+        }
+        let tree = debian_base();
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let out = install(&[(resolved("libcap2-bin"), bytes)], &image, 1_700_000_000, false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        materialize(&tree, &out, dir.path());
+        let o = std::process::Command::new("dpkg").arg(format!("--root={}", dir.path().display())).args(["--verify", "libcap2-bin"]).output().unwrap();
+        assert!(o.status.success() && o.stdout.is_empty(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        let o = std::process::Command::new("dpkg-query").arg(format!("--admindir={}/var/lib/dpkg", dir.path().display())).args(["-W", "-f", "${Package} ${Status}\n", "libcap2-bin"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "libcap2-bin install ok installed\n", "{}", String::from_utf8_lossy(&o.stderr));
+        let list = text(&out.database, "var/lib/dpkg/info/libcap2-bin.list");
+        assert!(list.starts_with("/.\n/") && list.contains("/sbin/setcap\n"), "{list}");
+    }
+
+    /// Debian's base from the real corpus, `None` with a message when it is not there.
+    fn corpus_debian_base() -> Option<std::path::PathBuf> {
+        let root = match std::env::var_os("OCICOMPOSE_CORPUS") {
+            Some(v) if !v.is_empty() => std::path::PathBuf::from(v),
+            _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.corpus"),
+        };
+        let dir = root.join("images/debian-base");
+        if !dir.join("index.json").is_file() {
+            eprintln!("skipped: the real corpus is not at {} (set OCICOMPOSE_CORPUS)", root.display());
+            return None;
+        }
+        Some(dir)
+    }
+
+    /// `names` installed onto Debian's real base twice: by real dpkg (as root, into an
+    /// unpacked copy) and by `install`. The status, the packages' info files, their
+    /// files and the loader cache must come out the same. Returns ours and dpkg's root.
+    fn against_real_dpkg(names: &[&str]) -> Option<(Installation, tempfile::TempDir)> {
+        let image_dir = corpus_debian_base()?;
+        let root_user = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if !root_user || std::process::Command::new("dpkg").arg("--version").output().is_err() {
+            eprintln!("skipped: comparing with real dpkg needs root and dpkg");
+            return None;
+        }
+        let mut packages = Vec::new();
+        for name in names {
+            packages.push((resolved(name), real_deb(name)?));
+        }
+        // Ours.
+        let patterns = ["var/lib/dpkg/status", "var/lib/dpkg/info/*.list", "var/lib/dpkg/info/*.md5sums", "var/lib/dpkg/alternatives/*", "etc/ld.so.cache", "etc/ld.so.conf", "etc/ld.so.conf.d/*", "etc/passwd", "etc/group"];
+        let files = crate::pkgdb::image::read_files(&format!("oci:{}:bookworm", image_dir.display()), None, &patterns).unwrap();
+        let read = |key: &str| -> Result<Option<Vec<u8>>> { Ok(files.files.get(key).cloned()) };
+        let image = ImageView { tree: &files.tree, read: &read };
+        let out = install(&packages, &image, 0, false).unwrap();
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        // Real dpkg's, in an unpacked copy of the same image.
+        let tmp = tempfile::tempdir().unwrap();
+        let golden = tmp.path().join("root");
+        std::fs::create_dir_all(&golden).unwrap();
+        let blob = |digest: &str| image_dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"));
+        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(image_dir.join("index.json")).unwrap()).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap()).unwrap();
+        for layer in manifest["layers"].as_array().unwrap() {
+            let st = std::process::Command::new("tar").arg("xzf").arg(blob(layer["digest"].as_str().unwrap())).arg("-C").arg(&golden).status().unwrap();
+            assert!(st.success());
+        }
+        let mut debs = Vec::new();
+        for (r, bytes) in &packages {
+            let path = tmp.path().join(format!("{}.deb", r.report.name));
+            std::fs::write(&path, bytes).unwrap();
+            debs.push(path);
+        }
+        let o = std::process::Command::new("dpkg").arg(format!("--root={}", golden.display())).arg("-i").args(&debs).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let theirs = |key: &str| std::fs::read_to_string(golden.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(text(&out.database, STATUS), theirs(STATUS));
+        for e in &out.database {
+            if e.key.starts_with(INFO) {
+                assert_eq!(text(&out.database, &e.key), theirs(&e.key), "{}", e.key);
+            }
+        }
+        let mut info: Vec<String> = std::fs::read_dir(golden.join(INFO)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| names.iter().any(|p| n.starts_with(&format!("{p}.")) || n.starts_with(&format!("{p}:")))).collect();
+        info.sort();
+        let mut ours: Vec<String> = out.database.iter().filter_map(|e| e.key.strip_prefix("var/lib/dpkg/info/").map(str::to_string)).collect();
+        ours.sort();
+        assert_eq!(ours, info);
+        if let Some(cache) = out.database.iter().find(|e| e.key == super::super::ldcache::LD_SO_CACHE) {
+            let DataRef::Inline(cache) = &cache.data else { panic!() };
+            let ours = super::super::ldcache::parse(cache).unwrap().entries;
+            let theirs = super::super::ldcache::parse(&std::fs::read(golden.join("etc/ld.so.cache")).unwrap()).unwrap().entries;
+            assert_eq!(ours, theirs);
+        }
+        for e in &out.files {
+            let path = golden.join(&e.key);
+            match e.meta.kind {
+                EntryKind::File => {
+                    let DataRef::Inline(b) = &e.data else { panic!() };
+                    assert_eq!(b.as_slice(), std::fs::read(&path).unwrap().as_slice(), "{}", e.key);
+                }
+                EntryKind::Symlink => assert_eq!(std::fs::read_link(&path).unwrap().to_str(), e.meta.link_target.as_deref(), "{}", e.key),
+                _ => {}
+            }
+        }
+        drop(files);
+        Some((out, tmp))
+    }
+
+    #[test]
+    fn jq_onto_the_real_debian_base_matches_real_dpkg() {
+        let Some((out, _golden)) = against_real_dpkg(&["libonig5", "libjq1", "jq"]) else { return };
+        assert!(out.database.iter().any(|e| e.key == super::super::ldcache::LD_SO_CACHE), "the libraries' trigger refreshes the cache");
+    }
+
+    #[test]
+    fn nanos_alternatives_match_update_alternatives() {
+        let Some((out, golden)) = against_real_dpkg(&["libncursesw6", "nano"]) else { return };
+        for name in ["editor", "pico"] {
+            let key = format!("var/lib/dpkg/alternatives/{name}");
+            let theirs = std::fs::read_to_string(golden.path().join("root").join(&key)).unwrap();
+            assert_eq!(text(&out.database, &key), theirs, "{key}");
+        }
+        assert!(out.files.iter().any(|e| e.key == "etc/alternatives/editor" && e.meta.link_target.as_deref() == Some("/bin/nano")));
     }
 }

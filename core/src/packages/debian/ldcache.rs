@@ -12,6 +12,9 @@
 //! adds the new packages' shared objects in the directories `etc/ld.so.conf` (with its
 //! `include`s) and the trusted directories name, keyed by their ELF `DT_SONAME`; the
 //! `SONAME -> file` symlinks ldconfig would make are added when a package lacks them.
+//! An image without a cache gets one from all the libraries of those directories, its
+//! own included, as ldconfig would write it. Entries of glibc-hwcaps subdirectories
+//! (which index a cache extension this module does not write) are dropped.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -381,9 +384,20 @@ pub(crate) fn refresh_into(packages: &[Unpacked], image: &ImageView<'_>, mtime: 
     let mut big_endian = base.as_ref().map(|c| c.big_endian);
     for (spelled, resolved) in &dirs {
         let lo = format!("{resolved}/");
-        for (key, e) in new.range(lo.as_str()..) {
-            let Some(name) = key.strip_prefix(&lo) else { break };
-            if name.contains('/') || !(name.starts_with("lib") || name.starts_with("ld-")) || !name.contains(".so") || e.meta.is_dir() {
+        // The new entries of the directory; with no cache in the image, its own ones too
+        // (ldconfig would have scanned them all).
+        let mut listing: BTreeMap<&str, &Metadata> = BTreeMap::new();
+        if parsed.is_none() {
+            for (key, n) in image.tree.nodes.range(lo.clone()..).take_while(|(k, _)| k.starts_with(&lo)) {
+                listing.insert(key.as_str(), &n.meta);
+            }
+        }
+        for (key, e) in new.range(lo.as_str()..).take_while(|(k, _)| k.starts_with(&lo)) {
+            listing.insert(key, &e.meta);
+        }
+        for (key, meta) in listing {
+            let name = &key[lo.len()..];
+            if name.contains('/') || !(name.starts_with("lib") || name.starts_with("ld-")) || !name.contains(".so") || meta.is_dir() {
                 continue;
             }
             let Some(bytes) = read(key, image, &new)? else { continue };
@@ -396,16 +410,16 @@ pub(crate) fn refresh_into(packages: &[Unpacked], image: &ImageView<'_>, mtime: 
             let soname = info.soname.clone().unwrap_or_else(|| name.to_string());
             // A symlink keeps its own name as key when it points at the soname (the
             // `libfoo.so` development link), as ldconfig does.
-            let cache_key = if e.meta.kind == EntryKind::Symlink {
-                let target = e.meta.link_target.as_deref().unwrap_or("").rsplit('/').next().unwrap_or("");
+            let cache_key = if meta.kind == EntryKind::Symlink {
+                let target = meta.link_target.as_deref().unwrap_or("").rsplit('/').next().unwrap_or("");
                 if target == soname || (target.ends_with(".so") && soname.starts_with(target)) { name.to_string() } else { soname.clone() }
             } else {
                 soname.clone()
             };
-            if e.meta.kind != EntryKind::Symlink && soname != name && !new.contains_key(format!("{resolved}/{soname}").as_str()) && !image.tree.nodes.contains_key(&format!("{resolved}/{soname}")) {
+            if meta.kind != EntryKind::Symlink && soname != name && !new.contains_key(format!("{resolved}/{soname}").as_str()) && !image.tree.nodes.contains_key(&format!("{resolved}/{soname}")) {
                 links.push((format!("{resolved}/{soname}"), name.to_string()));
             }
-            found.push(CacheEntry { flags, key: cache_key, path: format!("/{spelled}/{}", if e.meta.kind == EntryKind::Symlink { name } else { soname.as_str() }), osversion: 0, hwcap: 0 });
+            found.push(CacheEntry { flags, key: cache_key, path: format!("/{spelled}/{}", if meta.kind == EntryKind::Symlink { name } else { soname.as_str() }), osversion: 0, hwcap: 0 });
         }
     }
     if !unknown.is_empty() {
@@ -583,6 +597,26 @@ mod tests {
         assert!(parse(&lying).unwrap_err().contains("entries"));
         let be = write(&Cache { big_endian: true, entries: parse(&good).unwrap().entries });
         assert_eq!(parse(&be).unwrap(), Cache { big_endian: true, entries: parse(&good).unwrap().entries });
+    }
+
+    #[test]
+    fn with_no_cache_in_the_image_its_own_libraries_are_scanned_too() {
+        let mut tree = base(&[("var/lib/dpkg/status", ""), ("usr/lib/x86_64-linux-gnu/libc.so", "/* GNU ld script */")], &[("lib", "usr/lib")]);
+        let lib_bytes = tiny_elf("libbase.so.7", true, false, 62);
+        let node = crate::tree::Node { meta: Metadata { kind: EntryKind::File, mode: 0o644, uid: 0, gid: 0, size: lib_bytes.len() as u64, mtime: 1, link_target: None, device: None, xattrs: Vec::new() }, data: DataRef::Inline(Arc::new(lib_bytes)), inode: 998, implicit: false, hardlink: false };
+        tree.put("usr/lib/x86_64-linux-gnu/libbase.so.7".to_string(), node);
+        let read_fn = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read_fn };
+        let mut lib = DebBuilder::new(&control("libdemo1", ""));
+        lib.dir("/usr").dir("/usr/lib").dir("/usr/lib/x86_64-linux-gnu").file("/usr/lib/x86_64-linux-gnu/libdemo.so.1", tiny_elf("libdemo.so.1", true, false, 62), 0o644).symlink("/usr/lib/x86_64-linux-gnu/libdemo.so", "libdemo.so.1");
+        let out = install(&[(resolved("libdemo1"), lib.build())], &image, 7, false).unwrap();
+        let cache = out.database.iter().find(|e| e.key == LD_SO_CACHE).unwrap();
+        let DataRef::Inline(bytes) = &cache.data else { panic!() };
+        let pairs: Vec<(String, String)> = parse(bytes).unwrap().entries.into_iter().map(|e| (e.key, e.path)).collect();
+        let want = [("libdemo.so.1", "/lib/x86_64-linux-gnu/libdemo.so.1"), ("libdemo.so", "/lib/x86_64-linux-gnu/libdemo.so"), ("libbase.so.7", "/lib/x86_64-linux-gnu/libbase.so.7")];
+        assert_eq!(pairs, want.map(|(k, p)| (k.to_string(), p.to_string())));
+        // No soname link is made when the package ships the file under its soname.
+        assert!(!out.files.iter().any(|e| e.meta.kind == EntryKind::Symlink && e.key.ends_with("libdemo.so.1")));
     }
 
     #[test]

@@ -77,9 +77,11 @@ pub(crate) fn apply(packages: &[Unpacked], image: &ImageView<'_>, mtime: u64, ou
     let mut effects = Effects::default();
     let mut accounts = Accounts::of(image)?;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    // Through the base's directory symlinks, as the packages' files were placed.
     let exists = |path: &str, out: &Installation| {
         let key = path.trim_start_matches('/');
-        out.files.iter().any(|e| e.key == key) || image.tree.resolve(key, true).is_some_and(|k| image.tree.nodes.contains_key(&k))
+        let resolved = image.tree.resolve(key, true).unwrap_or_else(|| key.to_string());
+        out.files.iter().any(|e| e.key == key || e.key == resolved) || image.tree.nodes.contains_key(&resolved)
     };
     for u in packages {
         if let Some(triggers) = u.control.text("triggers") {
@@ -477,7 +479,8 @@ impl Accounts {
                     Some(65534) // adduser --system without --group: nogroup
                 };
                 let (Some(gid), Some(uid)) = (gid, number(&["--uid", "-u"]).filter(|u| !self.users.values().any(|(x, _)| x == u)).or_else(|| self.free_uid())) else { return false };
-                let home = get(&["--home", "-d", "--home-dir"]).map(str::to_string).unwrap_or_else(|| if gnu { format!("/home/{name}") } else { format!("/home/{name}") });
+                // adduser (since 3.122, Debian 12) gives system users `/nonexistent`; useradd `/home/NAME`.
+                let home = get(&["--home", "-d", "--home-dir"]).map(str::to_string).unwrap_or_else(|| if gnu { format!("/home/{name}") } else { "/nonexistent".into() });
                 let shell = get(&["--shell", "-s"]).map(str::to_string).unwrap_or_else(|| if gnu { "/bin/sh".into() } else { "/usr/sbin/nologin".into() });
                 let gecos = get(&["--gecos", "--comment", "-c"]).map(str::to_string);
                 self.users.insert(name.to_string(), (uid, gid));
@@ -540,7 +543,7 @@ mod tests {
         let mut svc = DebBuilder::new(&control("svc", ""));
         svc.member(
             "postinst",
-            "#!/bin/sh\nset -e\ncase \"$1\" in\n  configure)\n    if ! getent passwd svc >/dev/null; then\n      adduser --system --group --home /var/lib/svc --no-create-home --quiet svc\n    fi\n    addgroup --system svc-admins\n    groupadd -r -g 500 fixed\n    useradd -r -M -d /nonexistent -s /usr/sbin/nologin -c 'Worker' worker\n    adduser --system _apt\n    ;;\n  abort-upgrade|abort-remove|abort-deconfigure)\n    ;;\n  *)\n    echo \"postinst called with unknown argument\" >&2\n    exit 1\n    ;;\nesac\n#DEBHELPER#\nexit 0\n",
+            "#!/bin/sh\nset -e\ncase \"$1\" in\n  configure)\n    if ! getent passwd svc >/dev/null; then\n      adduser --system --group --home /var/lib/svc --no-create-home --quiet svc\n    fi\n    addgroup --system svc-admins\n    groupadd -r -g 500 fixed\n    useradd -r -M -d /nonexistent -s /usr/sbin/nologin -c 'Worker' worker\n    adduser --system _apt\n    adduser --system --quiet helper\n    ;;\n  abort-upgrade|abort-remove|abort-deconfigure)\n    ;;\n  *)\n    echo \"postinst called with unknown argument\" >&2\n    exit 1\n    ;;\nesac\n#DEBHELPER#\nexit 0\n",
             0o755,
         );
         let out = install(&[(resolved("svc"), svc.build())], &image, 9, false).unwrap();
@@ -548,7 +551,7 @@ mod tests {
         let groups: Vec<(&str, u32)> = out.groups.iter().map(|g| (g.name.as_str(), g.gid)).collect();
         assert_eq!(groups, [("svc", 101), ("svc-admins", 102), ("fixed", 500), ("worker", 103)]);
         let users: Vec<(&str, u32, u32, &str, &str)> = out.users.iter().map(|u| (u.name.as_str(), u.uid, u.gid, u.home.as_deref().unwrap(), u.shell.as_deref().unwrap())).collect();
-        assert_eq!(users, [("svc", 101, 101, "/var/lib/svc", "/usr/sbin/nologin"), ("worker", 102, 103, "/nonexistent", "/usr/sbin/nologin")]);
+        assert_eq!(users, [("svc", 101, 101, "/var/lib/svc", "/usr/sbin/nologin"), ("worker", 102, 103, "/nonexistent", "/usr/sbin/nologin"), ("helper", 103, 65534, "/nonexistent", "/usr/sbin/nologin")]);
         assert_eq!(out.users[1].gecos.as_deref(), Some("Worker"));
     }
 
