@@ -188,7 +188,9 @@ pub(crate) fn apply_accounts(spec: &ComposeSpec, accounts: AccountFiles, merged:
     }
     for (home, uid, gid) in homes {
         let key = crate::entry::normalize_path(&home)?;
-        if key.is_empty() || merged.contains_key(&key) || final_has_dir(&key) {
+        // `/nonexistent` is the Debian convention for "no home" (system users of
+        // packages' scripts, `nobody`): it must stay absent.
+        if key.is_empty() || key == "nonexistent" || merged.contains_key(&key) || final_has_dir(&key) {
             continue;
         }
         let meta = Metadata { kind: EntryKind::Dir, mode: 0o755, uid: uid as u64, gid: gid as u64, size: 0, mtime, link_target: None, device: None, xattrs: Vec::new() };

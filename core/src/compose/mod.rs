@@ -101,8 +101,8 @@ impl Composition {
             }
         }
         // Installed packages: a newer version in the repositories is a change.
-        for (i, recorded, current) in crate::packages::stage::changed(self.spec(), previous)? {
-            changes.push(InputChange { role: InputRole::Package, reference: previous[i].reference.clone(), recorded, current });
+        for change in crate::packages::stage::changed(self.spec(), previous)? {
+            changes.push(InputChange { role: InputRole::Package, reference: previous[change.input].reference.clone(), recorded: change.recorded, current: change.current });
         }
         Ok(changes)
     }

@@ -21,12 +21,11 @@ use super::{manager_for, ImageView, Installation, NewEntry, Request, Resolved};
 use crate::compose::node_content;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
-use crate::limits::Limits;
 use crate::merge::{Merged, OutNode};
 use crate::pkgdb::image::read_image_files;
 use crate::report::PackageReport;
 use crate::source::Image;
-use crate::spec::{ComposeSpec, GroupSpec, UserSpec};
+use crate::spec::{ComposeSpec, Composition, GroupSpec, UserSpec};
 use crate::tree::{Node, Tree};
 use crate::warning::Warning;
 
@@ -77,7 +76,8 @@ pub(crate) struct Staged {
 ///
 /// # Errors
 /// [`Error::Package`] from the manager; errors reading the base.
-pub(crate) fn run(spec: &ComposeSpec, platform: Option<&str>, base: &Image, base_tree: &Tree, merged: &mut Merged, spools: &[Option<File>], limits: &Limits, mtime: u64) -> Result<Option<Staged>> {
+pub(crate) fn run(c: &Composition, platform: Option<&str>, base: &Image, base_tree: &Tree, merged: &mut Merged, spools: &[Option<File>], mtime: u64) -> Result<Option<Staged>> {
+    let (spec, limits) = (c.spec(), &c.limits);
     let Some(packages) = &spec.packages else { return Ok(None) };
     if packages.install.is_empty() && packages.files.is_empty() {
         return Ok(None);
@@ -178,13 +178,22 @@ fn placed_key(view: &Tree, merged: &Merged, key: &str) -> Result<String> {
     Ok(format!("{parent}/{name}"))
 }
 
+/// A recorded package input whose newest version in the repositories is another one.
+pub(crate) struct PackageChange {
+    /// Its index in the previous report's inputs.
+    pub input: usize,
+    /// The version recorded.
+    pub recorded: Option<String>,
+    /// The newest version now (`None`: no repository has it any more).
+    pub current: Option<String>,
+}
+
 /// The recorded package inputs of a previous report (`dpkg:curl:amd64`) whose newest
-/// version in the spec's repositories is another one: `(index in previous, recorded
-/// version, newest)`.
+/// version in the spec's repositories is another one.
 ///
 /// # Errors
 /// As fetching and verifying the repositories can fail.
-pub(crate) fn changed(spec: &ComposeSpec, previous: &[crate::report::InputReport]) -> Result<Vec<(usize, Option<String>, Option<String>)>> {
+pub(crate) fn changed(spec: &ComposeSpec, previous: &[crate::report::InputReport]) -> Result<Vec<PackageChange>> {
     let Some(packages) = &spec.packages else { return Ok(Vec::new()) };
     let spec_dir = spec.base_dir.clone().unwrap_or_else(|| Path::new(".").to_path_buf());
     let cert_dir = spec.cert_dir.as_deref().map(|d| spec.resolve_path(Path::new(d)));
@@ -212,7 +221,7 @@ pub(crate) fn changed(spec: &ComposeSpec, previous: &[crate::report::InputReport
         let newest = boxed.newest(&request, &reports)?;
         for ((n, r), now) in recorded.into_iter().zip(newest) {
             if now.as_deref() != Some(r.version.as_str()) {
-                out.push((n, Some(r.version), now));
+                out.push(PackageChange { input: n, recorded: Some(r.version), current: now });
             }
         }
     }

@@ -53,7 +53,7 @@ pub(crate) fn digest(data: &[u8]) -> [u8; 16] {
 
 /// The digest in lower-case hex, as `md5sum` prints it.
 pub(crate) fn hex(data: &[u8]) -> String {
-    digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(&digest(data))
 }
 
 #[cfg(test)]
