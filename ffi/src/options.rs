@@ -152,6 +152,7 @@ impl ocicompose_options {
     }
 
     /// The compression that overrides the spec's, as the CLI's `--compression` takes it.
+    #[cfg(test)]
     pub(crate) fn compression(&self) -> Option<&str> {
         self.compression.as_deref()
     }
