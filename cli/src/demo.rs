@@ -33,15 +33,22 @@ fn explain(code: WarningCode) -> &'static str {
     }
 }
 
-pub(crate) fn run(keep_dir: Option<&Path>) -> Result<(), Failure> {
-    let temp;
-    let (dir, kept) = match keep_dir {
-        Some(d) => (d.to_path_buf(), true),
+/// The demo's folder: `keep_dir`, or a temporary one (returned, so it lives as long as
+/// the demo and is removed after).
+fn demo_dir(keep_dir: Option<&Path>) -> Result<(Option<tempfile::TempDir>, std::path::PathBuf), Failure> {
+    match keep_dir {
+        Some(d) => Ok((None, d.to_path_buf())),
         None => {
-            temp = tempfile::Builder::new().prefix("ocicompose-demo-").tempdir().map_err(|e| Failure::Other(format!("create a temporary folder: {e}")))?;
-            (temp.path().to_path_buf(), false)
+            let temp = tempfile::Builder::new().prefix("ocicompose-demo-").tempdir().map_err(|e| Failure::Other(format!("create a temporary folder: {e}")))?;
+            let dir = temp.path().to_path_buf();
+            Ok((Some(temp), dir))
         }
-    };
+    }
+}
+
+pub(crate) fn run(keep_dir: Option<&Path>) -> Result<(), Failure> {
+    let (temp, dir) = demo_dir(keep_dir)?;
+    let kept = temp.is_none();
     let demo = write_demo_images(&dir)?;
 
     say!("ocicompose demo: take chosen files from two artifact images and add them to a base image as one new layer.\n");
@@ -119,14 +126,8 @@ pub(crate) fn run(keep_dir: Option<&Path>) -> Result<(), Failure> {
 
 /// `ocicompose demo --packages`: the packages demo, told the same way.
 pub(crate) fn run_packages(keep_dir: Option<&Path>) -> Result<(), Failure> {
-    let temp;
-    let (dir, kept) = match keep_dir {
-        Some(d) => (d.to_path_buf(), true),
-        None => {
-            temp = tempfile::Builder::new().prefix("ocicompose-demo-").tempdir().map_err(|e| Failure::Other(format!("create a temporary folder: {e}")))?;
-            (temp.path().to_path_buf(), false)
-        }
-    };
+    let (temp, dir) = demo_dir(keep_dir)?;
+    let kept = temp.is_none();
     let demo = write_packages_demo(&dir)?;
     say!("ocicompose demo --packages: install OS packages into a base image as one new layer, resolved, verified and registered in dpkg's database, with nothing run inside the image.\n");
     say!("Inputs{}:", if kept { format!(", written to {}", dir.display()) } else { " (a temporary folder; keep them with --dir DIR)".to_string() });

@@ -25,6 +25,21 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// The kind a tar entry type stands for; `None` for the types that are no entry of
+    /// a filesystem (pax and GNU headers, sparse files, unknown letters).
+    pub(crate) fn from_tar(entry_type: tar::EntryType) -> Option<EntryKind> {
+        Some(match entry_type {
+            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
+            tar::EntryType::Directory => EntryKind::Dir,
+            tar::EntryType::Symlink => EntryKind::Symlink,
+            tar::EntryType::Link => EntryKind::Hardlink,
+            tar::EntryType::Char => EntryKind::CharDevice,
+            tar::EntryType::Block => EntryKind::BlockDevice,
+            tar::EntryType::Fifo => EntryKind::Fifo,
+            _ => return None,
+        })
+    }
+
     /// One letter, as `ls -l` shows it.
     pub fn letter(self) -> char {
         match self {

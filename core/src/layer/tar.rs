@@ -197,16 +197,12 @@ fn read_entry<R: Read>(st: &mut TarState<'_>, entry: &mut tar::Entry<'_, R>, ord
         // Old tars mark directories by a trailing `/` on a type-NUL entry; Go's
         // archive/tar reads those as directories, and so must we.
         tar::EntryType::Regular if entry.header().as_bytes()[156] == 0 && name.ends_with('/') => EntryKind::Dir,
-        tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-        tar::EntryType::Directory => EntryKind::Dir,
-        tar::EntryType::Symlink => EntryKind::Symlink,
-        tar::EntryType::Link => EntryKind::Hardlink,
-        tar::EntryType::Char => EntryKind::CharDevice,
-        tar::EntryType::Block => EntryKind::BlockDevice,
-        tar::EntryType::Fifo => EntryKind::Fifo,
         tar::EntryType::XGlobalHeader => return Ok(()),
         tar::EntryType::GNUSparse => return Err(Error::Unsupported(format!("GNU sparse file {name} in layer {digest}"))),
-        other => return Err(bad(format!("entry {name} has unknown type {:?}", other.as_byte() as char))),
+        other => match EntryKind::from_tar(other) {
+            Some(kind) => kind,
+            None => return Err(bad(format!("entry {name} has unknown type {:?}", other.as_byte() as char))),
+        },
     };
     // Go's archive/tar reads no data for these types whatever their size says, tar-rs
     // reads `size` bytes: the bytes after such a header would be an entry to one and

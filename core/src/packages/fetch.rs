@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::registry::split_host_port;
 use crate::error::{Error, PackageFailure, Result};
 use crate::packages::Request;
 use crate::registry::proxy;
@@ -110,18 +111,6 @@ fn agent(request: &Request<'_>, authority: &str, https: bool) -> Result<ureq::Ag
     Ok(agent)
 }
 
-/// `HOST[:PORT]` (or `[v6]:PORT`) split.
-fn split_host_port(host: &str, default: u16) -> (&str, u16) {
-    if let Some(rest) = host.strip_prefix('[') {
-        if let Some((addr, tail)) = rest.split_once(']') {
-            return (addr, tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default));
-        }
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') => (name, port.parse().unwrap_or(default)),
-        _ => (host, default),
-    }
-}
 
 #[cfg(test)]
 pub(crate) mod tests {

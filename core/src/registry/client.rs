@@ -612,7 +612,7 @@ fn received(resp: &Response<Body>) -> Option<u64> {
 
 /// `HOST[:PORT]` (IPv6 in brackets) split, with `default` as the port when none is
 /// written.
-fn split_host_port(host: &str, default: u16) -> (&str, u16) {
+pub(crate) fn split_host_port(host: &str, default: u16) -> (&str, u16) {
     if let Some(rest) = host.strip_prefix('[') {
         if let Some((addr, tail)) = rest.split_once(']') {
             return (addr, tail.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default));

@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use client::Client;
+pub(crate) use client::{split_host_port, Client};
 pub(crate) use conf::{push_target, RegistriesConf};
 
 use crate::error::Result;

@@ -173,15 +173,9 @@ fn unpack(apk: &ApkFile<'_>, what: &str, name: &str, owner: &mut BTreeMap<String
             continue;
         }
         let header = entry.header().clone();
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink,
-            tar::EntryType::Link => EntryKind::Hardlink,
-            tar::EntryType::Char => EntryKind::CharDevice,
-            tar::EntryType::Block => EntryKind::BlockDevice,
-            tar::EntryType::Fifo => EntryKind::Fifo,
-            other => return Err(Error::package(what, PackageFailure::Malformed, format!("{what}: /{key} has tar entry type {other:?}, which apk does not install"))),
+        let kind = match EntryKind::from_tar(header.entry_type()) {
+            Some(kind) => kind,
+            None => return Err(Error::package(what, PackageFailure::Malformed, format!("{what}: /{key} has tar entry type {:?}, which apk does not install", header.entry_type()))),
         };
         let num = |v: std::io::Result<u64>| v.map_err(malformed);
         let (mode, uid, gid, mtime) = (header.mode().map_err(malformed)? & 0o7777, num(header.uid())?, num(header.gid())?, num(header.mtime())?);

@@ -260,16 +260,10 @@ fn parse_data(member: &Member<'_>, package: &str) -> Result<Vec<DataEntry>> {
         let key = normalize_path(&raw).map_err(|e| malformed(package, format!("{}: {e}", member.name)))?;
         let header = entry.header();
         let bad = |e: std::io::Error| malformed(package, format!("{}: /{key}: {e}", member.name));
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink,
-            tar::EntryType::Link => EntryKind::Hardlink,
-            tar::EntryType::Char => EntryKind::CharDevice,
-            tar::EntryType::Block => EntryKind::BlockDevice,
-            tar::EntryType::Fifo => EntryKind::Fifo,
-            tar::EntryType::XGlobalHeader => continue,
-            other => return Err(malformed(package, format!("{}: /{key} has tar entry type {:?}, which dpkg does not unpack", member.name, other.as_byte() as char))),
+        let kind = match (EntryKind::from_tar(header.entry_type()), header.entry_type()) {
+            (Some(kind), _) => kind,
+            (None, tar::EntryType::XGlobalHeader) => continue,
+            (None, other) => return Err(malformed(package, format!("{}: /{key} has tar entry type {:?}, which dpkg does not unpack", member.name, other.as_byte() as char))),
         };
         let link_target = match kind {
             EntryKind::Symlink | EntryKind::Hardlink => {
