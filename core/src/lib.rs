@@ -10,6 +10,7 @@ mod error;
 mod files;
 mod json;
 mod limits;
+mod md5;
 mod options;
 mod platform;
 mod report;

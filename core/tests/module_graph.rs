@@ -22,9 +22,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The source without its test module and comments.
+/// The source without its test module and comments (a test module shared with sibling
+/// tests is `pub(crate) mod tests`).
 fn product_code(text: &str) -> String {
-    let code = match text.find("#[cfg(test)]\nmod tests") {
+    let code = match text.find("#[cfg(test)]\nmod tests").or_else(|| text.find("#[cfg(test)]\npub(crate) mod tests")) {
         Some(i) => &text[..i],
         None => text,
     };
@@ -73,6 +74,10 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let modules: BTreeSet<String> = files.iter().map(|f| top_module(&src, f)).collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
+        // A `tests.rs` is a test module in a file of its own (`#[cfg(test)] mod tests;`).
+        if file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
         let from = top_module(&src, file);
         let used = used_modules(&product_code(&fs::read_to_string(file).unwrap()));
         let edges = graph.entry(from.clone()).or_default();

@@ -189,7 +189,7 @@ impl DebBuilder {
             control.add(Entry::file("./control", self.control.as_bytes()));
         }
         if self.md5sums {
-            let text: String = self.files.iter().map(|(p, c)| format!("{}  {p}\n", crate::packages::debian::install::md5::hex(c))).collect();
+            let text: String = self.files.iter().map(|(p, c)| format!("{}  {p}\n", crate::md5::hex(c))).collect();
             control.add(Entry::file("./md5sums", text));
         }
         for (name, content, mode) in &self.members {

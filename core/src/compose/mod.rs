@@ -16,8 +16,6 @@ mod emit;
 mod prepare;
 mod read;
 
-pub(crate) use read::node_content;
-
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;

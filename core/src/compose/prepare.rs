@@ -90,7 +90,7 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
         }
     }
     // OS packages go over the artifacts, and the spec's own files over both.
-    let staged = packages::stage::run(c, platform, &base, &base_tree, &mut merged, &spools, generated_mtime)?.unwrap_or_default();
+    let staged = packages::stage::run(c, platform, &base, &base_tree, &mut merged, &|n: &Node| node_content(&base, n, &spools, &c.limits), generated_mtime)?.unwrap_or_default();
     warnings.extend(staged.warnings.iter().cloned());
     customize::add_files(spec, &mut merged, generated_mtime)?;
 

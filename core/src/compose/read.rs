@@ -203,7 +203,7 @@ pub(super) fn fetch_unspooled(merged: &mut Merged, artifacts: &[Image], spools: 
 
 /// A regular file's content, wherever it lives: spooled, inline, on the host, or in a
 /// base layer (read again for just that entry).
-pub(crate) fn node_content(base: &Image, node: &Node, spools: &[Option<File>], limits: &Limits) -> Result<Vec<u8>> {
+pub(super) fn node_content(base: &Image, node: &Node, spools: &[Option<File>], limits: &Limits) -> Result<Vec<u8>> {
     const MAX: u64 = 64 << 20;
     if node.meta.size > MAX {
         return Err(Error::LimitExceeded(format!("a file checked in the final image is {} bytes (more than {MAX})", node.meta.size)));

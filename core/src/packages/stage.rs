@@ -12,13 +12,11 @@
 //! base's `bin -> usr/bin` link instead of replacing it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::Path;
 
 use rayon::prelude::*;
 
 use super::{manager_for, ImageView, Installation, NewEntry, Request, Resolved};
-use crate::compose::node_content;
 use crate::entry::EntryKind;
 use crate::error::{Error, Result};
 use crate::merge::{Merged, OutNode};
@@ -71,13 +69,17 @@ pub(crate) struct Staged {
     pub database: Vec<String>,
 }
 
+/// Reads a file's content wherever its node says it is (a base layer, an artifact's
+/// spool, inline): the compose's reader, handed in so this module needs no other.
+pub(crate) type ContentOf<'a> = &'a (dyn Fn(&Node) -> Result<Vec<u8>> + Sync);
+
 /// Resolves, downloads and installs the spec's `packages` onto `merged` (the artifacts'
 /// entries over `base_tree`); `None` when the spec has none.
 ///
 /// # Errors
 /// [`Error::Package`] from the manager; errors reading the base.
-pub(crate) fn run(c: &Composition, platform: Option<&str>, base: &Image, base_tree: &Tree, merged: &mut Merged, spools: &[Option<File>], mtime: u64) -> Result<Option<Staged>> {
-    let (spec, limits) = (c.spec(), &c.limits);
+pub(crate) fn run(c: &Composition, platform: Option<&str>, base: &Image, base_tree: &Tree, merged: &mut Merged, content_of: ContentOf<'_>, mtime: u64) -> Result<Option<Staged>> {
+    let spec = c.spec();
     let Some(packages) = &spec.packages else { return Ok(None) };
     if packages.install.is_empty() && packages.files.is_empty() {
         return Ok(None);
@@ -107,7 +109,7 @@ pub(crate) fn run(c: &Composition, platform: Option<&str>, base: &Image, base_tr
                 return Ok(Some(bytes.to_vec()));
             }
         }
-        node_content(base, node, spools, limits).map(Some)
+        content_of(node).map(Some)
     };
     let image = ImageView { tree: &view, read: &read };
     let manager = manager_for(&image)?;

@@ -411,6 +411,6 @@ mod tests {
         // Its md5sums name every regular file with the digest of its content.
         let md5sums = deb.control.text("md5sums").unwrap();
         let line = md5sums.lines().find(|l| l.ends_with(&setcap.key)).unwrap();
-        assert_eq!(&line[..32], crate::packages::debian::install::md5::hex(&setcap.content));
+        assert_eq!(&line[..32], crate::md5::hex(&setcap.content));
     }
 }

@@ -21,7 +21,6 @@
 //! list, carrying that file's metadata and content, as the layer reader's
 //! `Op::Add` gives a hardlink.
 
-pub(crate) mod md5;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -29,6 +28,7 @@ use std::sync::Arc;
 use super::deb::{self, Control, DataEntry};
 use super::version;
 use crate::entry::{EntryKind, Metadata};
+use crate::md5;
 use crate::error::{Error, PackageFailure, Result};
 use crate::layer::DataRef;
 use crate::packages::{ImageView, Installation, NewEntry, Resolved};
