@@ -94,7 +94,19 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
     warnings.extend(staged.warnings.iter().cloned());
     customize::add_files(spec, &mut merged, generated_mtime)?;
 
-    let whiteouts = removals(c, &base_tree, &merged);
+    let mut whiteouts = removals(c, &base_tree, &merged);
+    // Files package upgrades leave behind (under a path `remove` already covers, or
+    // not); kept sorted, a path inside a removed directory left out.
+    whiteouts.extend(staged.removals.iter().cloned());
+    whiteouts.sort();
+    whiteouts.dedup();
+    let mut kept: Vec<String> = Vec::with_capacity(whiteouts.len());
+    for w in whiteouts {
+        if !kept.last().is_some_and(|r: &String| w.starts_with(r.as_str()) && w.as_bytes().get(r.len()) == Some(&b'/')) {
+            kept.push(w);
+        }
+    }
+    let whiteouts = kept;
     if !spec.users.is_empty() || !spec.groups.is_empty() || !staged.users.is_empty() || !staged.groups.is_empty() {
         let mut copy = Tree::new(0);
         copy.nodes = base_tree.nodes.clone();

@@ -106,6 +106,11 @@ pub(crate) struct Installation {
     pub users: Vec<UserSpec>,
     /// `maintainer_script_skipped`, `runtime_path_replaced` and the like.
     pub warnings: Vec<Warning>,
+    /// Paths of the image (tree keys) that an upgrade leaves behind: files the old
+    /// version of a package had and the new one lacks, and its old database files
+    /// (`info/PKG.postrm` the new version has no more). Removed from the image, as
+    /// dpkg removes them.
+    pub removals: Vec<String>,
 }
 
 /// One package format: how to resolve, fetch and install its packages.

@@ -67,6 +67,8 @@ pub(crate) struct Staged {
     /// The database files written (status, lists, alternatives, `etc/ld.so.cache`), as
     /// tree keys: rewriting those is the point, not a runtime path overwritten by chance.
     pub database: Vec<String>,
+    /// Base paths an upgrade leaves behind, to be whited out (tree keys).
+    pub removals: Vec<String>,
 }
 
 /// Reads a file's content wherever its node says it is (a base layer, an artifact's
@@ -116,12 +118,22 @@ pub(crate) fn run(c: &Composition, platform: Option<&str>, base: &Image, base_tr
     let resolution = manager.resolve(&request, &image)?;
     let downloaded: Vec<(Resolved, Vec<u8>)> = resolution.packages.par_iter().map(|p| Ok((p.clone(), manager.download(&request, p)?))).collect::<Result<_>>()?;
     let installation = manager.install(&downloaded, &image, mtime)?;
-    let Installation { files, database, groups, users, warnings } = installation;
+    let Installation { files, database, groups, users, warnings, removals } = installation;
 
     let database_keys = database.iter().map(|e| e.key.trim_start_matches('/').to_string()).collect();
-    let mut staged = Staged { manager: Some(manager.name()), packages: resolution.packages.iter().map(|p| p.report.clone()).collect(), groups, users, warnings: resolution.warnings, database: database_keys };
+    let mut staged = Staged { manager: Some(manager.name()), packages: resolution.packages.iter().map(|p| p.report.clone()).collect(), groups, users, warnings: resolution.warnings, database: database_keys, removals: Vec::new() };
     staged.warnings.extend(warnings);
     apply(&view, merged, files.into_iter().chain(database))?;
+    // What the upgrades left: an entry the artifacts brought is dropped, a base one is
+    // whited out.
+    for key in removals {
+        if merged.get(&key).is_some_and(|n| !n.meta.is_dir()) {
+            merged.remove(&key);
+        }
+        if base_tree.nodes.contains_key(&key) && !merged.contains_key(&key) {
+            staged.removals.push(key);
+        }
+    }
     Ok(Some(staged))
 }
 

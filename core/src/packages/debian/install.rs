@@ -78,6 +78,7 @@ struct Owner {
 /// for a file another package owns without `Replaces`.
 pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, mtime: u64, distroless: bool) -> Result<Installation> {
     let mut owners = base_owners(image, distroless)?;
+    let owners_before = owners.clone();
     let mut out = Installation::default();
     let mut unpacked: Vec<Unpacked> = Vec::new();
     let mut dirs_added: BTreeSet<String> = BTreeSet::new();
@@ -195,9 +196,43 @@ pub(crate) fn install(packages: &[(Resolved, Vec<u8>)], image: &ImageView<'_>, m
             }
         }
     }
+    out.removals = upgrade_leftovers(image, &unpacked, &owners_before, &out)?;
     let effects = super::scripts::apply(&unpacked, image, mtime, &mut out)?;
     super::ldcache::refresh_into(&unpacked, image, mtime, effects.ldconfig, &mut out)?;
     Ok(out)
+}
+
+/// What upgrading base packages leaves behind, as dpkg removes it: the non-directory
+/// paths the old version owned that the new one does not have (and no other package of
+/// this installation took), and the old version's `info/` files the new one does not
+/// write again. Tree keys, symlinks in the paths resolved.
+fn upgrade_leftovers(image: &ImageView<'_>, unpacked: &[Unpacked], owners: &HashMap<String, Owner>, out: &Installation) -> Result<Vec<String>> {
+    let written: BTreeSet<&str> = out.files.iter().chain(&out.database).map(|e| e.key.as_str()).collect();
+    let mut gone = BTreeSet::new();
+    for u in unpacked {
+        let mut new_paths: BTreeSet<String> = BTreeSet::new();
+        for e in &u.data {
+            new_paths.insert(format!("/{}", e.key));
+            new_paths.insert(format!("/{}", place(image, &e.key)));
+        }
+        for (path, owner) in owners.iter().filter(|(_, o)| o.package == u.name && o.list.is_some()) {
+            if new_paths.contains(path) {
+                continue;
+            }
+            let Some(key) = image.tree.resolve(path.trim_start_matches('/'), false) else { continue };
+            let is_dir = image.tree.nodes.get(&key).is_none_or(|n| n.meta.is_dir());
+            if !is_dir && !written.contains(key.as_str()) && owner.list.is_some() {
+                gone.insert(key);
+            }
+        }
+        let prefix = format!("{INFO}/{}.", u.info_name);
+        for key in image.tree.nodes.range(prefix.clone()..).map(|(k, _)| k).take_while(|k| k.starts_with(&prefix)) {
+            if !key[prefix.len()..].contains('/') && !written.contains(key.as_str()) {
+                gone.insert(key.clone());
+            }
+        }
+    }
+    Ok(gone.into_iter().collect())
 }
 
 /// The absolute path a `.list` line (or an `md5sums` line) names.
@@ -600,6 +635,33 @@ pub(crate) mod tests {
         let keys: Vec<&str> = out.database.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["var/lib/dpkg/status.d/base", "var/lib/dpkg/status.d/base.md5sums"]);
         assert!(text(&out.database, "var/lib/dpkg/status.d/base").contains("Version: 13\n"));
+    }
+
+    #[test]
+    fn an_upgrade_removes_what_the_old_version_had_and_the_new_one_lacks() {
+        let tree = base(
+            &[
+                (STATUS, "Package: tool\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\nDescription: t\n"),
+                ("var/lib/dpkg/info/tool.list", "/.\n/usr\n/usr/bin\n/usr/bin/tool\n/usr/bin/tool-old\n/bin/legacy\n"),
+                ("var/lib/dpkg/info/tool.md5sums", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  usr/bin/tool\n"),
+                ("var/lib/dpkg/info/tool.postrm", "#!/bin/sh\n"),
+                ("usr/bin/tool", "1"),
+                ("usr/bin/tool-old", "1"),
+                ("usr/bin/legacy", "1"),
+            ],
+            &[("bin", "usr/bin")],
+        );
+        let read = reader(&tree);
+        let image = ImageView { tree: &tree, read: &read };
+        let mut upgrade = DebBuilder::new(&control("tool", "").replace("Version: 1.0", "Version: 2.0"));
+        upgrade.dir("/usr").dir("/usr/bin").file("/usr/bin/tool", "2\n", 0o755);
+        let out = install(&[(resolved("tool"), upgrade.build())], &image, 0, false).unwrap();
+        // /bin/legacy is usr/bin/legacy through the usrmerge link; the directories and
+        // the file the new version has stay; the old postrm goes, the rewritten list stays.
+        assert_eq!(out.removals, ["usr/bin/legacy", "usr/bin/tool-old", "var/lib/dpkg/info/tool.postrm"]);
+        // A new package (no old version) removes nothing.
+        let out = install(&[(resolved("hello"), hello())], &image, 0, false).unwrap();
+        assert!(out.removals.is_empty(), "{:?}", out.removals);
     }
 
     #[test]
