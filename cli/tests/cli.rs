@@ -130,6 +130,28 @@ fn packages_demo_installs_hello_and_registers_it() {
 }
 
 #[test]
+fn upgrading_a_package_of_the_base_removes_what_the_new_version_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("pkgdemo");
+    assert_eq!(code(&run_in(dir.path(), &["demo", "--packages", "--dir", "pkgdemo"])), 0);
+    let old = run_in(&demo, &["compose", "packages-spec.json", "--package", "hello=2.0-1", "--output", "oci:v1:old"]);
+    assert_eq!(code(&old), 0, "{}", stderr(&old));
+    let listing = |reference: &str| stdout(&run_in(&demo, &["ls", reference]));
+    assert!(listing("oci:v1:old").contains("/usr/share/hello/greetings-2.0.txt"));
+    // The image with hello 2.0 as the base; the spec asks for hello, and 2.1 is newer.
+    let spec = std::fs::read_to_string(demo.join("packages-spec.json")).unwrap().replace("oci:images/debbase:1.0", "oci:v1:old");
+    std::fs::write(demo.join("upgrade.json"), spec).unwrap();
+    let new = run_in(&demo, &["compose", "upgrade.json", "--package", "hello=2.1-1", "--output", "oci:v2:new", "--report", "up.json"]);
+    assert_eq!(code(&new), 0, "{}", stderr(&new));
+    let files = listing("oci:v2:new");
+    assert!(!files.contains("/usr/share/hello/greetings-2.0.txt"), "the file 2.1 dropped is whited out:\n{files}");
+    assert!(files.contains("/usr/bin/hello"));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(demo.join("up.json")).unwrap()).unwrap();
+    let installed: Vec<&str> = report["packages"].as_array().unwrap().iter().filter_map(|p| p["version"].as_str()).collect();
+    assert_eq!(installed, ["2.1-1"], "only hello is upgraded; libgreet1 is in the base now: {report}");
+}
+
+#[test]
 fn a_package_version_change_in_the_repository_is_outdated_and_refused_when_locked() {
     use sha2::Digest as _;
     let dir = tempfile::tempdir().unwrap();

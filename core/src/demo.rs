@@ -318,10 +318,12 @@ fn demo_debs() -> Vec<(String, Vec<u8>)> {
     out.push(("libgreet1_1.2-1_all.deb".to_string(), lib.build()));
     for (version, note) in [("2.0-1", "hello 2.0"), ("2.1-1", "hello 2.1")] {
         let mut hello = DebBuilder::new(&control("hello", version, "Depends: libgreet1 (>= 1.2), libc6\n"));
+        hello.dir("/usr").dir("/usr/bin").file("/usr/bin/hello", elf(note), 0o755);
+        if version == "2.0-1" {
+            // Dropped by 2.1: upgrading from 2.0 removes it, as dpkg would.
+            hello.dir("/usr/share").dir("/usr/share/hello").file("/usr/share/hello/greetings-2.0.txt", "hello\n", 0o644);
+        }
         hello
-            .dir("/usr")
-            .dir("/usr/bin")
-            .file("/usr/bin/hello", elf(note), 0o755)
             .dir("/etc")
             .file("/etc/hello.conf", "greeting = hello\n", 0o644)
             .member("conffiles", "/etc/hello.conf\n", 0o644)
