@@ -32,6 +32,7 @@ const (
 	StatusLimitExceeded     Status = C.OCICOMPOSE_STATUS_LIMIT_EXCEEDED
 	StatusRegistry          Status = C.OCICOMPOSE_STATUS_REGISTRY
 	StatusAuth              Status = C.OCICOMPOSE_STATUS_AUTH
+	StatusPackage           Status = C.OCICOMPOSE_STATUS_PACKAGE
 	StatusNullArgument      Status = C.OCICOMPOSE_STATUS_NULL_ARGUMENT
 	StatusInvalidUTF8       Status = C.OCICOMPOSE_STATUS_INVALID_UTF8
 	StatusInvalidArgument   Status = C.OCICOMPOSE_STATUS_INVALID_ARGUMENT
@@ -55,6 +56,7 @@ var (
 	ErrLimitExceeded     error = StatusLimitExceeded     // an input exceeds a safety limit
 	ErrRegistry          error = StatusRegistry          // a registry is unreachable or kept failing
 	ErrAuth              error = StatusAuth              // a registry refused the credentials (or their absence)
+	ErrPackage           error = StatusPackage           // an OS package cannot be resolved, verified or installed
 	ErrNullArgument      error = StatusNullArgument      // a NULL pointer reached the C ABI (a bug of this package)
 	ErrInvalidUTF8       error = StatusInvalidUTF8       // a string argument is not valid UTF-8
 	ErrInvalidArgument   error = StatusInvalidArgument   // an argument is out of range, or a string holds a NUL byte

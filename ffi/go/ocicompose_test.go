@@ -145,7 +145,7 @@ var (
 		StatusInvalidLayer: "invalid_layer", StatusUnsupported: "unsupported", StatusUnsafePath: "unsafe_path",
 		StatusIO: "io", StatusRefused: "refused", StatusCancelled: "cancelled",
 		StatusRequirementFailed: "requirement_failed", StatusLimitExceeded: "limit_exceeded",
-		StatusRegistry: "registry", StatusAuth: "auth", StatusNullArgument: "null_argument",
+		StatusRegistry: "registry", StatusAuth: "auth", StatusPackage: "package", StatusNullArgument: "null_argument",
 		StatusInvalidUTF8: "invalid_utf8", StatusInvalidArgument: "invalid_argument", StatusPanic: "panic",
 	}
 	stageNames = map[Stage]string{
@@ -158,13 +158,14 @@ var (
 		"permissions_changed": "warning", "empty_selection": "warning", "artifact_overwritten": "info",
 		"runtime_path_removed": "warning", "resolved_through_symlink": "info", "unknown_user": "warning",
 		"root_user": "warning", "entrypoint_missing": "warning", "mutable_reference": "info",
+		"unsigned_repository": "warning", "maintainer_script_skipped": "warning", "ld_cache_stale": "warning",
 	}
 )
 
 // A number the library names but this package has no constant for (a kind the core
 // added) fails here.
 func TestEveryStatusAndStageHasAConstantAndItsName(t *testing.T) {
-	if len(statusNames) != 20 || len(stageNames) != 6 || len(warningLevels) != 12 {
+	if len(statusNames) != 21 || len(stageNames) != 6 || len(warningLevels) != 15 {
 		t.Fatalf("%d statuses, %d stages, %d warning codes", len(statusNames), len(stageNames), len(warningLevels))
 	}
 	for n := uint32(0); n < 1024; n++ {
