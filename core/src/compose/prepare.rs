@@ -94,19 +94,8 @@ pub(super) fn prepare(c: &Composition, platform: Option<&str>, options: &Compose
     warnings.extend(staged.warnings.iter().cloned());
     customize::add_files(spec, &mut merged, generated_mtime)?;
 
-    let mut whiteouts = removals(c, &base_tree, &merged);
-    // Files package upgrades leave behind (under a path `remove` already covers, or
-    // not); kept sorted, a path inside a removed directory left out.
-    whiteouts.extend(staged.removals.iter().cloned());
-    whiteouts.sort();
-    whiteouts.dedup();
-    let mut kept: Vec<String> = Vec::with_capacity(whiteouts.len());
-    for w in whiteouts {
-        if !kept.last().is_some_and(|r: &String| w.starts_with(r.as_str()) && w.as_bytes().get(r.len()) == Some(&b'/')) {
-            kept.push(w);
-        }
-    }
-    let whiteouts = kept;
+    // The spec's `remove`, and the files package upgrades leave behind.
+    let whiteouts = removals(c, &base_tree, &merged, &staged.removals.iter().cloned().collect());
     if !spec.users.is_empty() || !spec.groups.is_empty() || !staged.users.is_empty() || !staged.groups.is_empty() {
         let mut copy = Tree::new(0);
         copy.nodes = base_tree.nodes.clone();
@@ -184,15 +173,18 @@ fn final_tree(base: Tree, merged: &Merged, whiteouts: &[String]) -> Tree {
     view
 }
 
-/// The top-most base paths the spec's `remove` globs select, as whiteout keys.
-fn removals(c: &Composition, base: &Tree, merged: &Merged) -> Vec<String> {
-    let Some(set) = &c.remove else { return Vec::new() };
+/// The top-most base paths the spec's `remove` globs select, or `extra` names (tree
+/// keys), as whiteout keys.
+fn removals(c: &Composition, base: &Tree, merged: &Merged, extra: &BTreeSet<String>) -> Vec<String> {
+    if c.remove.is_none() && extra.is_empty() {
+        return Vec::new();
+    }
     let mut out: Vec<String> = Vec::new();
     for key in base.nodes.keys() {
         if out.last().is_some_and(|r| key.starts_with(r.as_str()) && key.as_bytes().get(r.len()) == Some(&b'/')) {
             continue;
         }
-        if set.is_match(key) && !merged.contains_key(key) {
+        if (c.remove.as_ref().is_some_and(|set| set.is_match(key)) || extra.contains(key)) && !merged.contains_key(key) {
             out.push(key.clone());
         }
     }
