@@ -112,8 +112,7 @@ pub fn statement(spec: &ComposeSpec, report: &ComposeReport, platform: &Platform
 /// `packages/NAME` and the purl of a package input (`dpkg:curl:amd64` at `version`):
 /// `pkg:deb/debian/curl@VERSION?arch=amd64`, `pkg:apk/alpine/…`.
 fn package_name_and_purl(reference: &str, version: &str) -> (String, String) {
-    let mut parts = reference.splitn(3, ':');
-    let (manager, name, arch) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (manager, name, arch) = crate::packages::split_input_reference(reference);
     let (kind, namespace) = if manager == "apk" { ("apk", "alpine") } else { ("deb", "debian") };
     (format!("packages/{name}"), crate::pkgdb::purl::purl(kind, namespace, name, version, &[("arch", arch)]))
 }

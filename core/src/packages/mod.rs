@@ -154,6 +154,13 @@ pub(crate) fn input_reference(manager: &str, package: &PackageReport) -> String 
     format!("{manager}:{}:{}", package.name, package.architecture)
 }
 
+/// The parts of an input reference [`input_reference`] wrote: manager, name and
+/// architecture (empty where the reference lacks them).
+pub(crate) fn split_input_reference(reference: &str) -> (&str, &str, &str) {
+    let mut parts = reference.splitn(3, ':');
+    (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+}
+
 /// The manager for the image's package format: dpkg when it has `var/lib/dpkg/status`
 /// or `var/lib/dpkg/status.d/`, apk when it has `lib/apk/db/installed`.
 ///

@@ -219,10 +219,9 @@ pub(crate) fn changed(spec: &ComposeSpec, previous: &[crate::report::InputReport
             .enumerate()
             .filter(|(_, i)| i.role == crate::report::InputRole::Package)
             .filter_map(|(n, i)| {
-                let mut parts = i.reference.splitn(3, ':');
-                (parts.next() == Some(manager)).then(|| {
-                    let name = parts.next().unwrap_or_default().to_string();
-                    let architecture = parts.next().unwrap_or_default().to_string();
+                let (written_by, name, architecture) = super::split_input_reference(&i.reference);
+                (written_by == manager).then(|| {
+                    let (name, architecture) = (name.to_string(), architecture.to_string());
                     let sha256 = i.manifest_digest.as_deref().unwrap_or_default().trim_start_matches("sha256:").to_string();
                     (n, PackageReport { name, version: i.version.clone().unwrap_or_default(), architecture, repository: String::new(), sha256 })
                 })
